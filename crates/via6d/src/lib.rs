@@ -1,0 +1,1 @@
+//! via6d library: config, daemon wiring, control protocol.
