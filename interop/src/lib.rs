@@ -1,0 +1,1 @@
+//! Lab runner: network namespaces, veth links, BIRD and via6d processes.
