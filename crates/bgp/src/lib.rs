@@ -1,1 +1,12 @@
-//! placeholder
+//! The BGP speaker: sessions, negotiation, RIB and best path, policy, and
+//! outbound packing.
+//!
+//! Data flows one way: socket -> decode -> session -> RIB -> (FIB changes,
+//! and outbound packing -> socket). One task owns the RIB; sessions and the
+//! FIB sync talk to it over bounded channels (see `events`).
+
+pub mod config;
+pub mod events;
+
+pub use config::*;
+pub use events::*;

@@ -1,0 +1,102 @@
+//! Messages on the channels between the session tasks, the RIB task and
+//! the FIB sync. Every channel is bounded.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use ipnet::IpNet;
+use wire::{CodecContext, Family};
+
+/// Identifies one configured neighbour for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct PeerId(pub u32);
+
+/// What a session learned when it reached Established: everything the RIB
+/// needs to judge and send routes for this peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstablishedSession {
+    pub peer: PeerId,
+    pub peer_address: IpAddr,
+    pub peer_as: u32,
+    pub peer_router_id: std::net::Ipv4Addr,
+    pub local_as: u32,
+    pub local_address: IpAddr,
+    /// Our link-local address on the session's interface, if any: the
+    /// link-local half of the next hops we send.
+    pub local_link_local: Option<Ipv6Addr>,
+    /// Our global IPv6 address for next hops (the session's local address
+    /// when it is global), if any.
+    pub local_global_v6: Option<Ipv6Addr>,
+    /// Our IPv4 address for classic NEXT_HOP, if any.
+    pub local_ipv4: Option<std::net::Ipv4Addr>,
+    /// Interface the session runs over (link-local sessions, or the one
+    /// that holds the connected prefix): a link-local next hop from this
+    /// peer belongs to it.
+    pub ifindex: Option<u32>,
+    pub ebgp: bool,
+    /// Families both sides announced (RFC 4760 §8).
+    pub families: Vec<Family>,
+    /// Codec facts: 4-octet AS, extended message, extended next hop.
+    pub codec: CodecContext,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+}
+
+/// Session -> RIB.
+#[derive(Debug)]
+pub enum RibInput {
+    Established {
+        session: EstablishedSession,
+        /// Where the RIB sends this peer's outbound messages.
+        outbound: tokio::sync::mpsc::Sender<PeerOutput>,
+    },
+    /// The session left Established: every route from it goes.
+    Down { peer: PeerId },
+    /// A decoded UPDATE. `treat_as_withdraw` per RFC 7606: withdraw every
+    /// prefix it carries.
+    Update {
+        peer: PeerId,
+        update: wire::Update,
+        treat_as_withdraw: bool,
+    },
+    /// The peer asked us to resend a family (RFC 2918 / RFC 7313).
+    RouteRefresh { peer: PeerId, family: Family },
+}
+
+/// RIB -> session.
+#[derive(Debug)]
+pub enum PeerOutput {
+    /// Encoded BGP messages, ready for the socket.
+    Messages(Vec<u8>),
+    /// Close the session with this NOTIFICATION (e.g. Cease/1 max-prefix).
+    Close(wire::Notification),
+}
+
+/// A gateway for a kernel route: address plus the interface it is reached
+/// over (required for link-local addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct RouteNextHop {
+    pub gateway: IpAddr,
+    pub ifindex: Option<u32>,
+}
+
+/// RIB -> FIB sync: Loc-RIB changes in best-path terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Add or replace; more than one next hop is an ECMP route.
+    Install {
+        prefix: IpNet,
+        next_hops: Vec<RouteNextHop>,
+    },
+    Remove {
+        prefix: IpNet,
+    },
+}
+
+/// What the RIB task emits towards the FIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FibEvent {
+    Changes(Vec<RouteChange>),
+    /// Every configured peer sent End-of-RIB (or gave up): stale kernel
+    /// routes may now go.
+    InitialTablesIn,
+}
