@@ -1,1 +1,6 @@
-//! via6d library: config, daemon wiring, control protocol.
+//! via6d: the daemon's configuration, wiring, control socket and metrics.
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod metrics;

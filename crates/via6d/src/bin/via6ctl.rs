@@ -1,1 +1,189 @@
-fn main() {}
+//! `via6ctl`: asks a running via6d over its control socket, and reads MRT
+//! files offline. Exit codes: 0 ok, 1 runtime failure, 2 bad usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use via6d::control::{self, Request};
+
+const USAGE: &str = "\
+usage: via6ctl [--socket PATH] [--json] neighbors
+       via6ctl [--socket PATH] [--json] routes
+       via6ctl [--socket PATH] [--json] fib
+       via6ctl [--socket PATH] neighbor ADDRESS reset|refresh
+       via6ctl mrt stats FILE
+The socket defaults to /run/via6d.sock (or $VIA6_SOCKET).";
+
+struct Args {
+    socket: PathBuf,
+    json: bool,
+    words: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut socket = std::env::var_os("VIA6_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/via6d.sock"));
+    let mut json = false;
+    let mut words = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" | "-j" => json = true,
+            "--socket" | "-s" => socket = it.next().ok_or("--socket needs a path")?.into(),
+            "--help" | "-h" => return Err(String::new()),
+            s if s.starts_with("--socket=") => socket = s.trim_start_matches("--socket=").into(),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            _ => words.push(a),
+        }
+    }
+    Ok(Args {
+        socket,
+        json,
+        words,
+    })
+}
+
+/// One cell of a human table: strings bare, null as "-", the rest as JSON.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Prints an array of objects as aligned columns, other values as
+/// `key: value` lines.
+fn print_human(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Array(rows) if rows.iter().all(|r| r.is_object()) => {
+            let Some(first) = rows.first().and_then(|r| r.as_object()) else {
+                println!("(none)");
+                return;
+            };
+            let cols: Vec<&String> = first.keys().collect();
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| cols.iter().map(|c| cell(&r[c.as_str()])).collect())
+                .collect();
+            let widths: Vec<usize> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    table
+                        .iter()
+                        .map(|r| r.get(i).map_or(0, String::len))
+                        .max()
+                        .unwrap_or(0)
+                        .max(c.len())
+                })
+                .collect();
+            let line = |cells: Vec<String>| {
+                let parts: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", parts.join("  ").trim_end());
+            };
+            line(cols.iter().map(|c| c.to_uppercase()).collect());
+            for r in table {
+                line(r);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, val) in map {
+                match val {
+                    serde_json::Value::Array(a) if a.iter().all(|r| r.is_object()) && !a.is_empty() => {
+                        println!("{k}:");
+                        print_human(val);
+                    }
+                    _ => println!("{k}: {}", cell(val)),
+                }
+            }
+        }
+        other => println!("{}", cell(other)),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("via6ctl: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(if msg.is_empty() { 0 } else { 2 });
+        }
+    };
+    let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
+    if let ["mrt", "stats", file] = words.as_slice() {
+        return mrt_stats(file);
+    }
+    let request = match words.as_slice() {
+        ["neighbors"] | ["neighbours"] => Request::Neighbors,
+        ["routes"] => Request::Routes,
+        ["fib"] => Request::Fib,
+        ["neighbor" | "neighbour", addr, action @ ("reset" | "refresh")] => {
+            let Ok(neighbor) = addr.split('%').next().unwrap_or(addr).parse() else {
+                eprintln!("via6ctl: {addr:?} is not an IP address");
+                return ExitCode::from(2);
+            };
+            if *action == "reset" {
+                Request::Reset { neighbor }
+            } else {
+                Request::Refresh { neighbor }
+            }
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("via6ctl: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(control::call(&args.socket, &request)) {
+        Ok(v) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print_human(&v);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("via6ctl: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn mrt_stats(file: &str) -> ExitCode {
+    match wire::mrt::stats(std::path::Path::new(file)) {
+        Ok(s) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "records": s.records,
+                    "announced": s.announced,
+                    "withdrawn": s.withdrawn,
+                    "state_changes": s.state_changes,
+                    "rib_entries": s.rib_entries,
+                })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("via6ctl: {file}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

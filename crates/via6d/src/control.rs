@@ -1,0 +1,165 @@
+//! The control socket: a Unix stream socket (mode 0660) speaking one JSON
+//! request line and one JSON reply line per connection. `via6ctl` is its
+//! client; anything that can write a line of JSON can be another.
+
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+/// What a client may ask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Request {
+    Neighbors,
+    Routes,
+    Fib,
+    /// Tear the session down (Cease/4, administrative reset) and restart it.
+    Reset { neighbor: IpAddr },
+    /// Ask the peer to resend its routes (RFC 2918 ROUTE-REFRESH).
+    Refresh { neighbor: IpAddr },
+}
+
+/// The reply: exactly one of `ok` or `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reply {
+    Ok(serde_json::Value),
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: cannot connect: {source} (is via6d running, and is this its control-socket?)")]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("control socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("control socket: malformed reply: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("via6d: {0}")]
+    Daemon(String),
+}
+
+/// Binds the socket, replacing a stale one left by a dead daemon but never
+/// one a live daemon still answers on.
+pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::Bind {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another via6d answers on it",
+                ),
+            });
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|source| ControlError::Bind {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|source| {
+        ControlError::Bind {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(listener)
+}
+
+/// Reads one request from a connection; `None` when the line is not a request.
+pub async fn read_request(stream: &mut UnixStream) -> Result<Result<Request, String>, ControlError> {
+    let mut line = String::new();
+    let (read, _) = stream.split();
+    let mut reader = BufReader::new(read).take(64 * 1024);
+    reader.read_line(&mut line).await?;
+    Ok(serde_json::from_str(&line).map_err(|e| format!("bad request: {e}")))
+}
+
+pub async fn write_reply(stream: &mut UnixStream, reply: &Reply) -> Result<(), ControlError> {
+    let mut out = serde_json::to_vec(reply)?;
+    out.push(b'\n');
+    stream.write_all(&out).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
+
+/// Client side: one request, one reply.
+pub async fn call(path: &Path, request: &Request) -> Result<serde_json::Value, ControlError> {
+    let mut stream = UnixStream::connect(path)
+        .await
+        .map_err(|source| ControlError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    stream.write_all(&line).await?;
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).await?;
+    match serde_json::from_str::<Reply>(&reply)? {
+        Reply::Ok(v) => Ok(v),
+        Reply::Error(e) => Err(ControlError::Daemon(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_form() {
+        let r = Request::Reset {
+            neighbor: "fe80::1".parse().unwrap(),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"command":"reset","neighbor":"fe80::1"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"command":"neighbors"}"#).unwrap(),
+            Request::Neighbors
+        );
+    }
+
+    #[tokio::test]
+    async fn round_trip_over_a_socket_with_mode_0660() {
+        let dir = std::env::temp_dir().join(format!("via6-ctl-test-{}", std::process::id()));
+        let path = dir.join("ctl.sock");
+        let listener = bind(&path).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let req = read_request(&mut s).await.unwrap().unwrap();
+            assert_eq!(req, Request::Fib);
+            write_reply(&mut s, &Reply::Ok(serde_json::json!({"installed": 3})))
+                .await
+                .unwrap();
+        });
+        let v = call(&path, &Request::Fib).await.unwrap();
+        assert_eq!(v["installed"], 3);
+        server.await.unwrap();
+        // A second daemon must not steal a live socket.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

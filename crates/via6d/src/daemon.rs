@@ -1,0 +1,210 @@
+//! Wiring: the speaker, the FIB sync, the control socket, the metrics
+//! listener and the signals. Data flows one way: speaker -> FIB.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::control::{self, Reply, Request};
+use crate::metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("FIB: {0}")]
+    Fib(#[from] fib::FibError),
+    #[error("BGP: {0}")]
+    Bgp(#[from] bgp::BgpError),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error("signals: {0}")]
+    Signal(std::io::Error),
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What the control socket and the metrics page read from.
+#[derive(Clone)]
+pub struct Parts {
+    pub speaker: bgp::SpeakerHandle,
+    pub fib: Option<fib::Fib>,
+}
+
+/// Turns RIB next hops into kernel gateways; the two types are kept apart
+/// so that `bgp` does not depend on `fib`.
+fn to_fib_changes(changes: Vec<bgp::RouteChange>) -> Vec<fib::FibChange> {
+    changes
+        .into_iter()
+        .map(|c| match c {
+            bgp::RouteChange::Install { prefix, next_hops } => fib::FibChange::Install {
+                prefix,
+                next_hops: next_hops
+                    .into_iter()
+                    .map(|n| fib::FibNextHop {
+                        gateway: n.gateway,
+                        ifindex: n.ifindex,
+                    })
+                    .collect(),
+            },
+            bgp::RouteChange::Remove { prefix } => fib::FibChange::Remove { prefix },
+        })
+        .collect()
+}
+
+/// Runs until SIGTERM or SIGINT. SIGHUP reloads `config_path`.
+pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
+
+    let socket_path = config.raw.control_socket.clone();
+    let listener = control::bind(&socket_path).await?;
+
+    let fib = match &config.fib {
+        Some(fc) => Some(fib::Fib::start(fc.clone()).await?),
+        None => None,
+    };
+    let (fib_tx, mut fib_rx) = mpsc::channel::<bgp::FibEvent>(64);
+    let speaker = bgp::Speaker::start(config.speaker.clone(), fib_tx).await?;
+    info!(
+        asn = config.speaker.asn,
+        router_id = %config.speaker.router_id,
+        neighbors = config.speaker.neighbors.len(),
+        "via6d started"
+    );
+
+    let fib_for_sync = fib.clone();
+    let fib_sync = tokio::spawn(async move {
+        while let Some(event) = fib_rx.recv().await {
+            let Some(fib) = &fib_for_sync else { continue };
+            match event {
+                bgp::FibEvent::Changes(changes) => {
+                    if let Err(e) = fib.apply(to_fib_changes(changes)).await {
+                        error!(error = %e, "FIB update failed");
+                    }
+                }
+                bgp::FibEvent::InitialTablesIn => fib.initial_sync_done().await,
+            }
+        }
+    });
+
+    let parts = Arc::new(Parts {
+        speaker: speaker.clone(),
+        fib: fib.clone(),
+    });
+    let control_task = tokio::spawn(serve_control(listener, parts.clone()));
+    let metrics_task = match &config.raw.metrics {
+        Some(m) => {
+            let listener = tokio::net::TcpListener::bind(m.listen)
+                .await
+                .map_err(|source| DaemonError::Metrics {
+                    addr: m.listen,
+                    source,
+                })?;
+            info!(listen = %m.listen, "metrics listening");
+            Some(tokio::spawn(metrics::serve(listener, parts.clone())))
+        }
+        None => None,
+    };
+
+    let mut current = config;
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => {
+                match config::load(&config_path) {
+                    Ok(new) => {
+                        if new.raw.control_socket != current.raw.control_socket {
+                            warn!("control-socket changes take effect at restart only");
+                        }
+                        if new.fib.as_ref().map(|f| (f.table, f.protocol, f.metric, f.source_address))
+                            != current.fib.as_ref().map(|f| (f.table, f.protocol, f.metric, f.source_address)) {
+                            warn!("fib settings change at restart only; the rest of the new config is applied");
+                        }
+                        speaker.reconfigure(new.speaker.clone()).await;
+                        info!(file = %config_path.display(), "configuration reloaded");
+                        current = new;
+                    }
+                    Err(e) => error!(error = %e, "reload refused; the running configuration stays"),
+                }
+            }
+        }
+    }
+
+    control_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    speaker.shutdown().await;
+    // The speaker has dropped its side of the FIB channel: let the last
+    // changes drain before the FIB cleans up.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), fib_sync).await;
+    if let Some(fib) = fib {
+        if let Err(e) = fib.shutdown().await {
+            error!(error = %e, "FIB cleanup failed");
+        }
+    }
+    remove_socket(&socket_path);
+    info!("via6d stopped");
+    Ok(())
+}
+
+fn remove_socket(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        warn!(path = %path.display(), error = %e, "could not remove control socket");
+    }
+}
+
+async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let parts = parts.clone();
+        tokio::spawn(async move {
+            let reply = match control::read_request(&mut stream).await {
+                Ok(Ok(req)) => answer(&parts, req).await,
+                Ok(Err(msg)) => Reply::Error(msg),
+                Err(_) => return,
+            };
+            let _ = control::write_reply(&mut stream, &reply).await;
+        });
+    }
+}
+
+async fn answer(parts: &Parts, request: Request) -> Reply {
+    let value = match request {
+        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await),
+        Request::Routes => serde_json::to_value(parts.speaker.routes().await),
+        Request::Fib => match &parts.fib {
+            Some(fib) => serde_json::to_value(fib.status().await),
+            None => return Reply::Error("the FIB is disabled in the configuration".into()),
+        },
+        Request::Reset { neighbor } => {
+            return match parts.speaker.reset(neighbor).await {
+                Ok(()) => Reply::Ok(serde_json::json!({"reset": neighbor})),
+                Err(e) => Reply::Error(e.to_string()),
+            }
+        }
+        Request::Refresh { neighbor } => {
+            return match parts.speaker.refresh(neighbor).await {
+                Ok(()) => Reply::Ok(serde_json::json!({"refresh": neighbor})),
+                Err(e) => Reply::Error(e.to_string()),
+            }
+        }
+    };
+    match value {
+        Ok(v) => Reply::Ok(v),
+        Err(e) => Reply::Error(format!("cannot encode reply: {e}")),
+    }
+}
