@@ -3,6 +3,7 @@
 //!
 //! Pure: bytes in, typed values out, and back. No I/O, no async.
 
+pub mod mrt;
 pub mod types;
 
 pub use types::*;

@@ -1,0 +1,236 @@
+//! Lenient prefix counting inside captured BGP UPDATE messages.
+//!
+//! MRT archives hold whatever peers sent, including messages a strict
+//! RFC 7606 decoder rejects or treats as withdraw (the codec in this crate
+//! does exactly that, as a speaker must). For statistics we want the number
+//! operators get from `bgpdump -m`, so this walker follows bgpdump 1.6's
+//! reading rules rather than the codec's:
+//!
+//! - The message is bounded by its BGP length field, clipped to the bytes
+//!   captured; a marker that is not all ones counts nothing.
+//! - Reading past the end of a field yields zeros instead of failing, and a
+//!   field that claims more bytes than remain is clipped.
+//! - A prefix counts when its length octet and the octets it implies are
+//!   present; prefix lengths are not checked against the address size, and
+//!   host bits do not matter (RFC 4271 §4.3: "the value of trailing bits is
+//!   irrelevant").
+//! - MP_REACH_NLRI / MP_UNREACH_NLRI (RFC 4760 §3, §4) count for AFI 1, 2
+//!   and SAFI 1, 2, 3 only; a second attribute for the same AFI/SAFI is
+//!   ignored, and a next hop whose length is not 4, 16 or 32 is not skipped.
+//! - BGP messages of any length are accepted (RFC 8654 extended messages).
+
+/// Prefixes one UPDATE announces and withdraws.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefixCounts {
+    pub announced: u64,
+    pub withdrawn: u64,
+}
+
+/// BGP message type UPDATE (RFC 4271 §4.1).
+const UPDATE: u8 = 2;
+/// Path attribute type codes (RFC 4760 §3, §4).
+const MP_REACH_NLRI: u8 = 14;
+const MP_UNREACH_NLRI: u8 = 15;
+/// Extended Length flag (RFC 4271 §4.3).
+const EXTENDED_LENGTH: u8 = 0x10;
+
+/// A byte reader that never fails: past the end it yields zeros and stays
+/// at the end.
+#[derive(Clone, Copy)]
+struct Lenient<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lenient<'a> {
+    fn u8(&mut self) -> u8 {
+        match self.rest.split_first() {
+            Some((b, tail)) => {
+                self.rest = tail;
+                *b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.u8(), self.u8()])
+    }
+
+    /// The next `n` bytes, or all that remain if fewer.
+    fn take(&mut self, n: usize) -> Lenient<'a> {
+        let (head, tail) = self.rest.split_at(n.min(self.rest.len()));
+        self.rest = tail;
+        Lenient { rest: head }
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.take(n);
+    }
+
+    fn len(&self) -> usize {
+        self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn first(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+}
+
+/// Counts the prefixes of one BGP message (marker included) if it is an
+/// UPDATE; anything else counts zero. `add_path` says every NLRI starts
+/// with a 4-octet path identifier (RFC 7911 §3).
+pub fn count_update_prefixes(message: &[u8], add_path: bool) -> PrefixCounts {
+    let mut counts = PrefixCounts::default();
+    let mut s = Lenient { rest: message };
+    let marker = s.take(16);
+    if marker.len() != 16 || marker.rest.iter().any(|&b| b != 0xff) {
+        return counts;
+    }
+    // The length field counts the 19-byte header; what follows it is the
+    // type octet and the body. A length below 18 reads to the end.
+    let length = usize::from(s.u16());
+    let mut m = match length.checked_sub(18) {
+        Some(n) => s.take(n),
+        None => s,
+    };
+    if m.u8() != UPDATE {
+        return counts;
+    }
+
+    // RFC 4271 §4.3: Withdrawn Routes Length, Withdrawn Routes.
+    let withdrawn_len = usize::from(m.u16());
+    counts.withdrawn += count_prefixes(m.take(withdrawn_len), add_path);
+
+    // Total Path Attribute Length, Path Attributes.
+    let attrs_len = usize::from(m.u16());
+    let mut attrs = m.take(attrs_len);
+    let mut seen = Seen::default();
+    while !attrs.is_empty() {
+        let flags = attrs.u8();
+        let type_code = attrs.u8();
+        let len = if flags & EXTENDED_LENGTH != 0 {
+            usize::from(attrs.u16())
+        } else {
+            usize::from(attrs.u8())
+        };
+        let value = attrs.take(len);
+        if value.len() != len {
+            break; // attribute runs past the attribute block
+        }
+        match type_code {
+            MP_REACH_NLRI => counts.announced += mp_reach(value, add_path, &mut seen),
+            MP_UNREACH_NLRI => counts.withdrawn += mp_unreach(value, add_path, &mut seen),
+            _ => {}
+        }
+    }
+
+    // Network Layer Reachability Information: the rest of the message.
+    counts.announced += count_prefixes(m, add_path);
+    counts
+}
+
+/// Which (AFI, SAFI) already had an MP_REACH / MP_UNREACH in this message,
+/// for AFI 0..=2 and SAFI 0..=3.
+#[derive(Default)]
+struct Seen {
+    reach: [[bool; 4]; 3],
+    unreach: [[bool; 4]; 3],
+}
+
+/// Index of a family bgpdump tracks, or `None` for one it ignores.
+fn family_slot(afi: u16, safi: u8) -> Option<(usize, usize)> {
+    (afi <= 2 && safi <= 3).then_some((usize::from(afi), usize::from(safi)))
+}
+
+/// Families whose prefixes bgpdump prints: IPv4/IPv6 with SAFI unicast,
+/// multicast or both.
+fn printed(afi: u16, safi: u8) -> bool {
+    (1..=2).contains(&afi) && (1..=3).contains(&safi)
+}
+
+/// Marks `slot` in `table`; false if it was already marked.
+fn first_time(table: &mut [[bool; 4]; 3], (a, s): (usize, usize)) -> bool {
+    match table.get_mut(a).and_then(|row| row.get_mut(s)) {
+        Some(cell) if !*cell => {
+            *cell = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// RFC 4760 §3. A value whose first octet is not zero is taken as the
+/// abbreviated form MRT uses in RIB entries (RFC 6396 §4.3.4: next-hop
+/// length and next hop only) and holds no NLRI.
+fn mp_reach(mut v: Lenient<'_>, add_path: bool, seen: &mut Seen) -> u64 {
+    if v.first().is_some_and(|b| b != 0) {
+        // The abbreviated form occupies the IPv6 unicast slot.
+        first_time(&mut seen.reach, (2, 1));
+        return 0;
+    }
+    let afi = v.u16();
+    let safi = v.u8();
+    let Some(slot) = family_slot(afi, safi) else {
+        return 0;
+    };
+    if !first_time(&mut seen.reach, slot) {
+        return 0;
+    }
+    let nh_len = usize::from(v.u8());
+    if matches!(nh_len, 4 | 16 | 32) {
+        v.skip(nh_len);
+    }
+    // Reserved octet, once the number of SNPAs (RFC 2858 §5); skip any.
+    let snpas = v.u8();
+    for _ in 0..snpas {
+        let len = usize::from(v.u8());
+        v.skip(len);
+    }
+    let n = count_prefixes(v, add_path);
+    if printed(afi, safi) {
+        n
+    } else {
+        0
+    }
+}
+
+/// RFC 4760 §4.
+fn mp_unreach(mut v: Lenient<'_>, add_path: bool, seen: &mut Seen) -> u64 {
+    let afi = v.u16();
+    let safi = v.u8();
+    let Some(slot) = family_slot(afi, safi) else {
+        return 0;
+    };
+    if !first_time(&mut seen.unreach, slot) {
+        return 0;
+    }
+    let n = count_prefixes(v, add_path);
+    if printed(afi, safi) {
+        n
+    } else {
+        0
+    }
+}
+
+/// Counts `(path id,) length, prefix` items until the bytes run out; an
+/// item whose prefix octets are cut short ends the list uncounted.
+fn count_prefixes(mut s: Lenient<'_>, add_path: bool) -> u64 {
+    let mut n = 0;
+    while !s.is_empty() {
+        if add_path {
+            s.skip(4);
+        }
+        let bits = usize::from(s.u8());
+        let octets = bits.div_ceil(8);
+        if s.len() < octets {
+            break;
+        }
+        s.skip(octets);
+        n += 1;
+    }
+    n
+}
