@@ -1,0 +1,42 @@
+# Shared by the set-up scripts: install what is missing, find cargo.
+# Sourced, not run.
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "$0: run as root (network namespaces and the kernel FIB need it)" >&2
+        exit 2
+    fi
+}
+
+# ensure_packages PKG... : apt-get install the Debian packages that are missing.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo ">>> installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # The packaged BIRD service is not ours: stop it so it holds no routes.
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl stop bird.service >/dev/null 2>&1 || true
+    fi
+}
+
+# ensure_cargo: a Rust toolchain recent enough for the workspace (1.80+).
+ensure_cargo() {
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo ">>> no cargo found: installing Debian's rustc and cargo"
+        ensure_packages cargo rustc
+    fi
+    local v
+    v=$(rustc --version | awk '{print $2}')
+    if [ "$(printf '%s\n1.80.0\n' "$v" | sort -V | head -n1)" != "1.80.0" ]; then
+        echo "$0: rustc $v is too old; via6 needs 1.80 or newer (see https://rustup.rs)" >&2
+        exit 2
+    fi
+}
