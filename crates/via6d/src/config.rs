@@ -807,6 +807,20 @@ control-socket: /run/via6d.sock
     }
 
     #[test]
+    fn shipped_examples_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "expected the example configs in {}", dir.display());
+    }
+
+    #[test]
     fn duplicate_neighbor_refused() {
         let text = GOOD.replace("2001:db8::1\n", "fe80::1%eth0\n");
         let e = parse_str(&text).unwrap_err().to_string();
