@@ -1,1 +1,241 @@
-//! placeholder
+//! FIB sync: turns route changes into Linux kernel routes over rtnetlink.
+//!
+//! This is the only code in via6 that talks to netlink. One owner thread
+//! holds all state and the sockets; [`Fib`] is a cheap handle that sends it
+//! commands over a bounded channel.
+//!
+//! Invariants:
+//! - A route is created with `NLM_F_EXCL`, so the kernel refuses rather
+//!   than overwrites a route with the same (table, prefix, tos, metric) key;
+//!   replace (`NLM_F_REPLACE`, which ignores the protocol) is only sent for
+//!   routes we installed or found with our protocol at start.
+//! - Deletes carry our protocol, so the kernel never matches a foreign route.
+//! - Routes of our protocol found at start are kept untouched when still
+//!   wanted, and removed only after [`Fib::initial_sync_done`] or the stale
+//!   timeout, so a restart does not interrupt traffic.
+
+mod nl;
+mod owner;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// FIB settings (`fib:` in the daemon config).
+#[derive(Clone, Debug)]
+pub struct FibConfig {
+    /// Kernel routing table (254 is `main`).
+    pub table: u32,
+    /// Route protocol stamped on our routes; ownership is judged by it
+    /// (186 is `bgp` in /etc/iproute2/rt_protos).
+    pub protocol: u8,
+    /// Route metric (priority). IPv6 metric 0 is stored by the kernel as 1024.
+    pub metric: u32,
+    /// `RTA_PREFSRC` for IPv4 routes; added as a /32 on `lo` when the host
+    /// does not have it, which lets an IPv6-only host source IPv4 at all.
+    pub source_address: Option<Ipv4Addr>,
+    /// Remove stale routes of our protocol this long after start even if
+    /// [`Fib::initial_sync_done`] was never called.
+    pub stale_timeout: Duration,
+    /// Keep our routes in the kernel at shutdown (graceful restart).
+    pub keep_on_exit: bool,
+    /// Refuse to install more than this many routes (protects the kernel).
+    pub max_routes: Option<usize>,
+    /// Run the netlink sockets inside this network namespace (a path such
+    /// as `/run/netns/NAME`); `None` is the caller's namespace.
+    pub netns: Option<PathBuf>,
+    /// Bytes of route requests packed into one `sendmsg`.
+    pub batch_bytes: usize,
+    /// How often routes that failed or were blocked by a foreign route
+    /// are tried again.
+    pub retry_interval: Duration,
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig {
+            table: 254,
+            protocol: 186,
+            metric: 20,
+            source_address: None,
+            stale_timeout: Duration::from_secs(120),
+            keep_on_exit: false,
+            max_routes: None,
+            netns: None,
+            batch_bytes: 256 * 1024,
+            retry_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One next hop of a kernel route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FibNextHop {
+    /// Gateway; an IPv6 gateway of an IPv4 route is sent as `RTA_VIA`.
+    pub gateway: IpAddr,
+    /// Output interface; required for link-local gateways.
+    pub ifindex: Option<u32>,
+}
+
+/// A change to the wanted FIB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibChange {
+    /// Add or replace; more than one next hop makes an ECMP route
+    /// (`RTA_MULTIPATH`).
+    Install {
+        prefix: IpNet,
+        next_hops: Vec<FibNextHop>,
+    },
+    /// Withdraw our route for this prefix.
+    Remove { prefix: IpNet },
+}
+
+/// Errors of the FIB as a whole (per-route failures are in [`FibStatus`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FibError {
+    #[error("cannot enter network namespace {path}: {source}")]
+    Netns {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netlink: {0}")]
+    Netlink(#[from] nl::NlError),
+    #[error("cannot {what} source address {addr}: {source}")]
+    SourceAddress {
+        what: &'static str,
+        addr: Ipv4Addr,
+        #[source]
+        source: nl::NlError,
+    },
+    #[error("cannot start the FIB thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the FIB task has stopped")]
+    Closed,
+}
+
+/// A route the kernel refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedRoute {
+    pub prefix: IpNet,
+    pub error: String,
+}
+
+/// A wanted route blocked by a route we did not install.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForeignConflict {
+    pub prefix: IpNet,
+    /// What the kernel has there, e.g. `proto static metric 20 via 192.0.2.1 dev 3`.
+    pub existing: String,
+}
+
+/// Snapshot of the FIB for `via6ctl fib`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FibStatus {
+    /// Routes in the kernel that we own and still want.
+    pub installed: usize,
+    /// Wanted changes not yet written to the kernel.
+    pub pending: usize,
+    /// Routes wanted but absent because every next-hop interface is down.
+    pub link_down: usize,
+    /// Routes of our protocol found at start and not (yet) wanted again.
+    pub stale: usize,
+    /// True once stale routes were removed (End-of-RIB or timeout).
+    pub initial_sync_done: bool,
+    /// The source address was added by us to `lo`.
+    pub source_address_added: bool,
+    pub failed_count: usize,
+    /// At most [`STATUS_LIST_MAX`] entries, sorted by prefix.
+    pub failed: Vec<FailedRoute>,
+    pub conflict_count: usize,
+    /// At most [`STATUS_LIST_MAX`] entries, sorted by prefix.
+    pub conflicts: Vec<ForeignConflict>,
+}
+
+/// Cap on the per-route lists in [`FibStatus`], so a full table of failures
+/// does not become a megabyte of JSON.
+pub const STATUS_LIST_MAX: usize = 1000;
+
+enum Cmd {
+    Apply(Vec<FibChange>),
+    Flush(oneshot::Sender<()>),
+    SyncDone(oneshot::Sender<()>),
+    Status(oneshot::Sender<FibStatus>),
+    Shutdown(oneshot::Sender<Result<(), FibError>>),
+}
+
+/// Handle to the FIB owner thread. Cloning is cheap; dropping every handle
+/// without [`Fib::shutdown`] leaves the kernel routes in place (like a crash).
+#[derive(Clone)]
+pub struct Fib {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl Fib {
+    /// Open netlink (inside `config.netns` when set), add the source address
+    /// to `lo` if missing, and dump our protocol's routes in our table as
+    /// stale candidates.
+    pub async fn start(config: FibConfig) -> Result<Fib, FibError> {
+        let (tx, rx) = mpsc::channel(1024);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("fib".into())
+            .spawn(move || owner::run(config, rx, ready_tx))
+            .map_err(FibError::Thread)?;
+        ready_rx.await.map_err(|_| FibError::Closed)??;
+        Ok(Fib { tx })
+    }
+
+    /// Queue changes. They are coalesced per prefix (the last change wins)
+    /// and written in batches; returns once queued, see [`Fib::flush`].
+    pub async fn apply(&self, changes: Vec<FibChange>) -> Result<(), FibError> {
+        self.tx
+            .send(Cmd::Apply(changes))
+            .await
+            .map_err(|_| FibError::Closed)
+    }
+
+    /// Wait until every change queued before this call was written to the
+    /// kernel and acknowledged.
+    pub async fn flush(&self) -> Result<(), FibError> {
+        let (t, r) = oneshot::channel();
+        self.tx
+            .send(Cmd::Flush(t))
+            .await
+            .map_err(|_| FibError::Closed)?;
+        r.await.map_err(|_| FibError::Closed)
+    }
+
+    /// Every peer sent End-of-RIB: remove routes of our protocol found at
+    /// start that nobody wanted again. Also happens after `stale_timeout`.
+    pub async fn initial_sync_done(&self) {
+        let (t, r) = oneshot::channel();
+        if self.tx.send(Cmd::SyncDone(t)).await.is_ok() {
+            let _ = r.await;
+        }
+    }
+
+    /// Current state; per-route lists are capped at [`STATUS_LIST_MAX`].
+    pub async fn status(&self) -> FibStatus {
+        let (t, r) = oneshot::channel();
+        if self.tx.send(Cmd::Status(t)).await.is_err() {
+            return FibStatus::default();
+        }
+        r.await.unwrap_or_default()
+    }
+
+    /// Remove our routes (unless `keep_on_exit`) and the `lo` address if we
+    /// added it, then stop the owner thread.
+    pub async fn shutdown(self) -> Result<(), FibError> {
+        let (t, r) = oneshot::channel();
+        self.tx
+            .send(Cmd::Shutdown(t))
+            .await
+            .map_err(|_| FibError::Closed)?;
+        r.await.map_err(|_| FibError::Closed)?
+    }
+}

@@ -1,0 +1,985 @@
+//! The FIB owner thread: all state, both netlink sockets, one loop.
+//!
+//! It runs on its own OS thread (with a current-thread runtime) so that
+//! a multi-second full-table write never blocks the daemon's workers, and
+//! so it can enter a network namespace without affecting anyone else.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use ipnet::IpNet;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteOp, RouteParams};
+use crate::{
+    Cmd, FailedRoute, FibChange, FibConfig, FibError, FibNextHop, FibStatus, ForeignConflict,
+    STATUS_LIST_MAX,
+};
+
+type HopSetId = u32;
+/// A hop set we cannot compare (foreign shape); forces a replace.
+const UNKNOWN: HopSetId = u32::MAX;
+/// `lo` is interface 1 in every network namespace.
+const LO_IFINDEX: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// Not in the kernel (as far as we know).
+    Absent,
+    /// Installed by us (or adopted) with this hop set.
+    Ours(HopSetId),
+    /// Found with our protocol at start; not wanted again yet.
+    Stale(HopSetId),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Problem {
+    Failed(String),
+    Conflict(String),
+    LinkDown,
+}
+
+struct Route {
+    want: Option<HopSetId>,
+    kernel: Kernel,
+    problem: Option<Problem>,
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct HopSets {
+    sets: Vec<Vec<FibNextHop>>,
+    ids: HashMap<Vec<FibNextHop>, HopSetId>,
+}
+
+impl HopSets {
+    fn intern(&mut self, mut hops: Vec<FibNextHop>) -> HopSetId {
+        hops.sort();
+        hops.dedup();
+        if let Some(id) = self.ids.get(&hops) {
+            return *id;
+        }
+        let id = self.sets.len() as HopSetId;
+        self.sets.push(hops.clone());
+        self.ids.insert(hops, id);
+        id
+    }
+
+    fn get(&self, id: HopSetId) -> &[FibNextHop] {
+        self.sets.get(id as usize).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Wanted hops equal kernel hops; a wanted hop without interface
+    /// matches whatever interface the kernel resolved.
+    fn same(&self, want: HopSetId, kernel: HopSetId) -> bool {
+        if want == kernel {
+            return want != UNKNOWN;
+        }
+        if want == UNKNOWN || kernel == UNKNOWN {
+            return false;
+        }
+        let (w, k) = (self.get(want), self.get(kernel));
+        w.len() == k.len()
+            && w.iter().all(|a| {
+                k.iter().any(|b| {
+                    a.gateway == b.gateway && (a.ifindex.is_none() || a.ifindex == b.ifindex)
+                })
+            })
+    }
+}
+
+struct InFlight {
+    prefix: IpNet,
+    op: RouteOp,
+    hops: HopSetId,
+    /// A delete of our route at another metric: no route entry to update.
+    other_metric: bool,
+}
+
+struct Owner {
+    cfg: FibConfig,
+    params: RouteParams,
+    sock: NlSocket,
+    routes: HashMap<IpNet, Route>,
+    hopsets: HopSets,
+    dirty: Vec<IpNet>,
+    /// Our routes at another metric (config changed): removed at sync.
+    stale_other: Vec<(IpNet, u32)>,
+    links_down: HashSet<u32>,
+    synced: bool,
+    src_added: Option<Ipv4Addr>,
+    /// Routes we hold in the kernel (Ours or Stale), for `max_routes`.
+    in_kernel: usize,
+    batch: MsgBuf,
+    base_seq: u32,
+    inflight: Vec<InFlight>,
+    to_describe: Vec<IpNet>,
+}
+
+/// Thread entry point.
+pub(crate) fn run(
+    cfg: FibConfig,
+    rx: mpsc::Receiver<Cmd>,
+    ready: oneshot::Sender<Result<(), FibError>>,
+) {
+    if let Some(p) = &cfg.netns {
+        if let Err(e) = enter_netns(p) {
+            let _ = ready.send(Err(FibError::Netns {
+                path: p.display().to_string(),
+                source: e,
+            }));
+            return;
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(FibError::Thread(e)));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let (mut owner, monitor) = match Owner::init(cfg) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        owner.main_loop(rx, monitor).await;
+    });
+}
+
+/// Move this thread into a network namespace (setns affects only the
+/// calling thread; sockets opened afterwards live in that namespace).
+fn enter_netns(path: &Path) -> std::io::Result<()> {
+    let f = File::open(path)?;
+    // SAFETY: setns on an open namespace file descriptor.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn set_kernel(in_kernel: &mut usize, r: &mut Route, k: Kernel) {
+    let was = r.kernel != Kernel::Absent;
+    let is = k != Kernel::Absent;
+    if was && !is {
+        *in_kernel = in_kernel.saturating_sub(1);
+    } else if !was && is {
+        *in_kernel += 1;
+    }
+    r.kernel = k;
+}
+
+fn describe(r: &KernelRoute) -> String {
+    let mut s = format!("proto {} metric {}", r.protocol, r.metric);
+    if r.rtype != nl::RTN_UNICAST {
+        s.push_str(&format!(" type {}", r.rtype));
+    }
+    if let Some(id) = r.nh_id {
+        s.push_str(&format!(" nhid {id}"));
+    }
+    for h in &r.hops {
+        s.push_str(&format!(" via {}", h.gateway));
+        if let Some(ix) = h.ifindex {
+            s.push_str(&format!(" dev {ix}"));
+        }
+    }
+    s
+}
+
+impl Owner {
+    fn init(cfg: FibConfig) -> Result<(Owner, AsyncFd<NlSocket>), FibError> {
+        let mut sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
+        let monitor = NlSocket::open(&[nl::RTNLGRP_LINK, nl::RTNLGRP_IPV4_IFADDR], true)
+            .map_err(nl::NlError::Io)?;
+        // SAFETY: NlSocket owns its descriptor and always returns the same
+        // one; it is closed only when the AsyncFd (and so the socket) drops.
+        let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
+            .map_err(|e| nl::NlError::Io(e.into()))?;
+
+        let mut links_down = HashSet::new();
+        loop {
+            links_down.clear();
+            let ok = sock.dump(nl::link_dump_request(), |m| {
+                if m.ty == nl::RTM_NEWLINK {
+                    if let Some((ix, up)) = nl::parse_link(m.payload) {
+                        if !up {
+                            links_down.insert(ix);
+                        }
+                    }
+                }
+            })?;
+            if ok {
+                break;
+            }
+        }
+
+        let params = RouteParams {
+            table: cfg.table,
+            protocol: cfg.protocol,
+            metric: cfg.metric,
+            prefsrc: cfg.source_address,
+        };
+        let mut o = Owner {
+            batch: MsgBuf::with_capacity(cfg.batch_bytes + 4096),
+            cfg,
+            params,
+            sock,
+            routes: HashMap::new(),
+            hopsets: HopSets::default(),
+            dirty: Vec::new(),
+            stale_other: Vec::new(),
+            links_down,
+            synced: false,
+            src_added: None,
+            in_kernel: 0,
+            base_seq: 0,
+            inflight: Vec::new(),
+            to_describe: Vec::new(),
+        };
+        o.ensure_source_address()?;
+        o.load_stale()?;
+        Ok((o, monitor))
+    }
+
+    fn has_address(&mut self, a: Ipv4Addr) -> Result<bool, FibError> {
+        let mut found = false;
+        self.sock.dump(nl::addr_dump_request(nl::AF_INET), |m| {
+            if m.ty == nl::RTM_NEWADDR {
+                if let Some((_, x)) = nl::parse_addr4(m.payload) {
+                    found |= x == a;
+                }
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Add `source_address` as a /32 on `lo` unless the host has it.
+    fn ensure_source_address(&mut self) -> Result<(), FibError> {
+        let Some(a) = self.cfg.source_address else {
+            return Ok(());
+        };
+        if self.has_address(a)? {
+            return Ok(());
+        }
+        self.sock
+            .request(nl::addr_request(true, LO_IFINDEX, a))
+            .map_err(|e| FibError::SourceAddress {
+                what: "add",
+                addr: a,
+                source: e,
+            })?;
+        info!(address = %a, "added source address to lo");
+        self.src_added = Some(a);
+        Ok(())
+    }
+
+    /// Dump routes of our protocol in our table: they are stale candidates,
+    /// adopted without a kernel write when wanted again with the same hops.
+    fn load_stale(&mut self) -> Result<(), FibError> {
+        for family in [nl::AF_INET, nl::AF_INET6] {
+            let mut found = Vec::new();
+            loop {
+                found.clear();
+                let req = nl::route_dump_request(family, self.cfg.table, self.cfg.protocol);
+                let ok = self.sock.dump(req, |m| {
+                    if m.ty == nl::RTM_NEWROUTE {
+                        if let Some(r) = nl::parse_route(m.payload) {
+                            found.push(r);
+                        }
+                    }
+                })?;
+                if ok {
+                    break;
+                }
+            }
+            for r in found.drain(..) {
+                // Strict checking filters, but be sure: only ours counts.
+                if r.protocol != self.cfg.protocol || r.table != self.cfg.table {
+                    continue;
+                }
+                if r.metric != self.params.metric_for(&r.prefix) {
+                    self.stale_other.push((r.prefix, r.metric));
+                    continue;
+                }
+                let prefsrc_ok = match r.prefix {
+                    IpNet::V4(_) => r.prefsrc == self.cfg.source_address.map(Into::into),
+                    IpNet::V6(_) => true,
+                };
+                let hops = if r.rtype == nl::RTN_UNICAST && prefsrc_ok && r.nh_id.is_none() {
+                    self.hopsets.intern(r.hops)
+                } else {
+                    UNKNOWN
+                };
+                let route = Route {
+                    want: None,
+                    kernel: Kernel::Stale(hops),
+                    problem: None,
+                    dirty: false,
+                };
+                if self.routes.insert(r.prefix, route).is_none() {
+                    self.in_kernel += 1;
+                }
+            }
+        }
+        info!(
+            stale = self.in_kernel,
+            other_metric = self.stale_other.len(),
+            "found routes of our protocol at start"
+        );
+        Ok(())
+    }
+
+    async fn main_loop(&mut self, mut rx: mpsc::Receiver<Cmd>, mut monitor: AsyncFd<NlSocket>) {
+        let stale_deadline = Instant::now() + self.cfg.stale_timeout;
+        let mut retry = tokio::time::interval(self.cfg.retry_interval);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retry.tick().await;
+        loop {
+            let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+            let mut shutdown = None;
+            tokio::select! {
+                biased;
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else {
+                        debug!("all FIB handles dropped; leaving routes in place");
+                        return;
+                    };
+                    let mut next = Some(cmd);
+                    // Drain what is queued so changes to one prefix coalesce.
+                    let mut n = 0;
+                    while let Some(c) = next.take() {
+                        match c {
+                            Cmd::Apply(ch) => self.apply(ch),
+                            Cmd::Flush(t) => waiters.push(t),
+                            Cmd::SyncDone(t) => {
+                                self.sync_done();
+                                waiters.push(t);
+                            }
+                            Cmd::Status(t) => {
+                                let _ = t.send(self.status());
+                            }
+                            Cmd::Shutdown(t) => {
+                                shutdown = Some(t);
+                                break;
+                            }
+                        }
+                        n += 1;
+                        if n < 4096 {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                }
+                r = monitor.readable_mut() => {
+                    match r {
+                        Ok(mut g) => {
+                            let mut events = Vec::new();
+                            let mut overrun = false;
+                            loop {
+                                match g.get_inner_mut().recv() {
+                                    Ok(data) => {
+                                        for m in nl::Messages::new(data) {
+                                            events.push((m.ty, m.payload.to_vec()));
+                                        }
+                                    }
+                                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                        g.clear_ready();
+                                        break;
+                                    }
+                                    Err(e) => {
+                                        warn!(error = %e, "netlink monitor overrun; resyncing links");
+                                        overrun = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            for (ty, p) in events {
+                                self.event(ty, &p);
+                            }
+                            if overrun {
+                                self.resync_links();
+                            }
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "netlink monitor failed");
+                            return;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(stale_deadline), if !self.synced => {
+                    info!("stale timeout: removing routes not wanted again");
+                    self.sync_done();
+                }
+                _ = retry.tick() => self.retry(),
+            }
+            self.flush();
+            for w in waiters {
+                let _ = w.send(());
+            }
+            if let Some(t) = shutdown {
+                let r = self.shutdown();
+                let _ = t.send(r);
+                return;
+            }
+        }
+    }
+
+    fn mark_dirty(dirty: &mut Vec<IpNet>, prefix: IpNet, r: &mut Route) {
+        if !r.dirty {
+            r.dirty = true;
+            dirty.push(prefix);
+        }
+    }
+
+    fn apply(&mut self, changes: Vec<FibChange>) {
+        for c in changes {
+            match c {
+                FibChange::Install { prefix, next_hops } => {
+                    let prefix = prefix.trunc();
+                    let h = self.hopsets.intern(next_hops);
+                    let r = self.routes.entry(prefix).or_insert(Route {
+                        want: None,
+                        kernel: Kernel::Absent,
+                        problem: None,
+                        dirty: false,
+                    });
+                    r.want = Some(h);
+                    Self::mark_dirty(&mut self.dirty, prefix, r);
+                }
+                FibChange::Remove { prefix } => {
+                    let prefix = prefix.trunc();
+                    if let Some(r) = self.routes.get_mut(&prefix) {
+                        r.want = None;
+                        // An explicit withdraw of a stale route removes it now.
+                        if let Kernel::Stale(k) = r.kernel {
+                            r.kernel = Kernel::Ours(k);
+                        }
+                        Self::mark_dirty(&mut self.dirty, prefix, r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn sync_done(&mut self) {
+        if self.synced {
+            return;
+        }
+        self.synced = true;
+        for (p, r) in self.routes.iter_mut() {
+            if matches!(r.kernel, Kernel::Stale(_)) {
+                Self::mark_dirty(&mut self.dirty, *p, r);
+            }
+        }
+        let other = std::mem::take(&mut self.stale_other);
+        for (prefix, metric) in other {
+            let p = RouteParams {
+                metric,
+                ..self.params
+            };
+            let seq = self.sock.next_seq(1);
+            self.start_batch_if_empty(seq);
+            nl::put_route(&mut self.batch, RouteOp::Delete, seq, &p, &prefix, &[]);
+            self.inflight.push(InFlight {
+                prefix,
+                op: RouteOp::Delete,
+                hops: UNKNOWN,
+                other_metric: true,
+            });
+            if self.batch.len() >= self.cfg.batch_bytes {
+                self.send_batch();
+            }
+        }
+    }
+
+    /// Try failed and blocked routes again.
+    fn retry(&mut self) {
+        for (p, r) in self.routes.iter_mut() {
+            if r.want.is_some()
+                && matches!(r.problem, Some(Problem::Failed(_) | Problem::Conflict(_)))
+            {
+                Self::mark_dirty(&mut self.dirty, *p, r);
+            }
+        }
+    }
+
+    fn all_hops_down(&self, h: HopSetId) -> bool {
+        let hops = self.hopsets.get(h);
+        !hops.is_empty()
+            && hops
+                .iter()
+                .all(|x| x.ifindex.is_some_and(|ix| self.links_down.contains(&ix)))
+    }
+
+    fn uses_link(&self, h: HopSetId, ifindex: u32) -> bool {
+        self.hopsets
+            .get(h)
+            .iter()
+            .any(|x| x.ifindex == Some(ifindex))
+    }
+
+    fn event(&mut self, ty: u16, payload: &[u8]) {
+        match ty {
+            nl::RTM_NEWLINK | nl::RTM_DELLINK => {
+                if let Some((ix, up)) = nl::parse_link(payload) {
+                    self.link_state(ix, up && ty == nl::RTM_NEWLINK);
+                }
+            }
+            nl::RTM_DELADDR => {
+                if let (Some(a), Some((_, x))) = (self.cfg.source_address, nl::parse_addr4(payload))
+                {
+                    if a == x {
+                        self.source_address_lost(a);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn link_state(&mut self, ix: u32, up: bool) {
+        let was_down = self.links_down.contains(&ix);
+        if !up && !was_down {
+            self.links_down.insert(ix);
+            info!(
+                ifindex = ix,
+                "link down; its routes are gone from the kernel"
+            );
+            // The kernel flushes routes whose every next hop is on a link
+            // that went down; it sends no per-route notification.
+            let gone: Vec<bool> = (0..self.hopsets.sets.len() as HopSetId)
+                .map(|h| self.uses_link(h, ix) && self.all_hops_down(h))
+                .collect();
+            let is_gone = |h: HopSetId| gone.get(h as usize).copied().unwrap_or(false);
+            let mut drop = Vec::new();
+            for (p, r) in self.routes.iter_mut() {
+                match r.kernel {
+                    Kernel::Ours(h) | Kernel::Stale(h) if is_gone(h) => {
+                        set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+                        if r.want.is_some() {
+                            r.problem = Some(Problem::LinkDown);
+                        } else {
+                            drop.push(*p);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for p in drop {
+                self.routes.remove(&p);
+            }
+        } else if up && was_down {
+            self.links_down.remove(&ix);
+            info!(ifindex = ix, "link up; reinstalling its routes");
+            let uses: Vec<bool> = (0..self.hopsets.sets.len() as HopSetId)
+                .map(|h| self.uses_link(h, ix))
+                .collect();
+            for (p, r) in self.routes.iter_mut() {
+                if let Some(h) = r.want {
+                    if r.problem.is_some() && uses.get(h as usize).copied().unwrap_or(false) {
+                        Self::mark_dirty(&mut self.dirty, *p, r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn resync_links(&mut self) {
+        let mut states = Vec::new();
+        let res = self.sock.dump(nl::link_dump_request(), |m| {
+            if m.ty == nl::RTM_NEWLINK {
+                if let Some(s) = nl::parse_link(m.payload) {
+                    states.push(s);
+                }
+            }
+        });
+        if let Err(e) = res {
+            warn!(error = %e, "link dump failed");
+            return;
+        }
+        let present: HashSet<u32> = states.iter().map(|s| s.0).collect();
+        let vanished: Vec<u32> = self
+            .links_down
+            .iter()
+            .copied()
+            .filter(|ix| !present.contains(ix))
+            .collect();
+        for (ix, up) in states {
+            self.link_state(ix, up);
+        }
+        for ix in vanished {
+            self.link_state(ix, false);
+        }
+    }
+
+    /// The kernel flushes IPv4 routes whose prefsrc disappeared: put the
+    /// address back (we are configured to need it) and reinstall.
+    fn source_address_lost(&mut self, a: Ipv4Addr) {
+        match self.has_address(a) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                warn!(error = %e, "address dump failed");
+                return;
+            }
+        }
+        warn!(address = %a, "source address removed; re-adding it and reinstalling IPv4 routes");
+        match self.sock.request(nl::addr_request(true, LO_IFINDEX, a)) {
+            Ok(()) => self.src_added = Some(a),
+            Err(e) => warn!(error = %e, "cannot re-add source address"),
+        }
+        let mut drop = Vec::new();
+        for (p, r) in self.routes.iter_mut() {
+            if !matches!(p, IpNet::V4(_)) || r.kernel == Kernel::Absent {
+                continue;
+            }
+            set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+            if r.want.is_some() {
+                Self::mark_dirty(&mut self.dirty, *p, r);
+            } else {
+                drop.push(*p);
+            }
+        }
+        for p in drop {
+            self.routes.remove(&p);
+        }
+    }
+
+    fn start_batch_if_empty(&mut self, seq: u32) {
+        if self.batch.count() == 0 {
+            self.base_seq = seq;
+            self.inflight.clear();
+        }
+    }
+
+    /// Decide what the kernel needs for one dirty prefix.
+    fn plan(&mut self, prefix: IpNet) -> Option<(RouteOp, HopSetId)> {
+        let synced = self.synced;
+        let limit = self.cfg.max_routes;
+        let in_kernel = self.in_kernel;
+        let r = self.routes.get(&prefix)?;
+        let (want, kernel) = (r.want, r.kernel);
+        let mut problem = None;
+        let mut remove = false;
+        let mut new_kernel = None;
+        let action = match (want, kernel) {
+            (Some(h), Kernel::Absent) => {
+                if let Err(e) = nl::check_route(&prefix, self.hopsets.get(h)) {
+                    problem = Some(Problem::Failed(e));
+                    None
+                } else if self.all_hops_down(h) {
+                    problem = Some(Problem::LinkDown);
+                    None
+                } else if limit.is_some_and(|m| in_kernel >= m) {
+                    problem = Some(Problem::Failed(format!(
+                        "max-routes {} reached",
+                        limit.unwrap_or(0)
+                    )));
+                    None
+                } else {
+                    Some((RouteOp::Create, h))
+                }
+            }
+            (Some(h), Kernel::Ours(k) | Kernel::Stale(k)) => {
+                if self.hopsets.same(h, k) {
+                    new_kernel = Some(Kernel::Ours(h));
+                    None
+                } else if let Err(e) = nl::check_route(&prefix, self.hopsets.get(h)) {
+                    problem = Some(Problem::Failed(e));
+                    None
+                } else {
+                    Some((RouteOp::Replace, h))
+                }
+            }
+            (None, Kernel::Ours(_)) => Some((RouteOp::Delete, UNKNOWN)),
+            (None, Kernel::Stale(_)) if synced => Some((RouteOp::Delete, UNKNOWN)),
+            (None, Kernel::Stale(_)) => None,
+            (None, Kernel::Absent) => {
+                remove = true;
+                None
+            }
+        };
+        if remove {
+            self.routes.remove(&prefix);
+            return None;
+        }
+        if let Some(r) = self.routes.get_mut(&prefix) {
+            r.dirty = false;
+            if let Some(k) = new_kernel {
+                set_kernel(&mut self.in_kernel, r, k);
+                r.problem = None;
+            }
+            if problem.is_some() {
+                r.problem = problem;
+            }
+        }
+        action
+    }
+
+    /// Write every dirty prefix to the kernel in packed batches.
+    fn flush(&mut self) {
+        for _round in 0..3 {
+            if self.dirty.is_empty() && self.batch.count() == 0 {
+                break;
+            }
+            let dirty = std::mem::take(&mut self.dirty);
+            for prefix in dirty {
+                let Some((op, h)) = self.plan(prefix) else {
+                    continue;
+                };
+                let seq = self.sock.next_seq(1);
+                self.start_batch_if_empty(seq);
+                let hops = self.hopsets.get(h);
+                nl::put_route(&mut self.batch, op, seq, &self.params, &prefix, hops);
+                self.inflight.push(InFlight {
+                    prefix,
+                    op,
+                    hops: h,
+                    other_metric: false,
+                });
+                if self.batch.len() >= self.cfg.batch_bytes {
+                    self.send_batch();
+                }
+            }
+            self.send_batch();
+            self.describe_conflicts();
+        }
+    }
+
+    /// Send the packed batch and read its replies. Only the last message
+    /// asks for an ACK: the kernel handles the buffer in order and reports
+    /// every error, so that ACK closes the batch.
+    fn send_batch(&mut self) {
+        let count = self.batch.count() as usize;
+        if count == 0 {
+            return;
+        }
+        self.batch.add_ack_last();
+        let base = self.base_seq;
+        let last = base.wrapping_add(count as u32 - 1);
+        let mut errors: Vec<(usize, String, i32)> = Vec::new();
+        let mut fatal = None;
+        if let Err(e) = self.sock.send(self.batch.bytes()) {
+            fatal = Some(format!("netlink send: {e}"));
+        } else {
+            'recv: loop {
+                let data = match self.sock.recv() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        fatal = Some(format!("netlink receive: {e}"));
+                        break;
+                    }
+                };
+                for m in nl::Messages::new(data) {
+                    if m.ty != nl::NLMSG_ERROR {
+                        continue;
+                    }
+                    let idx = m.seq.wrapping_sub(base) as usize;
+                    if idx < count {
+                        if let Some((errno, text)) = nl::parse_error_full(m.flags, m.payload) {
+                            if errno != 0 {
+                                errors.push((idx, nl::error_text(errno, text.as_deref()), errno));
+                            }
+                        }
+                    }
+                    if m.seq == last {
+                        break 'recv;
+                    }
+                }
+            }
+        }
+        self.batch.clear();
+        let inflight = std::mem::take(&mut self.inflight);
+        let mut err_at: HashMap<usize, (String, i32)> = HashMap::new();
+        for (i, t, e) in errors {
+            err_at.insert(i, (t, e));
+        }
+        for (i, f) in inflight.iter().enumerate() {
+            let res = match &fatal {
+                Some(t) => Some((t.clone(), 0)),
+                None => err_at.remove(&i),
+            };
+            self.outcome(f, res);
+        }
+        self.inflight = inflight;
+        self.inflight.clear();
+    }
+
+    fn outcome(&mut self, f: &InFlight, res: Option<(String, i32)>) {
+        if f.other_metric {
+            if let Some((t, _)) = res {
+                warn!(prefix = %f.prefix, error = %t, "cannot remove our route at an old metric");
+            }
+            return;
+        }
+        let Some(r) = self.routes.get_mut(&f.prefix) else {
+            return;
+        };
+        match (f.op, res) {
+            (RouteOp::Create | RouteOp::Replace, None) => {
+                set_kernel(&mut self.in_kernel, r, Kernel::Ours(f.hops));
+                r.problem = None;
+            }
+            (RouteOp::Create, Some((_, e))) if e == libc::EEXIST => {
+                r.problem = Some(Problem::Conflict("unknown route".into()));
+                self.to_describe.push(f.prefix);
+            }
+            (RouteOp::Create | RouteOp::Replace, Some((t, _))) => {
+                debug!(prefix = %f.prefix, error = %t, "route failed");
+                r.problem = Some(Problem::Failed(t));
+            }
+            (RouteOp::Delete, None) => {
+                set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+                if r.want.is_none() {
+                    self.routes.remove(&f.prefix);
+                } else {
+                    r.problem = None;
+                }
+            }
+            (RouteOp::Delete, Some((_, e))) if e == libc::ESRCH => {
+                set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+                if r.want.is_none() {
+                    self.routes.remove(&f.prefix);
+                }
+            }
+            (RouteOp::Delete, Some((t, _))) => {
+                r.problem = Some(Problem::Failed(t));
+            }
+        }
+    }
+
+    /// Find out what blocks routes that got EEXIST. A route of our own
+    /// protocol and metric (installed behind our back, e.g. by another
+    /// instance before our start dump) is adopted and replaced; anything
+    /// else is a foreign conflict and is left alone.
+    fn describe_conflicts(&mut self) {
+        if self.to_describe.is_empty() {
+            return;
+        }
+        let wanted: HashSet<IpNet> = self.to_describe.drain(..).collect();
+        let mut found: HashMap<IpNet, Vec<KernelRoute>> = HashMap::new();
+        for family in [nl::AF_INET, nl::AF_INET6] {
+            let req = nl::route_dump_request(family, self.cfg.table, 0);
+            let res = self.sock.dump(req, |m| {
+                if m.ty == nl::RTM_NEWROUTE {
+                    if let Some(r) = nl::parse_route(m.payload) {
+                        if wanted.contains(&r.prefix) {
+                            found.entry(r.prefix).or_default().push(r);
+                        }
+                    }
+                }
+            });
+            if let Err(e) = res {
+                warn!(error = %e, "route dump failed");
+            }
+        }
+        for prefix in wanted {
+            let list = found.remove(&prefix).unwrap_or_default();
+            let metric = self.params.metric_for(&prefix);
+            let ours = list
+                .iter()
+                .any(|k| k.protocol == self.cfg.protocol && k.metric == metric);
+            let Some(r) = self.routes.get_mut(&prefix) else {
+                continue;
+            };
+            if ours {
+                set_kernel(&mut self.in_kernel, r, Kernel::Stale(UNKNOWN));
+                r.problem = None;
+                Self::mark_dirty(&mut self.dirty, prefix, r);
+                continue;
+            }
+            let text = list
+                .iter()
+                .filter(|k| k.metric == metric)
+                .chain(list.iter().filter(|k| k.metric != metric))
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join("; ");
+            warn!(%prefix, existing = %text, "foreign route in the way; not touching it");
+            r.problem = Some(Problem::Conflict(if text.is_empty() {
+                "route with the same key (gone since)".into()
+            } else {
+                text
+            }));
+        }
+    }
+
+    fn status(&self) -> FibStatus {
+        let mut s = FibStatus {
+            pending: self.dirty.len(),
+            initial_sync_done: self.synced,
+            source_address_added: self.src_added.is_some(),
+            ..FibStatus::default()
+        };
+        for (p, r) in &self.routes {
+            match r.kernel {
+                Kernel::Ours(_) if r.want.is_some() => s.installed += 1,
+                Kernel::Stale(_) => s.stale += 1,
+                _ => {}
+            }
+            match &r.problem {
+                Some(Problem::Failed(e)) => {
+                    s.failed_count += 1;
+                    s.failed.push(FailedRoute {
+                        prefix: *p,
+                        error: e.clone(),
+                    });
+                }
+                Some(Problem::Conflict(e)) => {
+                    s.conflict_count += 1;
+                    s.conflicts.push(ForeignConflict {
+                        prefix: *p,
+                        existing: e.clone(),
+                    });
+                }
+                Some(Problem::LinkDown) => s.link_down += 1,
+                None => {}
+            }
+        }
+        s.failed.sort_by_key(|f| f.prefix);
+        s.failed.truncate(STATUS_LIST_MAX);
+        s.conflicts.sort_by_key(|c| c.prefix);
+        s.conflicts.truncate(STATUS_LIST_MAX);
+        s
+    }
+
+    fn shutdown(&mut self) -> Result<(), FibError> {
+        if !self.cfg.keep_on_exit {
+            self.synced = true;
+            for (p, r) in self.routes.iter_mut() {
+                r.want = None;
+                if r.kernel != Kernel::Absent {
+                    Self::mark_dirty(&mut self.dirty, *p, r);
+                }
+            }
+            self.flush();
+            info!(left = self.in_kernel, "removed our routes");
+        }
+        // With keep_on_exit the kept IPv4 routes need their prefsrc.
+        if let Some(a) = self.src_added.take().filter(|_| !self.cfg.keep_on_exit) {
+            self.sock
+                .request(nl::addr_request(false, LO_IFINDEX, a))
+                .map_err(|e| FibError::SourceAddress {
+                    what: "remove",
+                    addr: a,
+                    source: e,
+                })?;
+            info!(address = %a, "removed source address from lo");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,459 @@
+//! Root tests against the real kernel, each in its own network namespace.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::{ll, net, wait_for, Ns};
+use fib::{Fib, FibChange, FibConfig, FibNextHop};
+
+fn install(prefix: &str, hops: Vec<FibNextHop>) -> FibChange {
+    FibChange::Install {
+        prefix: net(prefix),
+        next_hops: hops,
+    }
+}
+
+fn remove(prefix: &str) -> FibChange {
+    FibChange::Remove {
+        prefix: net(prefix),
+    }
+}
+
+#[tokio::test]
+async fn install_replace_remove() {
+    let ns = Ns::new("irr");
+    ns.ip("addr add 10.9.0.1/24 dev veth0");
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8:1::/48", vec![ll("fe80::1", v0)]),
+        install("203.0.113.0/24", vec![ll("10.9.0.2", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.ip("-4 route show");
+    assert!(
+        r.contains("198.51.100.0/24 via inet6 fe80::1 dev veth0 proto bgp metric 20"),
+        "{r}"
+    );
+    assert!(
+        r.contains("203.0.113.0/24 via 10.9.0.2 dev veth0 proto bgp metric 20"),
+        "{r}"
+    );
+    let r6 = ns.ip("-6 route show");
+    assert!(
+        r6.contains("2001:db8:1::/48 via fe80::1 dev veth0 proto bgp metric 20"),
+        "{r6}"
+    );
+    assert_eq!(fib.status().await.installed, 3);
+
+    // Replace: one route, new gateway.
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::2", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.ip("-4 route show 198.51.100.0/24");
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.contains("via inet6 fe80::2 dev veth0"), "{r}");
+
+    fib.apply(vec![
+        remove("198.51.100.0/24"),
+        remove("2001:db8:1::/48"),
+        remove("203.0.113.0/24"),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0, "{:?}", ns.bgp_routes());
+    let st = fib.status().await;
+    assert_eq!(st.installed, 0);
+    assert_eq!(st.failed_count, 0, "{:?}", st.failed);
+    fib.shutdown().await.unwrap();
+}
+
+/// Changes to one prefix inside one apply coalesce: only the last counts.
+#[tokio::test]
+async fn coalesces_per_prefix() {
+    let ns = Ns::new("coal");
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        remove("198.51.100.0/24"),
+        install("198.51.100.0/24", vec![ll("fe80::3", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+        remove("192.0.2.0/24"),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.bgp_routes();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].contains("198.51.100.0/24 via inet6 fe80::3"), "{r:?}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+#[tokio::test]
+async fn ecmp_multipath() {
+    let ns = Ns::new("ecmp");
+    ns.ip("link add veth2 type veth peer name veth3");
+    ns.ip("link set veth2 up");
+    ns.ip("link set veth3 up");
+    let (v0, v2) = (ns.ifindex("veth0"), ns.ifindex("veth2"));
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install(
+            "198.51.100.0/24",
+            vec![ll("fe80::1", v0), ll("fe80::2", v2)],
+        ),
+        install(
+            "2001:db8:2::/48",
+            vec![ll("fe80::1", v0), ll("fe80::2", v2)],
+        ),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.ip("-4 route show 198.51.100.0/24");
+    assert!(r.contains("proto bgp"), "{r}");
+    assert!(r.contains("nexthop via inet6 fe80::1 dev veth0"), "{r}");
+    assert!(r.contains("nexthop via inet6 fe80::2 dev veth2"), "{r}");
+    let r6 = ns.ip("-6 route show 2001:db8:2::/48");
+    assert!(r6.contains("nexthop via fe80::1 dev veth0"), "{r6}");
+    assert!(r6.contains("nexthop via fe80::2 dev veth2"), "{r6}");
+    // Shrink to one hop: replaced in place.
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::2", v2)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.ip("-4 route show 198.51.100.0/24");
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.contains("via inet6 fe80::2 dev veth2"), "{r}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+#[tokio::test]
+async fn prefsrc_and_lo_address_lifecycle() {
+    let ns = Ns::new("src");
+    let v0 = ns.ifindex("veth0");
+    let src = Ipv4Addr::new(192, 0, 2, 77);
+    let cfg = FibConfig {
+        source_address: Some(src),
+        ..ns.config()
+    };
+    let fib = Fib::start(cfg.clone()).await.unwrap();
+    assert!(ns.ip("-4 addr show dev lo").contains("192.0.2.77/32"));
+    assert!(fib.status().await.source_address_added);
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.ip("-4 route show proto bgp");
+    assert!(r.contains("src 192.0.2.77"), "{r}");
+    fib.shutdown().await.unwrap();
+    assert!(!ns.ip("-4 addr show dev lo").contains("192.0.2.77"));
+
+    // Present already (on veth0): not added, so not removed.
+    ns.ip("addr add 192.0.2.77/32 dev veth0");
+    let fib = Fib::start(cfg).await.unwrap();
+    assert!(!fib.status().await.source_address_added);
+    assert!(!ns.ip("-4 addr show dev lo").contains("192.0.2.77"));
+    fib.shutdown().await.unwrap();
+    assert!(ns.ip("-4 addr show dev veth0").contains("192.0.2.77/32"));
+}
+
+/// Removing the source address flushes prefsrc routes in the kernel; the
+/// FIB puts the address back and reinstalls them.
+#[tokio::test]
+async fn source_address_removed_is_restored() {
+    let ns = Ns::new("srcdel");
+    let v0 = ns.ifindex("veth0");
+    let cfg = FibConfig {
+        source_address: Some(Ipv4Addr::new(192, 0, 2, 78)),
+        ..ns.config()
+    };
+    let fib = Fib::start(cfg).await.unwrap();
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    ns.ip("addr del 192.0.2.78/32 dev lo");
+    assert!(wait_for(5, || ns.bgp_route_count() == 1
+        && ns.ip("-4 addr show dev lo").contains("192.0.2.78/32")));
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+#[tokio::test]
+async fn foreign_route_is_never_touched() {
+    let ns = Ns::new("foreign");
+    ns.ip("addr add 10.9.0.1/24 dev veth0");
+    let v0 = ns.ifindex("veth0");
+    ns.ip("route add 198.51.100.0/24 via 10.9.0.2 proto static metric 20");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let st = fib.status().await;
+    assert_eq!(st.conflict_count, 1, "{st:?}");
+    assert_eq!(st.conflicts[0].prefix, net("198.51.100.0/24"));
+    assert!(st.conflicts[0].existing.contains("proto 4"), "{st:?}");
+    assert!(st.conflicts[0].existing.contains("via 10.9.0.2"), "{st:?}");
+    assert_eq!(st.installed, 1);
+    let stat = ns.ip("-4 route show 198.51.100.0/24");
+    assert_eq!(
+        stat.trim(),
+        "198.51.100.0/24 via 10.9.0.2 dev veth0 proto static metric 20"
+    );
+    // Withdraw and shutdown leave it alone too.
+    fib.apply(vec![remove("198.51.100.0/24")]).await.unwrap();
+    fib.flush().await.unwrap();
+    fib.shutdown().await.unwrap();
+    let stat = ns.ip("-4 route show 198.51.100.0/24");
+    assert_eq!(
+        stat.trim(),
+        "198.51.100.0/24 via 10.9.0.2 dev veth0 proto static metric 20"
+    );
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+/// An unreachable gateway fails that route only, with the kernel's reason.
+#[tokio::test]
+async fn per_route_errors() {
+    let ns = Ns::new("err");
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install(
+            "192.0.2.0/24",
+            vec![FibNextHop {
+                gateway: "10.99.0.1".parse().unwrap(),
+                ifindex: None,
+            }],
+        ),
+        install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8::/32", vec![ll("192.0.2.1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let st = fib.status().await;
+    assert_eq!(st.installed, 2, "{st:?}");
+    assert_eq!(st.failed_count, 2, "{st:?}");
+    let f: Vec<_> = st.failed.iter().map(|f| f.prefix).collect();
+    assert!(f.contains(&net("192.0.2.0/24")));
+    assert!(f.contains(&net("2001:db8::/32")));
+    assert!(st.failed.iter().all(|f| !f.error.is_empty()), "{st:?}");
+    assert_eq!(ns.bgp_route_count(), 2);
+    let json = serde_json::to_string(&st).unwrap();
+    assert!(json.contains("192.0.2.0/24"), "{json}");
+    fib.shutdown().await.unwrap();
+}
+
+/// Start, install, crash (drop without shutdown), start again: no
+/// duplicates, unchanged routes untouched, stale routes only removed after
+/// initial_sync_done.
+#[tokio::test]
+async fn restart_reconcile() {
+    let ns = Ns::new("restart");
+    let v0 = ns.ifindex("veth0");
+    let cfg = FibConfig {
+        stale_timeout: Duration::from_secs(3600),
+        ..ns.config()
+    };
+    let fib = Fib::start(cfg.clone()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+        install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8:5::/48", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    drop(fib);
+    assert!(wait_for(5, || ns.bgp_route_count() == 4));
+
+    // Watch for route writes during the restart.
+    let mut mon = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "monitor", "route"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let fib = Fib::start(cfg).await.unwrap();
+    assert_eq!(fib.status().await.stale, 4);
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]), // unchanged
+        install("192.0.2.0/24", vec![ll("fe80::9", v0)]),    // new hop
+        install("2001:db8:5::/48", vec![ll("fe80::1", v0)]), // unchanged
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.bgp_routes();
+    assert_eq!(r.len(), 4, "no duplicates, stale kept: {r:?}");
+    assert!(
+        r.iter()
+            .any(|l| l.contains("192.0.2.0/24 via inet6 fe80::9")),
+        "{r:?}"
+    );
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.stale), (3, 1), "{st:?}");
+
+    fib.initial_sync_done().await;
+    let r = ns.bgp_routes();
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(!r.iter().any(|l| l.contains("203.0.113.0/24")), "{r:?}");
+
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = mon.kill();
+    let out = mon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !log.contains("198.51.100.0/24"),
+        "unchanged route was rewritten: {log}"
+    );
+    assert!(
+        !log.contains("2001:db8:5::/48"),
+        "unchanged route was rewritten: {log}"
+    );
+    assert!(log.contains("192.0.2.0/24"), "{log}");
+    assert!(log.contains("Deleted 203.0.113.0/24"), "{log}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+#[tokio::test]
+async fn stale_timeout_removes_by_itself() {
+    let ns = Ns::new("stalet");
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    drop(fib);
+    let fib = Fib::start(FibConfig {
+        stale_timeout: Duration::from_millis(500),
+        ..ns.config()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ns.bgp_route_count(), 1);
+    assert!(wait_for(5, || ns.bgp_route_count() == 0));
+    assert!(fib.status().await.initial_sync_done);
+    fib.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn interface_down_up() {
+    let ns = Ns::new("link");
+    ns.ip("link add veth2 type veth peer name veth3");
+    ns.ip("link set veth2 up");
+    ns.ip("link set veth3 up");
+    let (v0, v2) = (ns.ifindex("veth0"), ns.ifindex("veth2"));
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8:7::/48", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v2)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 3);
+    ns.ip("link set veth0 down");
+    assert!(
+        wait_for(5, || ns.bgp_route_count() == 1),
+        "{:?}",
+        ns.bgp_routes()
+    );
+    let st = fib.status().await;
+    assert_eq!(st.link_down, 2, "{st:?}");
+    assert_eq!(st.installed, 1, "{st:?}");
+    // Wanted while down: held back, not failed.
+    fib.apply(vec![install("203.0.113.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(fib.status().await.link_down, 3);
+    ns.ip("link set veth0 up");
+    assert!(
+        wait_for(5, || ns.bgp_route_count() == 4),
+        "{:?}",
+        ns.bgp_routes()
+    );
+    let st = fib.status().await;
+    assert_eq!(
+        (st.installed, st.link_down, st.failed_count),
+        (4, 0, 0),
+        "{st:?}"
+    );
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+/// 100,000 real prefixes in, half out, the rest out: the kernel table is
+/// exactly what is wanted at every step.
+#[tokio::test]
+async fn hundred_thousand_cycle() {
+    let ns = Ns::new("100k");
+    let v0 = ns.ifindex("veth0");
+    let prefixes = common::real_v4_prefixes(100_000);
+    assert_eq!(prefixes.len(), 100_000);
+    let fib = Fib::start(ns.config()).await.unwrap();
+    let hop = vec![ll("fe80::1", v0)];
+    for chunk in prefixes.chunks(1000) {
+        let ch = chunk
+            .iter()
+            .map(|p| FibChange::Install {
+                prefix: *p,
+                next_hops: hop.clone(),
+            })
+            .collect();
+        fib.apply(ch).await.unwrap();
+    }
+    fib.flush().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 100_000);
+    assert_eq!(fib.status().await.installed, 100_000);
+    let (gone, kept) = prefixes.split_at(50_000);
+    fib.apply(
+        gone.iter()
+            .map(|p| FibChange::Remove { prefix: *p })
+            .collect(),
+    )
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let left = ns.ip("-4 route show proto bgp");
+    assert_eq!(left.lines().count(), 50_000);
+    let first_kept = kept[0].to_string();
+    assert!(left
+        .lines()
+        .any(|l| l.starts_with(&format!("{first_kept} "))));
+    fib.apply(
+        kept.iter()
+            .map(|p| FibChange::Remove { prefix: *p })
+            .collect(),
+    )
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.failed_count, st.pending), (0, 0, 0));
+    fib.shutdown().await.unwrap();
+}
