@@ -65,11 +65,12 @@ fn stats_equal_bgpdump_on_every_shared_file() {
         let elapsed = started.elapsed();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
-        eprintln!("{name}: {} in {:.1} ms", got.to_json(), elapsed.as_secs_f64() * 1e3);
-        let ours = MrtStats {
-            records: 0,
-            ..got
-        };
+        eprintln!(
+            "{name}: {} in {:.1} ms",
+            got.to_json(),
+            elapsed.as_secs_f64() * 1e3
+        );
+        let ours = MrtStats { records: 0, ..got };
         if ours != expected {
             mismatches.push(format!("{name}: ours {ours:?}, bgpdump {expected:?}"));
         }

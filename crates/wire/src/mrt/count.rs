@@ -234,3 +234,166 @@ fn count_prefixes(mut s: Lenient<'_>, add_path: bool) -> u64 {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A BGP message: marker, length, type, body.
+    fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![0xff; 16];
+        m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+        m.push(kind);
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// An UPDATE from its three parts.
+    fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+        let mut b = (withdrawn.len() as u16).to_be_bytes().to_vec();
+        b.extend_from_slice(withdrawn);
+        b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        b.extend_from_slice(attrs);
+        b.extend_from_slice(nlri);
+        msg(UPDATE, &b)
+    }
+
+    fn attr(flags: u8, code: u8, value: &[u8]) -> Vec<u8> {
+        let mut a = vec![flags, code];
+        if flags & EXTENDED_LENGTH != 0 {
+            a.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        } else {
+            a.push(value.len() as u8);
+        }
+        a.extend_from_slice(value);
+        a
+    }
+
+    fn counts(announced: u64, withdrawn: u64) -> PrefixCounts {
+        PrefixCounts {
+            announced,
+            withdrawn,
+        }
+    }
+
+    #[test]
+    fn classic_withdrawn_and_nlri() {
+        // withdraw 10.0.0.0/8 and 192.168.1.0/24; announce 0/0, 1.2.3.0/24, 5.0.0.0/8
+        let w = [8, 10, 24, 192, 168, 1];
+        let origin = attr(0x40, 1, &[0]);
+        let nlri = [0, 24, 1, 2, 3, 8, 5];
+        assert_eq!(
+            count_update_prefixes(&update(&w, &origin, &nlri), false),
+            counts(3, 2)
+        );
+    }
+
+    #[test]
+    fn host_bits_do_not_matter() {
+        // 11.13.0.0/13: the second octet has bits beyond the mask.
+        let m = update(&[], &[], &[13, 11, 13]);
+        assert_eq!(count_update_prefixes(&m, false), counts(1, 0));
+    }
+
+    #[test]
+    fn mp_reach_and_unreach_both_families() {
+        let mut reach = vec![0, 2, 1, 32];
+        reach.extend_from_slice(&[0x20; 16]);
+        reach.extend_from_slice(&[0xfe; 16]);
+        reach.push(0); // reserved
+        reach.extend_from_slice(&[48, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 32, 0x20, 0x01, 0x0d, 0xb8]);
+        let unreach = [0, 1, 1, 24, 10, 0, 0];
+        let mut attrs = attr(0x80, MP_REACH_NLRI, &reach);
+        attrs.extend(attr(0x80, MP_UNREACH_NLRI, &unreach));
+        let m = update(&[], &attrs, &[]);
+        assert_eq!(count_update_prefixes(&m, false), counts(2, 1));
+    }
+
+    #[test]
+    fn ipv4_in_mp_reach_with_ipv6_next_hop() {
+        // RFC 8950: IPv4 NLRI, 32-byte [::, LL] next hop.
+        let mut reach = vec![0, 1, 1, 32];
+        reach.extend_from_slice(&[0; 16]);
+        reach.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        reach.extend_from_slice(&[0, 24, 198, 51, 100]);
+        let m = update(&[], &attr(0x80, MP_REACH_NLRI, &reach), &[]);
+        assert_eq!(count_update_prefixes(&m, false), counts(1, 0));
+    }
+
+    #[test]
+    fn multicast_counts_other_safis_do_not() {
+        let multicast = [0, 1, 2, 24, 10, 0, 0];
+        let vpn = [0, 1, 128, 24, 10, 0, 0];
+        let mut attrs = attr(0x80, MP_UNREACH_NLRI, &multicast);
+        attrs.extend(attr(0x80, MP_UNREACH_NLRI, &vpn));
+        let m = update(&[], &attrs, &[]);
+        assert_eq!(count_update_prefixes(&m, false), counts(0, 1));
+    }
+
+    #[test]
+    fn second_mp_unreach_for_same_family_is_ignored() {
+        let one = [0, 2, 1, 32, 0x20, 0x01, 0x0d, 0xb8];
+        let mut attrs = attr(0x80, MP_UNREACH_NLRI, &one);
+        attrs.extend(attr(0x80, MP_UNREACH_NLRI, &one));
+        let m = update(&[], &attrs, &[]);
+        assert_eq!(count_update_prefixes(&m, false), counts(0, 1));
+    }
+
+    #[test]
+    fn add_path_identifiers_are_skipped() {
+        let w = [0, 0, 0, 1, 8, 10, 0, 0, 0, 2, 8, 10];
+        let nlri = [0, 0, 0, 7, 24, 1, 2, 3];
+        let m = update(&w, &[], &nlri);
+        assert_eq!(count_update_prefixes(&m, true), counts(1, 2));
+        // Read without ADD-PATH the same bytes mean something else.
+        assert_ne!(count_update_prefixes(&m, false), counts(1, 2));
+    }
+
+    #[test]
+    fn cut_prefix_is_not_counted() {
+        // The last prefix claims 3 octets, only 2 follow.
+        let m = update(&[], &[], &[8, 10, 24, 1, 2]);
+        assert_eq!(count_update_prefixes(&m, false), counts(1, 0));
+    }
+
+    #[test]
+    fn extended_message_with_4096_withdrawals() {
+        // RFC 8654: one message far above 4096 bytes.
+        let mut unreach = vec![0, 2, 1];
+        for i in 0..4096u16 {
+            unreach.extend_from_slice(&[64, 0x20, 0x01, 0x0d, 0xb8, 0, 0]);
+            unreach.extend_from_slice(&i.to_be_bytes());
+        }
+        let m = update(&[], &attr(0x90, MP_UNREACH_NLRI, &unreach), &[]);
+        assert!(m.len() > 4096);
+        assert_eq!(count_update_prefixes(&m, false), counts(0, 4096));
+    }
+
+    #[test]
+    fn bytes_beyond_the_bgp_length_are_ignored() {
+        let mut m = update(&[], &[], &[8, 10]);
+        m.extend_from_slice(&[8, 11, 8, 12]);
+        assert_eq!(count_update_prefixes(&m, false), counts(1, 0));
+    }
+
+    #[test]
+    fn attribute_running_past_its_block_stops_attribute_walk() {
+        let reach_hdr = [0x80, MP_UNREACH_NLRI, 200, 0, 2, 1, 32];
+        let m = update(&[], &reach_hdr, &[8, 10]);
+        // The attribute claims 200 bytes, 4 follow in the block: no MP prefixes,
+        // but the NLRI after the block still count.
+        assert_eq!(count_update_prefixes(&m, false), counts(1, 0));
+    }
+
+    #[test]
+    fn non_updates_and_bad_markers_count_nothing() {
+        assert_eq!(count_update_prefixes(&msg(4, &[]), false), counts(0, 0));
+        let mut bad = update(&[], &[], &[8, 10]);
+        if let Some(b) = bad.get_mut(3) {
+            *b = 0;
+        }
+        assert_eq!(count_update_prefixes(&bad, false), counts(0, 0));
+        assert_eq!(count_update_prefixes(&[0xff; 10], false), counts(0, 0));
+        assert_eq!(count_update_prefixes(&[], false), counts(0, 0));
+    }
+}

@@ -24,7 +24,9 @@ pub enum MrtError {
     },
     /// The stream ended inside the record starting at `offset`: its header
     /// announced `needed` bytes (header included), only `available` followed.
-    #[error("truncated MRT record at byte {offset}: needs {needed} bytes, only {available} present")]
+    #[error(
+        "truncated MRT record at byte {offset}: needs {needed} bytes, only {available} present"
+    )]
     Truncated {
         offset: u64,
         needed: u64,

@@ -176,7 +176,10 @@ pub enum MrtRecord {
     Bgp4mpStateChange(Bgp4mpStateChange),
     /// A type or subtype this reader does not interpret (OSPF, ISIS, the
     /// deprecated BGP4MP_ENTRY, ...), kept raw so that reading goes on.
-    Unknown { header: MrtHeader, body: Vec<u8> },
+    Unknown {
+        header: MrtHeader,
+        body: Vec<u8>,
+    },
 }
 
 impl MrtRecord {
@@ -333,8 +336,7 @@ pub(crate) fn parse_record(
         }
         (ty::BGP4MP | ty::BGP4MP_ET, sub) => match message_kind(sub) {
             Some((as_size, local, add_path)) => {
-                bgp4mp_message(header, body, as_size, local, add_path)
-                    .map(MrtRecord::Bgp4mpMessage)
+                bgp4mp_message(header, body, as_size, local, add_path).map(MrtRecord::Bgp4mpMessage)
             }
             None => Ok(MrtRecord::Unknown { header, body }),
         },
