@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod events;
+pub mod fsm;
+pub mod negotiate;
 
 pub use config::*;
 pub use events::*;

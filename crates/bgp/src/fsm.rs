@@ -1,0 +1,1019 @@
+//! The BGP finite-state machine of RFC 4271 §8, pure: `handle(event)`
+//! returns the actions the driver must carry out. Timers are actions
+//! (start/stop) and their expiry is an event, so the whole protocol can be
+//! replayed in tests without sockets or clocks.
+//!
+//! Deviations, on purpose: a failed outgoing TCP connection waits in Active
+//! for the ConnectRetryTimer instead of going Idle (what deployed speakers
+//! do); an error in OpenSent or later goes Idle with an exponentially
+//! growing IdleHoldTimer (RFC 4271 §8.1.1 DampPeerOscillations). DelayOpen is
+//! not supported.
+
+use std::fmt;
+
+use wire::{Notification, Open};
+
+use crate::negotiate::{code, negotiate, LocalIdentity, Negotiated};
+
+/// RFC 4271 §8.2.2 states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Timers the driver runs on behalf of the FSM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    ConnectRetry,
+    Hold,
+    Keepalive,
+    /// Back-off before an automatic restart (RFC 4271 §8.1.1).
+    IdleHold,
+}
+
+/// Inputs to the FSM (RFC 4271 §8.1, the subset via6 uses).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Event 1. Also clears the flap back-off.
+    ManualStart,
+    /// Event 2, with the Cease to send (RFC 4486 subcode, RFC 9003 text).
+    ManualStop(Notification),
+    /// Stop because of a local decision that should restart later, e.g.
+    /// Cease/1 on max-prefix: send this NOTIFICATION, go Idle, back off.
+    ErrorStop(Notification),
+    /// The IdleHoldTimer ran out: automatic start (event 3).
+    IdleHoldTimerExpires,
+    /// Event 9.
+    ConnectRetryTimerExpires,
+    /// Event 10.
+    HoldTimerExpires,
+    /// Event 11.
+    KeepaliveTimerExpires,
+    /// RFC 9687: our writes made no progress for too long.
+    SendHoldTimerExpires,
+    /// Events 16/17: a TCP connection is up (outgoing completed or incoming
+    /// accepted).
+    TcpConnected,
+    /// Event 18.
+    TcpConnectionFails,
+    /// Event 19.
+    OpenReceived(Box<Open>),
+    /// Event 26.
+    KeepaliveReceived,
+    /// Event 27.
+    UpdateReceived,
+    /// A ROUTE-REFRESH (RFC 2918); legal only in Established.
+    RouteRefreshReceived,
+    /// Events 24/25.
+    NotificationReceived(Notification),
+    /// Events 21/22/28: a message failed to decode; answer with this.
+    MessageError(Notification),
+    /// Event 23: collision detection chose the other connection.
+    OpenCollisionDump,
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start an outgoing TCP connection.
+    Connect,
+    /// Close the TCP connection (after writing anything queued before).
+    Disconnect,
+    SendOpen(Box<Open>),
+    SendKeepalive,
+    SendNotification(Notification),
+    /// (Re)start a timer; seconds are never 0.
+    StartTimer(Timer, u32),
+    StopTimer(Timer),
+    /// Entered Established with these parameters.
+    Established(Box<Negotiated>),
+    /// Left Established: every route from the peer must go.
+    Down,
+}
+
+/// Why the session last went down, for `via6ctl neighbors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    Sent(Notification),
+    Received(Notification),
+    ConnectionLost,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Sent(n) => write!(f, "sent {}", describe(n)),
+            SessionError::Received(n) => write!(f, "received {}", describe(n)),
+            SessionError::ConnectionLost => f.write_str("connection lost"),
+        }
+    }
+}
+
+/// Cease subcodes (RFC 4486 §4, RFC 9003).
+pub mod cease {
+    pub const MAX_PREFIXES: u8 = 1;
+    pub const ADMIN_SHUTDOWN: u8 = 2;
+    pub const PEER_DECONFIGURED: u8 = 3;
+    pub const ADMIN_RESET: u8 = 4;
+    pub const CONNECTION_REJECTED: u8 = 5;
+    pub const OTHER_CONFIG_CHANGE: u8 = 6;
+    pub const CONNECTION_COLLISION: u8 = 7;
+    pub const OUT_OF_RESOURCES: u8 = 8;
+}
+
+/// RFC 9003 §2: at most 255 octets of UTF-8.
+const MAX_SHUTDOWN_COMMUNICATION: usize = 255;
+
+/// A Cease NOTIFICATION. For Administrative Shutdown and Reset a shutdown
+/// communication (RFC 9003 §2: length octet + UTF-8, at most 255 octets,
+/// cut on a character boundary) is carried when given.
+pub fn cease_notification(subcode: u8, communication: Option<&str>) -> Notification {
+    let mut data = Vec::new();
+    if let (Some(text), cease::ADMIN_SHUTDOWN | cease::ADMIN_RESET) = (communication, subcode) {
+        let mut end = text.len().min(MAX_SHUTDOWN_COMMUNICATION);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let bytes = text.as_bytes().get(..end).unwrap_or_default();
+        data.push(u8::try_from(bytes.len()).unwrap_or(0));
+        data.extend_from_slice(bytes);
+    }
+    Notification {
+        code: code::CEASE,
+        subcode,
+        data,
+    }
+}
+
+/// Cease/1 with the family and limit (RFC 4486 §4).
+pub fn max_prefix_notification(afi: u16, safi: u8, limit: u32) -> Notification {
+    let mut data = afi.to_be_bytes().to_vec();
+    data.push(safi);
+    data.extend_from_slice(&limit.to_be_bytes());
+    Notification {
+        code: code::CEASE,
+        subcode: cease::MAX_PREFIXES,
+        data,
+    }
+}
+
+/// The shutdown communication of a received Cease/2 or Cease/4, if well
+/// formed (RFC 9003 §2: a bad length or bad UTF-8 is ignored, not an error).
+pub fn shutdown_communication(n: &Notification) -> Option<String> {
+    if n.code != code::CEASE || !matches!(n.subcode, cease::ADMIN_SHUTDOWN | cease::ADMIN_RESET) {
+        return None;
+    }
+    let (&len, rest) = n.data.split_first()?;
+    let text = rest.get(..usize::from(len))?;
+    if text.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(text).ok().map(str::to_owned)
+}
+
+/// A human description: "NOTIFICATION 6/2 (Cease: administrative shutdown: "text")".
+pub fn describe(n: &Notification) -> String {
+    let what = match (n.code, n.subcode) {
+        (1, 1) => "message header error: connection not synchronized",
+        (1, 2) => "message header error: bad message length",
+        (1, 3) => "message header error: bad message type",
+        (1, _) => "message header error",
+        (2, 1) => "OPEN error: unsupported version number",
+        (2, 2) => "OPEN error: bad peer AS",
+        (2, 3) => "OPEN error: bad BGP identifier",
+        (2, 4) => "OPEN error: unsupported optional parameter",
+        (2, 6) => "OPEN error: unacceptable hold time",
+        (2, 7) => "OPEN error: unsupported capability",
+        (2, _) => "OPEN error",
+        (3, _) => "UPDATE error",
+        (4, _) => "hold timer expired",
+        (5, 1) => "FSM error: unexpected message in OpenSent",
+        (5, 2) => "FSM error: unexpected message in OpenConfirm",
+        (5, 3) => "FSM error: unexpected message in Established",
+        (5, _) => "FSM error",
+        (6, 1) => "Cease: maximum number of prefixes reached",
+        (6, 2) => "Cease: administrative shutdown",
+        (6, 3) => "Cease: peer de-configured",
+        (6, 4) => "Cease: administrative reset",
+        (6, 5) => "Cease: connection rejected",
+        (6, 6) => "Cease: other configuration change",
+        (6, 7) => "Cease: connection collision resolution",
+        (6, 8) => "Cease: out of resources",
+        (6, _) => "Cease",
+        (7, _) => "ROUTE-REFRESH error",
+        (8, _) => "send hold timer expired",
+        _ => "unknown error",
+    };
+    match shutdown_communication(n) {
+        Some(text) => format!("NOTIFICATION {}/{} ({what}: {text:?})", n.code, n.subcode),
+        None => format!("NOTIFICATION {}/{} ({what})", n.code, n.subcode),
+    }
+}
+
+/// Fixed parameters of one FSM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FsmConfig {
+    pub identity: LocalIdentity,
+    /// The OPEN we send (see `negotiate::build_open`).
+    pub open: Open,
+    /// Never connect out; wait for the peer (RFC 4271 PassiveTcpEstablishment).
+    pub passive: bool,
+    pub connect_retry_secs: u32,
+    /// First IdleHoldTimer after a failure; doubles per failure up to the cap.
+    pub idle_hold_base_secs: u32,
+    pub idle_hold_max_secs: u32,
+}
+
+/// RFC 4271 §8: "a large value" for the hold timer while waiting for OPEN.
+pub const OPEN_HOLD_SECS: u32 = 240;
+/// Established this long (in keepalive ticks) clears the flap back-off.
+const STABLE_SECS: u32 = 60;
+
+/// One session's FSM.
+#[derive(Debug, Clone)]
+pub struct Fsm {
+    cfg: FsmConfig,
+    state: State,
+    /// False after ManualStop: no automatic restart.
+    enabled: bool,
+    negotiated: Option<Negotiated>,
+    /// Failures since the session was last stable; drives the back-off.
+    flaps: u32,
+    idle_hold_running: bool,
+    stable_secs: u32,
+    last_error: Option<SessionError>,
+    /// RFC 4271 ConnectRetryCounter.
+    connect_retry_counter: u32,
+}
+
+impl Fsm {
+    pub fn new(cfg: FsmConfig) -> Fsm {
+        Fsm {
+            cfg,
+            state: State::Idle,
+            enabled: false,
+            negotiated: None,
+            flaps: 0,
+            idle_hold_running: false,
+            stable_secs: 0,
+            last_error: None,
+            connect_retry_counter: 0,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Parameters of the current session once the peer's OPEN was accepted.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    pub fn last_error(&self) -> Option<&SessionError> {
+        self.last_error.as_ref()
+    }
+
+    pub fn connect_retry_counter(&self) -> u32 {
+        self.connect_retry_counter
+    }
+
+    pub fn config(&self) -> &FsmConfig {
+        &self.cfg
+    }
+
+    /// Whether an incoming TCP connection may be taken now. Idle refuses
+    /// while administratively stopped or while backing off (RFC 4271 §8.2.2
+    /// Idle; §8.1.1 damping); Connect and Active take it.
+    pub fn accepts_incoming(&self) -> bool {
+        match self.state {
+            State::Idle => self.enabled && !self.idle_hold_running,
+            State::Connect | State::Active => true,
+            _ => false,
+        }
+    }
+
+    /// Feeds one event; returns the actions to carry out, in order.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match self.state {
+            State::Idle => self.idle(event, &mut out),
+            State::Connect | State::Active => self.connecting(event, &mut out),
+            State::OpenSent => self.open_sent(event, &mut out),
+            State::OpenConfirm => self.open_confirm(event, &mut out),
+            State::Established => self.established(event, &mut out),
+        }
+        out
+    }
+
+    fn start(&mut self, out: &mut Vec<Action>) {
+        self.idle_hold_running = false;
+        out.push(Action::StopTimer(Timer::IdleHold));
+        out.push(Action::StartTimer(
+            Timer::ConnectRetry,
+            self.cfg.connect_retry_secs.max(1),
+        ));
+        if self.cfg.passive {
+            self.state = State::Active;
+        } else {
+            self.state = State::Connect;
+            out.push(Action::Connect);
+        }
+    }
+
+    fn idle(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::ManualStart => {
+                self.enabled = true;
+                self.flaps = 0;
+                self.connect_retry_counter = 0;
+                self.start(out);
+            }
+            Event::IdleHoldTimerExpires if self.enabled => self.start(out),
+            Event::IdleHoldTimerExpires => self.idle_hold_running = false,
+            Event::TcpConnected if self.enabled && !self.idle_hold_running => {
+                // Automatic start with passive TCP establishment (event 5),
+                // the connection already here.
+                out.push(Action::StartTimer(
+                    Timer::ConnectRetry,
+                    self.cfg.connect_retry_secs.max(1),
+                ));
+                self.tcp_up(out);
+            }
+            Event::ManualStop(_) => {
+                self.enabled = false;
+                self.idle_hold_running = false;
+                out.push(Action::StopTimer(Timer::IdleHold));
+            }
+            Event::TcpConnected => out.push(Action::Disconnect),
+            // RFC 4271 §8.2.2: Idle ignores everything else.
+            _ => {}
+        }
+    }
+
+    /// Sends our OPEN on a fresh connection and waits for the peer's.
+    fn tcp_up(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::StopTimer(Timer::ConnectRetry));
+        out.push(Action::SendOpen(Box::new(self.cfg.open.clone())));
+        out.push(Action::StartTimer(Timer::Hold, OPEN_HOLD_SECS));
+        self.state = State::OpenSent;
+    }
+
+    fn connecting(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::ManualStart => {}
+            Event::ConnectRetryTimerExpires => {
+                out.push(Action::StartTimer(
+                    Timer::ConnectRetry,
+                    self.cfg.connect_retry_secs.max(1),
+                ));
+                if !self.cfg.passive {
+                    if self.state == State::Connect {
+                        // Give up the attempt in flight and try again.
+                        out.push(Action::Disconnect);
+                    }
+                    out.push(Action::Connect);
+                    self.state = State::Connect;
+                }
+            }
+            Event::TcpConnected => self.tcp_up(out),
+            Event::TcpConnectionFails => {
+                // Wait in Active for the next ConnectRetryTimer expiry.
+                self.state = State::Active;
+            }
+            Event::ManualStop(_) => {
+                out.push(Action::Disconnect);
+                out.push(Action::StopTimer(Timer::ConnectRetry));
+                self.enabled = false;
+                self.connect_retry_counter = 0;
+                self.state = State::Idle;
+            }
+            Event::ErrorStop(_) => {
+                out.push(Action::Disconnect);
+                out.push(Action::StopTimer(Timer::ConnectRetry));
+                self.to_idle_backoff(out);
+            }
+            // Timers that are not running here, stale expiries.
+            Event::HoldTimerExpires
+            | Event::KeepaliveTimerExpires
+            | Event::IdleHoldTimerExpires
+            | Event::SendHoldTimerExpires => {}
+            // No connection, so no message can arrive: an FSM error
+            // (RFC 4271 §8.2.2 Connect, "any other event").
+            Event::OpenReceived(_)
+            | Event::KeepaliveReceived
+            | Event::UpdateReceived
+            | Event::RouteRefreshReceived
+            | Event::NotificationReceived(_)
+            | Event::MessageError(_)
+            | Event::OpenCollisionDump => {
+                out.push(Action::Disconnect);
+                out.push(Action::StopTimer(Timer::ConnectRetry));
+                self.to_idle_backoff(out);
+            }
+        }
+    }
+
+    /// Shared tail of every failure: stop timers, count the flap, back off.
+    fn to_idle_backoff(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::StopTimer(Timer::Hold));
+        out.push(Action::StopTimer(Timer::Keepalive));
+        out.push(Action::StopTimer(Timer::ConnectRetry));
+        if self.state == State::Established {
+            out.push(Action::Down);
+        }
+        self.negotiated = None;
+        self.connect_retry_counter = self.connect_retry_counter.saturating_add(1);
+        self.state = State::Idle;
+        self.stable_secs = 0;
+        if self.enabled {
+            let shift = self.flaps.min(16);
+            let secs = self
+                .cfg
+                .idle_hold_base_secs
+                .max(1)
+                .saturating_mul(1 << shift)
+                .min(self.cfg.idle_hold_max_secs.max(1));
+            self.flaps = self.flaps.saturating_add(1);
+            self.idle_hold_running = true;
+            out.push(Action::StartTimer(Timer::IdleHold, secs));
+        }
+    }
+
+    /// Send a NOTIFICATION, close, back off.
+    fn fail_with(&mut self, n: Notification, out: &mut Vec<Action>) {
+        out.push(Action::SendNotification(n.clone()));
+        out.push(Action::Disconnect);
+        self.last_error = Some(SessionError::Sent(n));
+        self.to_idle_backoff(out);
+    }
+
+    /// Close without sending (the peer closed or notified us).
+    fn drop_with(&mut self, err: SessionError, out: &mut Vec<Action>) {
+        out.push(Action::Disconnect);
+        self.last_error = Some(err);
+        self.to_idle_backoff(out);
+    }
+
+    /// ManualStop in OpenSent or later: Cease, close, stay Idle.
+    fn manual_stop(&mut self, n: Notification, out: &mut Vec<Action>) {
+        out.push(Action::SendNotification(n.clone()));
+        out.push(Action::Disconnect);
+        self.last_error = Some(SessionError::Sent(n));
+        self.enabled = false;
+        self.to_idle_backoff(out);
+        self.connect_retry_counter = 0;
+    }
+
+    fn fsm_error(subcode: u8) -> Notification {
+        // RFC 6608 §4: subcode names the state the surprise came in.
+        Notification {
+            code: code::FSM,
+            subcode,
+            data: Vec::new(),
+        }
+    }
+
+    fn hold_expired() -> Notification {
+        Notification {
+            code: code::HOLD_TIMER_EXPIRED,
+            subcode: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// Events every state with a connection treats alike.
+    fn common_connected(&mut self, event: Event, fsm_subcode: u8, out: &mut Vec<Action>) {
+        match event {
+            Event::ManualStart => {}
+            Event::ManualStop(n) => self.manual_stop(n, out),
+            Event::ErrorStop(n) => self.fail_with(n, out),
+            Event::HoldTimerExpires => self.fail_with(Self::hold_expired(), out),
+            Event::SendHoldTimerExpires => self.fail_with(
+                Notification {
+                    code: code::SEND_HOLD_TIMER_EXPIRED,
+                    subcode: 0,
+                    data: Vec::new(),
+                },
+                out,
+            ),
+            Event::TcpConnectionFails => self.drop_with(SessionError::ConnectionLost, out),
+            Event::NotificationReceived(n) => self.drop_with(SessionError::Received(n), out),
+            Event::MessageError(n) => self.fail_with(n, out),
+            Event::OpenCollisionDump => {
+                self.fail_with(cease_notification(cease::CONNECTION_COLLISION, None), out)
+            }
+            // A second connection is the driver's business (collision
+            // detection); the FSM of this one ignores it.
+            Event::TcpConnected | Event::ConnectRetryTimerExpires | Event::IdleHoldTimerExpires => {
+            }
+            Event::OpenReceived(_)
+            | Event::KeepaliveReceived
+            | Event::UpdateReceived
+            | Event::RouteRefreshReceived
+            | Event::KeepaliveTimerExpires => self.fail_with(Self::fsm_error(fsm_subcode), out),
+        }
+    }
+
+    fn open_sent(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::OpenReceived(open) => {
+                match negotiate(&self.cfg.identity, &self.cfg.open, &open) {
+                    Ok(neg) => {
+                        out.push(Action::StopTimer(Timer::ConnectRetry));
+                        out.push(Action::SendKeepalive);
+                        if neg.hold_time > 0 {
+                            out.push(Action::StartTimer(
+                                Timer::Keepalive,
+                                u32::from(neg.keepalive.max(1)),
+                            ));
+                            out.push(Action::StartTimer(Timer::Hold, u32::from(neg.hold_time)));
+                        } else {
+                            out.push(Action::StopTimer(Timer::Hold));
+                        }
+                        self.negotiated = Some(neg);
+                        self.state = State::OpenConfirm;
+                    }
+                    Err(n) => self.fail_with(n, out),
+                }
+            }
+            Event::NotificationReceived(n) if n.code == code::OPEN_MESSAGE && n.subcode == 1 => {
+                // RFC 4271 §8.2.2 OpenSent, event 24: version error, no
+                // ConnectRetryCounter increase; we only speak v4 anyway.
+                self.drop_with(SessionError::Received(n), out);
+            }
+            other => self.common_connected(other, 1, out),
+        }
+    }
+
+    fn restart_hold(&self, out: &mut Vec<Action>) {
+        if let Some(neg) = &self.negotiated {
+            if neg.hold_time > 0 {
+                out.push(Action::StartTimer(Timer::Hold, u32::from(neg.hold_time)));
+            }
+        }
+    }
+
+    fn keepalive_tick(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::SendKeepalive);
+        if let Some(neg) = &self.negotiated {
+            if neg.hold_time > 0 {
+                let k = u32::from(neg.keepalive.max(1));
+                out.push(Action::StartTimer(Timer::Keepalive, k));
+                if self.state == State::Established {
+                    self.stable_secs = self.stable_secs.saturating_add(k);
+                    if self.stable_secs >= STABLE_SECS {
+                        self.flaps = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_confirm(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::KeepaliveReceived => {
+                self.restart_hold(out);
+                self.state = State::Established;
+                self.stable_secs = 0;
+                self.connect_retry_counter = 0;
+                if let Some(neg) = &self.negotiated {
+                    out.push(Action::Established(Box::new(neg.clone())));
+                }
+            }
+            Event::KeepaliveTimerExpires => self.keepalive_tick(out),
+            other => self.common_connected(other, 2, out),
+        }
+    }
+
+    fn established(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::KeepaliveReceived | Event::UpdateReceived | Event::RouteRefreshReceived => {
+                self.restart_hold(out)
+            }
+            Event::KeepaliveTimerExpires => self.keepalive_tick(out),
+            // RFC 4271 §6.8: a collision with an Established session keeps
+            // the Established one; the driver never asks us to dump it.
+            other => self.common_connected(other, 3, out),
+        }
+    }
+}
+
+/// Which connection survives a collision (RFC 4271 §6.8): the one opened
+/// by the speaker with the higher BGP Identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollisionWinner {
+    /// The connection we initiated.
+    Ours,
+    /// The connection the peer initiated.
+    Theirs,
+}
+
+/// RFC 4271 §6.8: compare the identifiers as unsigned integers.
+pub fn resolve_collision(
+    local_id: std::net::Ipv4Addr,
+    remote_id: std::net::Ipv4Addr,
+) -> CollisionWinner {
+    if u32::from(local_id) > u32::from(remote_id) {
+        CollisionWinner::Ours
+    } else {
+        CollisionWinner::Theirs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::negotiate::build_open;
+    use std::net::Ipv4Addr;
+    use wire::{Capability, AS_TRANS};
+
+    fn cfg(passive: bool) -> FsmConfig {
+        let mut n = crate::negotiate::tests_support::neighbor("fe80::1", 65001);
+        n.passive = passive;
+        FsmConfig {
+            identity: LocalIdentity {
+                local_as: 65002,
+                remote_as: 65001,
+                router_id: Ipv4Addr::new(192, 0, 2, 2),
+            },
+            open: build_open(&n, 65002, Ipv4Addr::new(192, 0, 2, 2), true),
+            passive,
+            connect_retry_secs: 5,
+            idle_hold_base_secs: 1,
+            idle_hold_max_secs: 8,
+        }
+    }
+
+    fn peer_open(hold: u16) -> Box<Open> {
+        Box::new(Open {
+            version: 4,
+            my_as: 65001,
+            hold_time: hold,
+            router_id: Ipv4Addr::new(192, 0, 2, 1),
+            capabilities: vec![
+                Capability::Multiprotocol { afi: 1, safi: 1 },
+                Capability::FourOctetAs(65001),
+            ],
+            other_params: vec![],
+        })
+    }
+
+    fn has(actions: &[Action], pred: impl Fn(&Action) -> bool) -> bool {
+        actions.iter().any(pred)
+    }
+
+    fn sent(actions: &[Action]) -> Option<(u8, u8)> {
+        actions.iter().find_map(|a| match a {
+            Action::SendNotification(n) => Some((n.code, n.subcode)),
+            _ => None,
+        })
+    }
+
+    /// Drives a fresh FSM to Established and returns it.
+    fn established() -> Fsm {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        f.handle(Event::OpenReceived(peer_open(90)));
+        let a = f.handle(Event::KeepaliveReceived);
+        assert!(has(&a, |a| matches!(a, Action::Established(_))));
+        f
+    }
+
+    #[test]
+    fn active_open_to_established() {
+        let mut f = Fsm::new(cfg(false));
+        let a = f.handle(Event::ManualStart);
+        assert_eq!(f.state(), State::Connect);
+        assert!(has(&a, |a| *a == Action::Connect));
+        assert!(has(&a, |a| *a == Action::StartTimer(Timer::ConnectRetry, 5)));
+        let a = f.handle(Event::TcpConnected);
+        assert_eq!(f.state(), State::OpenSent);
+        assert!(has(
+            &a,
+            |a| matches!(a, Action::SendOpen(o) if o.my_as == 65002)
+        ));
+        assert!(has(&a, |a| *a
+            == Action::StartTimer(Timer::Hold, OPEN_HOLD_SECS)));
+        let a = f.handle(Event::OpenReceived(peer_open(30)));
+        assert_eq!(f.state(), State::OpenConfirm);
+        assert_eq!(
+            a,
+            vec![
+                Action::StopTimer(Timer::ConnectRetry),
+                Action::SendKeepalive,
+                Action::StartTimer(Timer::Keepalive, 10),
+                Action::StartTimer(Timer::Hold, 30),
+            ]
+        );
+        let a = f.handle(Event::KeepaliveReceived);
+        assert_eq!(f.state(), State::Established);
+        assert_eq!(a.first(), Some(&Action::StartTimer(Timer::Hold, 30)));
+        let neg = a.iter().find_map(|a| match a {
+            Action::Established(n) => Some(n.clone()),
+            _ => None,
+        });
+        assert_eq!(neg.map(|n| n.hold_time), Some(30));
+        // Keepalives out, hold timer restarted by traffic in.
+        let a = f.handle(Event::KeepaliveTimerExpires);
+        assert_eq!(
+            a,
+            vec![
+                Action::SendKeepalive,
+                Action::StartTimer(Timer::Keepalive, 10)
+            ]
+        );
+        let a = f.handle(Event::UpdateReceived);
+        assert_eq!(a, vec![Action::StartTimer(Timer::Hold, 30)]);
+    }
+
+    #[test]
+    fn passive_waits_in_active() {
+        let mut f = Fsm::new(cfg(true));
+        let a = f.handle(Event::ManualStart);
+        assert_eq!(f.state(), State::Active);
+        assert!(!has(&a, |a| *a == Action::Connect));
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert_eq!(f.state(), State::Active);
+        assert!(!has(&a, |a| *a == Action::Connect));
+        assert!(f.accepts_incoming());
+        f.handle(Event::TcpConnected);
+        assert_eq!(f.state(), State::OpenSent);
+    }
+
+    #[test]
+    fn connect_failure_retries_after_connect_retry() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        let a = f.handle(Event::TcpConnectionFails);
+        assert_eq!(f.state(), State::Active);
+        assert!(a.is_empty());
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert_eq!(f.state(), State::Connect);
+        assert!(has(&a, |a| *a == Action::Connect));
+        // A hung attempt is abandoned and retried.
+        let a = f.handle(Event::ConnectRetryTimerExpires);
+        assert_eq!(a[1..], [Action::Disconnect, Action::Connect]);
+    }
+
+    #[test]
+    fn hold_timer_expiry_sends_4_0_and_backs_off() {
+        let mut f = established();
+        let a = f.handle(Event::HoldTimerExpires);
+        assert_eq!(sent(&a), Some((4, 0)));
+        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Disconnect));
+        assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 1)));
+        assert_eq!(f.state(), State::Idle);
+        assert!(!f.accepts_incoming(), "damped while idle-hold runs");
+        assert_eq!(
+            f.last_error().map(|e| e.to_string()).as_deref(),
+            Some("sent NOTIFICATION 4/0 (hold timer expired)")
+        );
+        // Automatic restart after the idle hold.
+        let a = f.handle(Event::IdleHoldTimerExpires);
+        assert_eq!(f.state(), State::Connect);
+        assert!(has(&a, |a| *a == Action::Connect));
+    }
+
+    #[test]
+    fn flapping_backs_off_exponentially_with_cap() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        let mut holds = Vec::new();
+        for _ in 0..6 {
+            f.handle(Event::TcpConnected);
+            let a = f.handle(Event::NotificationReceived(cease_notification(5, None)));
+            holds.extend(a.iter().filter_map(|a| match a {
+                Action::StartTimer(Timer::IdleHold, s) => Some(*s),
+                _ => None,
+            }));
+            f.handle(Event::IdleHoldTimerExpires);
+        }
+        assert_eq!(holds, vec![1, 2, 4, 8, 8, 8]);
+        // ManualStart clears the back-off.
+        f.handle(Event::ManualStop(cease_notification(2, None)));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        let a = f.handle(Event::TcpConnectionFails);
+        assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 1)));
+    }
+
+    #[test]
+    fn stable_session_clears_backoff() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        for _ in 0..3 {
+            f.handle(Event::TcpConnected);
+            f.handle(Event::TcpConnectionFails);
+            f.handle(Event::IdleHoldTimerExpires);
+        }
+        f.handle(Event::TcpConnected);
+        f.handle(Event::OpenReceived(peer_open(90)));
+        f.handle(Event::KeepaliveReceived);
+        for _ in 0..2 {
+            f.handle(Event::KeepaliveTimerExpires);
+        }
+        let a = f.handle(Event::TcpConnectionFails);
+        assert!(
+            has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 1)),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn bad_open_answered_with_open_error() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        let mut o = peer_open(90);
+        o.router_id = Ipv4Addr::UNSPECIFIED;
+        let a = f.handle(Event::OpenReceived(o));
+        assert_eq!(sent(&a), Some((2, 3)));
+        assert_eq!(f.state(), State::Idle);
+        assert!(!has(&a, |a| *a == Action::Down), "never was Established");
+
+        for (mutate, sub) in [
+            (
+                Box::new(|o: &mut Open| o.hold_time = 2) as Box<dyn Fn(&mut Open)>,
+                6,
+            ),
+            (Box::new(|o: &mut Open| o.version = 5), 1),
+            (
+                Box::new(|o: &mut Open| {
+                    o.my_as = AS_TRANS;
+                    o.capabilities = vec![Capability::FourOctetAs(70000)];
+                }),
+                2,
+            ),
+        ] {
+            let mut f = Fsm::new(cfg(false));
+            f.handle(Event::ManualStart);
+            f.handle(Event::TcpConnected);
+            let mut o = peer_open(90);
+            mutate(&mut o);
+            let a = f.handle(Event::OpenReceived(o));
+            assert_eq!(sent(&a), Some((2, sub)));
+        }
+    }
+
+    #[test]
+    fn unexpected_messages_are_fsm_errors() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        assert_eq!(sent(&f.handle(Event::UpdateReceived)), Some((5, 1)));
+
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        f.handle(Event::OpenReceived(peer_open(90)));
+        assert_eq!(sent(&f.handle(Event::UpdateReceived)), Some((5, 2)));
+
+        let mut f = established();
+        let a = f.handle(Event::OpenReceived(peer_open(90)));
+        assert_eq!(sent(&a), Some((5, 3)));
+        assert!(has(&a, |a| *a == Action::Down));
+    }
+
+    #[test]
+    fn decode_errors_are_answered_with_their_notification() {
+        let mut f = established();
+        let n = Notification {
+            code: 3,
+            subcode: 1,
+            data: vec![],
+        };
+        let a = f.handle(Event::MessageError(n.clone()));
+        assert_eq!(a.first(), Some(&Action::SendNotification(n)));
+        assert!(has(&a, |a| *a == Action::Down));
+    }
+
+    #[test]
+    fn manual_stop_sends_cease_and_stays_down() {
+        let mut f = established();
+        let n = cease_notification(cease::ADMIN_SHUTDOWN, Some("maintenance"));
+        let a = f.handle(Event::ManualStop(n.clone()));
+        assert_eq!(a.first(), Some(&Action::SendNotification(n)));
+        assert!(has(&a, |a| *a == Action::Down));
+        assert!(!has(&a, |a| matches!(a, Action::StartTimer(..))));
+        assert_eq!(f.state(), State::Idle);
+        assert!(!f.accepts_incoming());
+        assert!(f.handle(Event::IdleHoldTimerExpires).is_empty());
+        assert_eq!(f.state(), State::Idle);
+        // An incoming connection while stopped is refused.
+        assert_eq!(f.handle(Event::TcpConnected), vec![Action::Disconnect]);
+    }
+
+    #[test]
+    fn peer_notification_closes_without_reply() {
+        let mut f = established();
+        let n = cease_notification(cease::ADMIN_SHUTDOWN, Some("bye"));
+        let a = f.handle(Event::NotificationReceived(n));
+        assert!(sent(&a).is_none());
+        assert!(has(&a, |a| *a == Action::Down));
+        assert_eq!(
+            f.last_error().map(|e| e.to_string()).as_deref(),
+            Some("received NOTIFICATION 6/2 (Cease: administrative shutdown: \"bye\")")
+        );
+    }
+
+    #[test]
+    fn collision_dump_sends_cease_7() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        f.handle(Event::OpenReceived(peer_open(90)));
+        let a = f.handle(Event::OpenCollisionDump);
+        assert_eq!(sent(&a), Some((6, 7)));
+        assert_eq!(f.state(), State::Idle);
+        assert_eq!(
+            resolve_collision(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)),
+            CollisionWinner::Ours
+        );
+        assert_eq!(
+            resolve_collision(Ipv4Addr::new(9, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)),
+            CollisionWinner::Theirs
+        );
+    }
+
+    #[test]
+    fn hold_time_zero_runs_no_timers() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        let a = f.handle(Event::OpenReceived(peer_open(0)));
+        assert!(has(&a, |a| *a == Action::StopTimer(Timer::Hold)));
+        assert!(!has(&a, |a| matches!(
+            a,
+            Action::StartTimer(Timer::Keepalive, _)
+        )));
+        let a = f.handle(Event::KeepaliveReceived);
+        assert!(!has(&a, |a| matches!(a, Action::StartTimer(..))));
+        assert_eq!(f.state(), State::Established);
+    }
+
+    #[test]
+    fn incoming_taken_in_active_refused_while_damped() {
+        let mut f = Fsm::new(cfg(true));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        f.handle(Event::TcpConnectionFails);
+        f.handle(Event::IdleHoldTimerExpires);
+        assert_eq!(f.state(), State::Active);
+        f.handle(Event::ManualStop(cease_notification(2, None)));
+        f.handle(Event::ManualStart);
+        assert_eq!(f.state(), State::Active);
+        // Same via Idle without hold: enabled, idle hold not running.
+        let mut g = Fsm::new(cfg(false));
+        g.handle(Event::ManualStart);
+        g.handle(Event::TcpConnected);
+        g.handle(Event::TcpConnectionFails);
+        assert!(!g.accepts_incoming());
+        g.handle(Event::IdleHoldTimerExpires);
+        g.handle(Event::TcpConnectionFails);
+        assert!(g.accepts_incoming());
+        let a = g.handle(Event::TcpConnected);
+        assert_eq!(g.state(), State::OpenSent);
+        assert!(has(&a, |a| matches!(a, Action::SendOpen(_))));
+    }
+
+    #[test]
+    fn shutdown_communication_round_trip_and_limits() {
+        let n = cease_notification(cease::ADMIN_SHUTDOWN, Some("planned work"));
+        assert_eq!(n.data[0], 12);
+        assert_eq!(shutdown_communication(&n).as_deref(), Some("planned work"));
+        let long = "é".repeat(200); // 400 bytes
+        let n = cease_notification(cease::ADMIN_RESET, Some(&long));
+        assert_eq!(usize::from(n.data[0]), n.data.len() - 1);
+        assert!(n.data.len() - 1 <= 255);
+        assert_eq!(
+            shutdown_communication(&n).map(|s| s.chars().count()),
+            Some(127)
+        );
+        // Other subcodes carry no text; malformed text is ignored.
+        assert!(cease_notification(cease::PEER_DECONFIGURED, Some("x"))
+            .data
+            .is_empty());
+        let bad = Notification {
+            code: 6,
+            subcode: 2,
+            data: vec![10, b'a'],
+        };
+        assert_eq!(shutdown_communication(&bad), None);
+        let m = max_prefix_notification(1, 1, 1000);
+        assert_eq!(m.data, vec![0, 1, 1, 0, 0, 3, 0xe8]);
+    }
+}
