@@ -1,1 +1,24 @@
 //! Lab runner: network namespaces, veth links, BIRD and via6d processes.
+//!
+//! A "container" here is a network namespace: no container engine exists
+//! on the machines that run this. Each scenario builds a [`Lab`], starts
+//! BIRD ([`Bird`]) and via6d ([`Via6d`]) inside its hosts, waits on
+//! conditions with deadlines ([`Lab::wait_until`]) and asserts on BIRD's,
+//! via6's and the kernel's view. Everything is removed when the lab is
+//! dropped, when a scenario fails, and on Ctrl-C.
+
+pub mod bird;
+mod cleanup;
+pub mod error;
+pub mod evidence;
+pub mod exec;
+pub mod lab;
+pub mod rawbgp;
+pub mod via6;
+pub mod wait;
+
+pub use bird::{Bird, BirdChannel, BirdConfig, BirdPeer};
+pub use error::{Error, Result};
+pub use lab::{scenario, Daemon, DaemonKind, Host, Lab, Link, LinkEnd};
+pub use via6::{Via6Config, Via6Neighbor, Via6d};
+pub use wait::wait_until;

@@ -1,0 +1,1 @@
+//! Raw BGP speaker (filled in later).

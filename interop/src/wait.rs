@@ -1,0 +1,69 @@
+//! Polling with a deadline: scenarios wait on conditions, never on fixed
+//! sleeps, so they are as fast as the daemons and fail with what was seen.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// Calls `check` until it returns `Ok(true)` or `timeout` passes, polling
+/// every 100 ms at first and every 500 ms later. `Err` from `check` means
+/// "not yet"; its text becomes the last observation in the timeout error.
+/// This free function has no lab, so its timeout carries no evidence; use
+/// [`crate::Lab::wait_until`] inside scenarios.
+pub fn wait_until<F>(timeout: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Result<bool>,
+{
+    let start = Instant::now();
+    let mut interval = Duration::from_millis(100);
+    loop {
+        let last = match check() {
+            Ok(true) => return Ok(()),
+            Ok(false) => "condition false".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let waited = start.elapsed();
+        if waited >= timeout {
+            return Err(Error::Timeout {
+                what: what.to_string(),
+                waited,
+                last,
+                evidence: String::new(),
+            });
+        }
+        std::thread::sleep(interval.min(timeout.saturating_sub(waited)));
+        if waited > Duration::from_secs(3) {
+            interval = Duration::from_millis(500);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_once_condition_holds() {
+        let mut n = 0;
+        let r = wait_until(Duration::from_secs(5), "third call", || {
+            n += 1;
+            Ok(n >= 3)
+        });
+        assert!(r.is_ok());
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn times_out_with_last_observation() {
+        let r = wait_until(Duration::from_millis(250), "never", || {
+            Err(Error::Check("still 0 routes".into()))
+        });
+        match r {
+            Err(Error::Timeout { what, last, .. }) => {
+                assert_eq!(what, "never");
+                assert!(last.contains("still 0 routes"), "{last}");
+            }
+            other => panic!("expected timeout, got {other:?}"),
+        }
+    }
+}
