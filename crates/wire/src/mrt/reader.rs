@@ -296,8 +296,8 @@ mod tests {
         assert_eq!(m.as_size, AsSize::Four);
         assert_eq!((m.peer_as, m.local_as), (4_200_000_000, 65001));
         assert_eq!(m.interface_index, 7);
-        assert_eq!(m.peer_ip, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
-        assert_eq!(m.local_ip, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(m.peer_ip, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));
+        assert_eq!(m.local_ip, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2))));
         assert!(!m.local && !m.add_path);
         assert_eq!(m.message, update(3));
         assert_eq!(m.header.timestamp, 1_000_000);
@@ -331,6 +331,32 @@ mod tests {
         };
         assert!(m.local && m.add_path);
         assert_eq!(m.as_size, AsSize::Four);
+    }
+
+    #[test]
+    fn zebra_address_less_message() {
+        // AS numbers, then the BGP message straight away.
+        let mut b = vec![0xfd, 0xe9, 0xfd, 0xea];
+        b.extend_from_slice(&update(2));
+        let recs = read_all(&rec(ty::BGP4MP, st::BGP4MP_MESSAGE, &b));
+        let [Ok(MrtRecord::Bgp4mpMessage(m))] = recs.as_slice() else {
+            panic!("{recs:?}");
+        };
+        assert_eq!((m.peer_as, m.peer_ip, m.local_ip), (65001, None, None));
+        assert_eq!(m.prefix_counts().announced, 2);
+    }
+
+    #[test]
+    fn unknown_address_family_is_corrupt() {
+        let mut b = vec![0xfd, 0xe9, 0xfd, 0xea, 0, 1, 0, 3];
+        b.extend_from_slice(&update(1));
+        let recs = read_all(&rec(ty::BGP4MP, st::BGP4MP_MESSAGE, &b));
+        match recs.as_slice() {
+            [Err(e @ MrtError::Corrupt { .. })] => {
+                assert!(e.to_string().contains("unknown address family 3"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -389,6 +415,7 @@ mod tests {
         v6.extend_from_slice(&[32, 1, 0, 0, 0, 0]);
         v6.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
         v6.extend_from_slice(&[0xfd, 0xe9, 0, 4, 0x40, 1, 1, 2]);
+        v6.extend_from_slice(&[0xee, 0xee]); // trailing bytes are ignored
         let mut bytes = rec(ty::TABLE_DUMP, st::TABLE_DUMP_AFI_IPV4, &v4);
         bytes.extend(rec(ty::TABLE_DUMP, st::TABLE_DUMP_AFI_IPV6, &v6));
         let recs = read_all(&bytes);

@@ -134,8 +134,10 @@ pub struct Bgp4mpMessage {
     pub peer_as: u32,
     pub local_as: u32,
     pub interface_index: u16,
-    pub peer_ip: IpAddr,
-    pub local_ip: IpAddr,
+    /// `None` only for the address-less records old Zebra versions wrote
+    /// (the BGP marker follows the AS numbers), which bgpdump also accepts.
+    pub peer_ip: Option<IpAddr>,
+    pub local_ip: Option<IpAddr>,
     /// The whole BGP message, marker included, as captured.
     pub message: Vec<u8>,
 }
@@ -396,9 +398,7 @@ fn table_dump(header: MrtHeader, body: &[u8]) -> Result<TableDumpEntry, String> 
     let peer_as = c.asn(as_size, "peer AS")?;
     let attr_len = c.u16("attribute length")?;
     let attributes = c.bytes(usize::from(attr_len), "attributes")?.to_vec();
-    if !c.is_empty() {
-        return Err(format!("{} bytes after the attributes", c.rest().len()));
-    }
+    // Bytes after the attributes are ignored, as bgpdump ignores them.
     Ok(TableDumpEntry {
         header,
         view,
@@ -478,9 +478,7 @@ fn rib_entries(
             attributes,
         });
     }
-    if !c.is_empty() {
-        return Err(format!("{} bytes after the last RIB entry", c.rest().len()));
-    }
+    // Bytes after the last entry are ignored, as bgpdump ignores them.
     Ok(entries)
 }
 
@@ -556,10 +554,28 @@ fn bgp4mp_message(
     let mut c = Cursor::new(&body);
     let peer_as = c.asn(as_size, "peer AS")?;
     let local_as = c.asn(as_size, "local AS")?;
+    if c.rest.starts_with(&[0xff; 4]) {
+        // Old Zebra wrote some messages (OPENs) with neither interface,
+        // family nor addresses: the BGP marker follows the AS numbers.
+        // bgpdump accepts these, so do we.
+        let message = c.rest().to_vec();
+        return Ok(Bgp4mpMessage {
+            header,
+            as_size,
+            local,
+            add_path,
+            peer_as,
+            local_as,
+            interface_index: 0,
+            peer_ip: None,
+            local_ip: None,
+            message,
+        });
+    }
     let interface_index = c.u16("interface index")?;
     let afi = c.u16("address family")?;
-    let peer_ip = c.ip(afi, "peer IP address")?;
-    let local_ip = c.ip(afi, "local IP address")?;
+    let peer_ip = Some(c.ip(afi, "peer IP address")?);
+    let local_ip = Some(c.ip(afi, "local IP address")?);
     let message = c.rest().to_vec();
     Ok(Bgp4mpMessage {
         header,
