@@ -396,4 +396,16 @@ mod tests {
         assert_eq!(count_update_prefixes(&[0xff; 10], false), counts(0, 0));
         assert_eq!(count_update_prefixes(&[], false), counts(0, 0));
     }
+
+    proptest::proptest! {
+        /// Any bytes at all: counting never panics, and a message can never
+        /// hold more prefixes than it has bytes.
+        #[test]
+        fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600), add_path: bool) {
+            let mut m = vec![0xff; 16];
+            m.extend_from_slice(&tail);
+            let c = count_update_prefixes(&m, add_path);
+            proptest::prop_assert!(c.announced + c.withdrawn <= m.len() as u64);
+        }
+    }
 }

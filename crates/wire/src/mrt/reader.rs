@@ -574,4 +574,36 @@ mod tests {
     fn empty_stream_has_no_records() {
         assert!(read_all(&[]).is_empty());
     }
+
+    proptest::proptest! {
+        /// Any byte stream: the reader never panics and always ends.
+        #[test]
+        fn arbitrary_streams_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let n = MrtReader::new(bytes.as_slice()).take(1000).count();
+            proptest::prop_assert!(n <= bytes.len() / 12 + 1);
+        }
+
+        /// A valid stream cut anywhere: the records wholly before the cut
+        /// are returned, then one error naming the offset of the cut record.
+        #[test]
+        fn cut_anywhere_names_the_cut_record(cut in 0usize..400) {
+            let mut bytes = peer_index(2);
+            bytes.extend(rib_v6(true, &[0, 1]));
+            bytes.extend(bgp4mp_as4(3));
+            bytes.extend(state_change_v6());
+            let starts = [0, peer_index(2).len(), peer_index(2).len() + rib_v6(true, &[0, 1]).len()];
+            let third_end = starts[2] + bgp4mp_as4(3).len();
+            let all = [starts[0], starts[1], starts[2], third_end, bytes.len()];
+            let cut = cut.min(bytes.len());
+            let recs = read_all(bytes.get(..cut).unwrap_or_default());
+            let whole = all.iter().skip(1).filter(|&&end| end <= cut).count();
+            let ok = recs.iter().filter(|r| r.is_ok()).count();
+            proptest::prop_assert_eq!(ok, whole);
+            match recs.get(whole) {
+                None => proptest::prop_assert!(all.contains(&cut)),
+                Some(Err(e)) => proptest::prop_assert_eq!(e.offset(), all.get(whole).map(|&o| o as u64)),
+                Some(Ok(r)) => proptest::prop_assert!(false, "unexpected record {:?}", r),
+            }
+        }
+    }
 }
