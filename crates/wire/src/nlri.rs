@@ -43,11 +43,8 @@ fn v4_at(buf: &[u8], pos: usize, len: u8) -> Ipv4Net {
     }
     let raw = u32::from_be_bytes(octets);
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    match Ipv4Net::new(Ipv4Addr::from(raw & mask), len) {
-        Ok(net) => net,
-        // Unreachable: `count` bounds len to 32.
-        Err(_) => Ipv4Net::default(),
-    }
+    // `count` bounds len to 32, so the default is never used.
+    Ipv4Net::new(Ipv4Addr::from(raw & mask), len).unwrap_or_default()
 }
 
 #[inline(always)]
@@ -63,10 +60,7 @@ fn v6_at(buf: &[u8], pos: usize, len: u8) -> Ipv6Net {
     } else {
         u128::MAX << (128 - len)
     };
-    match Ipv6Net::new(Ipv6Addr::from(raw & mask), len) {
-        Ok(net) => net,
-        Err(_) => Ipv6Net::default(),
-    }
+    Ipv6Net::new(Ipv6Addr::from(raw & mask), len).unwrap_or_default()
 }
 
 /// Parses IPv4 prefixes. Host bits beyond the prefix length are cleared

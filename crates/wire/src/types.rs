@@ -276,6 +276,9 @@ pub struct RouteRefresh {
 }
 
 /// A BGP message.
+// UPDATE dominates the traffic, so boxing it would cost an allocation per
+// message for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Open(Open),

@@ -341,7 +341,7 @@ fn decode_attribute(
             }
         }
         attr::COMMUNITIES => {
-            if value.is_empty() || value.len() % 4 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(4) {
                 st.withdraw(code, Kind::Length, "RFC 7606 §7.8");
             } else {
                 a.communities = value
@@ -355,7 +355,7 @@ fn decode_attribute(
             Err(_) => st.withdraw(code, Kind::Length, "RFC 7606 §7.9"),
         },
         attr::CLUSTER_LIST => {
-            if value.is_empty() || value.len() % 4 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(4) {
                 st.withdraw(code, Kind::Length, "RFC 7606 §7.10");
             } else {
                 a.cluster_list = value
@@ -391,7 +391,7 @@ fn decode_attribute(
             }
         }
         attr::EXTENDED_COMMUNITIES => {
-            if value.is_empty() || value.len() % 8 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(8) {
                 st.withdraw(code, Kind::Length, "RFC 7606 §7.14");
             } else {
                 a.extended_communities = value
@@ -431,7 +431,7 @@ fn decode_attribute(
             }
         }
         attr::LARGE_COMMUNITIES => {
-            if value.is_empty() || value.len() % 12 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(12) {
                 st.withdraw(code, Kind::Length, "RFC 8092 §6");
             } else {
                 a.large_communities = value
@@ -800,10 +800,8 @@ pub(crate) fn put_plain_attrs(
                     put_simple(out, WK, code, &v.to_be_bytes())?;
                 }
             }
-            ATOMIC_AGGREGATE => {
-                if a.atomic_aggregate {
-                    put_simple(out, WK, code, &[])?;
-                }
+            ATOMIC_AGGREGATE if a.atomic_aggregate => {
+                put_simple(out, WK, code, &[])?;
             }
             AGGREGATOR => {
                 if let Some(agg) = &a.aggregator {
@@ -817,79 +815,67 @@ pub(crate) fn put_plain_attrs(
                     end_attr(out, at, OT, code, false)?;
                 }
             }
-            COMMUNITIES => {
-                if !a.communities.is_empty() {
-                    let at = begin_attr(out);
-                    for c in &a.communities {
-                        out.extend_from_slice(&c.to_be_bytes());
-                    }
-                    end_attr(out, at, OT, code, false)?;
+            COMMUNITIES if !a.communities.is_empty() => {
+                let at = begin_attr(out);
+                for c in &a.communities {
+                    out.extend_from_slice(&c.to_be_bytes());
                 }
+                end_attr(out, at, OT, code, false)?;
             }
             ORIGINATOR_ID => {
                 if let Some(id) = a.originator_id {
                     put_simple(out, ON, code, &id.octets())?;
                 }
             }
-            CLUSTER_LIST => {
-                if !a.cluster_list.is_empty() {
-                    let at = begin_attr(out);
-                    for c in &a.cluster_list {
-                        out.extend_from_slice(&c.octets());
-                    }
-                    end_attr(out, at, ON, code, false)?;
+            CLUSTER_LIST if !a.cluster_list.is_empty() => {
+                let at = begin_attr(out);
+                for c in &a.cluster_list {
+                    out.extend_from_slice(&c.octets());
                 }
+                end_attr(out, at, ON, code, false)?;
             }
-            EXTENDED_COMMUNITIES => {
-                if !a.extended_communities.is_empty() {
-                    let at = begin_attr(out);
-                    for c in &a.extended_communities {
-                        out.extend_from_slice(c);
+            EXTENDED_COMMUNITIES if !a.extended_communities.is_empty() => {
+                let at = begin_attr(out);
+                for c in &a.extended_communities {
+                    out.extend_from_slice(c);
+                }
+                end_attr(out, at, OT, code, false)?;
+            }
+            AS4_PATH if !four => {
+                let generated;
+                let p = match (&a.as4_path, &a.as_path) {
+                    (Some(p), _) => Some(p),
+                    (None, Some(p)) if aspath::needs_as4(p) => {
+                        generated = aspath::as4_path_for(p);
+                        Some(&generated)
                     }
+                    _ => None,
+                };
+                if let Some(p) = p {
+                    let at = begin_attr(out);
+                    aspath::put(out, p, true);
                     end_attr(out, at, OT, code, false)?;
                 }
             }
-            AS4_PATH => {
-                if !four {
-                    let generated;
-                    let p = match (&a.as4_path, &a.as_path) {
-                        (Some(p), _) => Some(p),
-                        (None, Some(p)) if aspath::needs_as4(p) => {
-                            generated = aspath::as4_path_for(p);
-                            Some(&generated)
-                        }
-                        _ => None,
-                    };
-                    if let Some(p) = p {
-                        let at = begin_attr(out);
-                        aspath::put(out, p, true);
-                        end_attr(out, at, OT, code, false)?;
-                    }
-                }
-            }
-            AS4_AGGREGATOR => {
-                if !four {
-                    let agg = a
-                        .as4_aggregator
-                        .or(a.aggregator.filter(|g| g.asn > u16::MAX as u32));
-                    if let Some(agg) = agg {
-                        let at = begin_attr(out);
-                        out.extend_from_slice(&agg.asn.to_be_bytes());
-                        out.extend_from_slice(&agg.address.octets());
-                        end_attr(out, at, OT, code, false)?;
-                    }
-                }
-            }
-            LARGE_COMMUNITIES => {
-                if !a.large_communities.is_empty() {
+            AS4_AGGREGATOR if !four => {
+                let agg = a
+                    .as4_aggregator
+                    .or(a.aggregator.filter(|g| g.asn > u16::MAX as u32));
+                if let Some(agg) = agg {
                     let at = begin_attr(out);
-                    for c in &a.large_communities {
-                        out.extend_from_slice(&c.global_admin.to_be_bytes());
-                        out.extend_from_slice(&c.local_data_1.to_be_bytes());
-                        out.extend_from_slice(&c.local_data_2.to_be_bytes());
-                    }
+                    out.extend_from_slice(&agg.asn.to_be_bytes());
+                    out.extend_from_slice(&agg.address.octets());
                     end_attr(out, at, OT, code, false)?;
                 }
+            }
+            LARGE_COMMUNITIES if !a.large_communities.is_empty() => {
+                let at = begin_attr(out);
+                for c in &a.large_communities {
+                    out.extend_from_slice(&c.global_admin.to_be_bytes());
+                    out.extend_from_slice(&c.local_data_1.to_be_bytes());
+                    out.extend_from_slice(&c.local_data_2.to_be_bytes());
+                }
+                end_attr(out, at, OT, code, false)?;
             }
             _ => {}
         }
@@ -971,3 +957,6 @@ pub fn is_end_of_rib(update: &Update) -> Option<Family> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
