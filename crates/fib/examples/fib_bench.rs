@@ -1,0 +1,228 @@
+//! Full-table FIB benchmark in a fresh network namespace.
+//!
+//! Installs, replaces (new gateway) and deletes every IPv4 prefix of the
+//! shared real-table sample via a link-local IPv6 gateway, then does the
+//! same with `ip -batch` for comparison, printing routes/s per phase.
+//!
+//!     cargo run --release -p fib --example fib_bench [-- --limit N] [--no-ip-batch]
+//!
+//! Needs root. The sample is read in place from ../shared/data (override
+//! with FIB_PREFIXES=path).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fib::{Fib, FibChange, FibConfig, FibNextHop};
+use ipnet::IpNet;
+
+struct Ns(String);
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(ns: &str, args: &str) -> Result<String, String> {
+    let out = Command::new("ip")
+        .args(["-n", ns])
+        .args(args.split_whitespace())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "ip {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn count_bgp(ns: &str) -> Result<usize, String> {
+    Ok(ip(ns, "-4 route show proto bgp")?.lines().count())
+}
+
+fn load(limit: usize) -> Result<Vec<IpNet>, String> {
+    let path = std::env::var("FIB_PREFIXES").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/prefixes.txt.gz"
+        )
+        .into()
+    });
+    let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    let mut v = Vec::new();
+    for line in BufReader::new(flate2::read::GzDecoder::new(f)).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let t = line.trim();
+        if t.contains(':') {
+            continue;
+        }
+        if let Ok(n) = t.parse::<IpNet>() {
+            v.push(n.trunc());
+            if v.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn rate(n: usize, d: Duration) -> String {
+    format!(
+        "{n} routes in {:.3} s = {:.0} routes/s",
+        d.as_secs_f64(),
+        n as f64 / d.as_secs_f64()
+    )
+}
+
+async fn fib_phase(fib: &Fib, changes: Vec<FibChange>) -> Result<Duration, String> {
+    let t = Instant::now();
+    let mut it = changes.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<FibChange> = it.by_ref().take(10_000).collect();
+        fib.apply(chunk).await.map_err(|e| e.to_string())?;
+    }
+    fib.flush().await.map_err(|e| e.to_string())?;
+    Ok(t.elapsed())
+}
+
+fn ip_batch_phase(ns: &str, lines: impl Iterator<Item = String>) -> Result<Duration, String> {
+    let path = std::env::temp_dir().join(format!("fib_bench_{}.batch", std::process::id()));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+    for l in lines {
+        writeln!(f, "{l}").map_err(|e| e.to_string())?;
+    }
+    f.flush().map_err(|e| e.to_string())?;
+    drop(f);
+    let t = Instant::now();
+    let st = Command::new("ip")
+        .args(["-n", ns, "-batch"])
+        .arg(&path)
+        .status()
+        .map_err(|e| e.to_string())?;
+    let d = t.elapsed();
+    let _ = std::fs::remove_file(&path);
+    if !st.success() {
+        return Err("ip -batch failed".into());
+    }
+    Ok(d)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let limit = args
+        .iter()
+        .position(|a| a == "--limit")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
+    let ip_batch = !args.iter().any(|a| a == "--no-ip-batch");
+    let batch_bytes = args
+        .iter()
+        .position(|a| a == "--batch-bytes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(FibConfig::default().batch_bytes);
+
+    let prefixes = load(limit)?;
+    let n = prefixes.len();
+    println!("{n} IPv4 prefixes; batch {batch_bytes} bytes");
+
+    let name = format!("fibbench-{}", std::process::id());
+    Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let ns = Ns(name);
+    ip(&ns.0, "link set lo up")?;
+    ip(&ns.0, "link add veth0 type veth peer name veth1")?;
+    ip(&ns.0, "link set veth0 up")?;
+    ip(&ns.0, "link set veth1 up")?;
+    let ix: u32 = ip(&ns.0, "-o link show dev veth0")?
+        .split(':')
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or("no ifindex")?;
+
+    let fib = Fib::start(FibConfig {
+        netns: Some(format!("/run/netns/{}", ns.0).into()),
+        batch_bytes,
+        ..FibConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let hop = |g: &str| FibNextHop {
+        gateway: g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+        ifindex: Some(ix),
+    };
+    let install = |g: &str| -> Vec<FibChange> {
+        prefixes
+            .iter()
+            .map(|p| FibChange::Install {
+                prefix: *p,
+                next_hops: vec![hop(g)],
+            })
+            .collect()
+    };
+
+    let d = fib_phase(&fib, install("fe80::1")).await?;
+    let c = count_bgp(&ns.0)?;
+    println!("fib    install: {}  (kernel has {c})", rate(n, d));
+    let d = fib_phase(&fib, install("fe80::2")).await?;
+    let c2 = ip(&ns.0, "-4 route show proto bgp")?
+        .lines()
+        .filter(|l| l.contains("fe80::2"))
+        .count();
+    println!(
+        "fib    replace: {}  (kernel has {c2} via fe80::2)",
+        rate(n, d)
+    );
+    let rm: Vec<FibChange> = prefixes
+        .iter()
+        .map(|p| FibChange::Remove { prefix: *p })
+        .collect();
+    let d = fib_phase(&fib, rm).await?;
+    let c = count_bgp(&ns.0)?;
+    println!("fib    delete:  {}  (kernel has {c})", rate(n, d));
+    let st = fib.status().await;
+    if st.failed_count > 0 || st.conflict_count > 0 {
+        println!("failed {} conflicts {}", st.failed_count, st.conflict_count);
+    }
+    fib.shutdown().await.map_err(|e| e.to_string())?;
+
+    if ip_batch {
+        let d = ip_batch_phase(
+            &ns.0,
+            prefixes
+                .iter()
+                .map(|p| format!("route add {p} via inet6 fe80::1 dev veth0 proto bgp metric 20")),
+        )?;
+        println!(
+            "ip -batch install: {}  (kernel has {})",
+            rate(n, d),
+            count_bgp(&ns.0)?
+        );
+        let d = ip_batch_phase(
+            &ns.0,
+            prefixes.iter().map(|p| {
+                format!("route replace {p} via inet6 fe80::2 dev veth0 proto bgp metric 20")
+            }),
+        )?;
+        println!("ip -batch replace: {}", rate(n, d));
+        let d = ip_batch_phase(
+            &ns.0,
+            prefixes
+                .iter()
+                .map(|p| format!("route del {p} proto bgp metric 20")),
+        )?;
+        println!(
+            "ip -batch delete:  {}  (kernel has {})",
+            rate(n, d),
+            count_bgp(&ns.0)?
+        );
+    }
+    Ok(())
+}
