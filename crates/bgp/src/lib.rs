@@ -9,6 +9,10 @@ pub mod config;
 pub mod events;
 pub mod fsm;
 pub mod negotiate;
+pub mod outbound;
+pub mod policy;
+pub mod rib;
 
 pub use config::*;
 pub use events::*;
+pub use rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};

@@ -1,0 +1,420 @@
+//! Advertising: what each established peer is sent, with which next hop,
+//! packed into UPDATEs grouped by attribute set.
+//!
+//! There is no per-route Adj-RIB-Out copy: what a peer gets is a function
+//! of the Loc-RIB best path and the peer, recomputed for the prefixes that
+//! changed. Each peer only remembers which prefixes it was sent, so a
+//! withdrawal goes only where an announcement went.
+
+use std::collections::HashMap;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use wire::{AsPath, AsSegment, Family, Ipv6NextHop, NextHop, Origin, PathAttributes};
+
+use crate::config::{PolicyRef, PolicySet};
+use crate::events::{EstablishedSession, PeerOutput};
+use crate::policy::{self, Direction, RejectReason, Verdict};
+use crate::rib::store::Id;
+use crate::rib::{Peer, Prefix, Rib};
+
+/// Well-known communities (RFC 1997).
+const NO_EXPORT: u32 = 0xFFFF_FF01;
+const NO_ADVERTISE: u32 = 0xFFFF_FF02;
+
+/// Flush packed messages to the session in pieces of about this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Why a route is not sent to a peer (shown by `via6ctl routes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSent {
+    Policy(RejectReason),
+    /// The best path came from this peer.
+    LearnedFromPeer,
+    /// iBGP-learned routes do not go to iBGP peers (RFC 4271 §9.2).
+    IbgpSplitHorizon,
+    /// NO_EXPORT / NO_ADVERTISE (RFC 1997).
+    Community,
+    /// The family was not negotiated on the session (RFC 4760 §8).
+    FamilyNotNegotiated,
+    /// IPv4 route, peer without extended next hop (RFC 8950 capability 5)
+    /// for IPv4, and no IPv4 address of ours for a classic NEXT_HOP.
+    NoIpv4NextHop,
+    /// IPv6 route and no IPv6 address of ours on the session.
+    NoIpv6NextHop,
+    /// No usable best path.
+    NoRoute,
+}
+
+impl NotSent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotSent::Policy(r) => r.as_str(),
+            NotSent::LearnedFromPeer => "learned from this peer",
+            NotSent::IbgpSplitHorizon => "iBGP-learned, not sent to an iBGP peer",
+            NotSent::Community => "NO_EXPORT/NO_ADVERTISE community",
+            NotSent::FamilyNotNegotiated => "family not negotiated",
+            NotSent::NoIpv4NextHop => {
+                "peer has no extended next hop for IPv4 and we have no IPv4 address for NEXT_HOP"
+            }
+            NotSent::NoIpv6NextHop => "no IPv6 address of ours on the session for a next hop",
+            NotSent::NoRoute => "no usable route",
+        }
+    }
+}
+
+/// The source of an advertised route and the export term that shaped it:
+/// routes with equal keys go out with equal attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct OutKey {
+    family: Family,
+    /// `None` = a prefix we originate.
+    src: Option<Id>,
+    term: Option<usize>,
+}
+
+/// The next hop we send to `peer` for `family` (next-hop-self). IPv4 goes
+/// with an IPv6 next hop only where extended next hop was negotiated
+/// (RFC 8950 §2), else with our IPv4 address, else not at all.
+pub fn our_next_hop(s: &EstablishedSession, family: Family) -> Result<NextHop, NotSent> {
+    let v6 = || -> Option<NextHop> {
+        let global = s.local_global_v6.filter(|g| !g.is_unspecified());
+        let link_local = s.local_link_local;
+        if global.is_none() && link_local.is_none() {
+            return None;
+        }
+        Some(NextHop::V6(Ipv6NextHop { global, link_local }))
+    };
+    match family {
+        Family::Ipv6Unicast => v6().ok_or(NotSent::NoIpv6NextHop),
+        Family::Ipv4Unicast => {
+            let ipv6_session = s.peer_address.is_ipv6();
+            if s.codec.extended_next_hop_ipv4 && (ipv6_session || s.local_ipv4.is_none()) {
+                if let Some(nh) = v6() {
+                    return Ok(nh);
+                }
+            }
+            s.local_ipv4.map(NextHop::V4).ok_or(NotSent::NoIpv4NextHop)
+        }
+    }
+}
+
+impl Peer {
+    /// Whether the export policy can pass learned routes at all; peers
+    /// that take only our own prefixes need no tracking of Loc-RIB changes.
+    pub(crate) fn exports_learned(&self) -> bool {
+        match self.export() {
+            PolicyRef::DenyAll | PolicyRef::Originated => false,
+            PolicyRef::Default => !self.session.ebgp,
+            PolicyRef::AcceptAll | PolicyRef::Named(_) => true,
+        }
+    }
+
+    pub(crate) fn export(&self) -> &PolicyRef {
+        self.neighbor
+            .as_ref()
+            .map_or(&PolicyRef::Default, |n| &n.export)
+    }
+
+    fn ll_form(&self) -> wire::LinkLocalForm {
+        self.neighbor
+            .as_ref()
+            .map_or(wire::LinkLocalForm::Native, |n| n.link_local_form)
+    }
+}
+
+fn family_of(prefix: IpNet) -> Family {
+    match prefix {
+        IpNet::V4(_) => Family::Ipv4Unicast,
+        IpNet::V6(_) => Family::Ipv6Unicast,
+    }
+}
+
+impl Rib {
+    /// The Loc-RIB best path of `prefix`: `(peer slot, post-policy id)`.
+    fn best_of(&self, prefix: IpNet) -> Option<(u16, Id)> {
+        fn get<P: Prefix>(rib: &Rib, p: P) -> Option<(u16, Id)> {
+            let e = P::table_ref(&rib.tables).get(&p)?;
+            if e.nbest == 0 {
+                return None;
+            }
+            e.paths.as_slice().first().map(|p| (p.peer, p.post))
+        }
+        match prefix {
+            IpNet::V4(p) => get(self, p),
+            IpNet::V6(p) => get(self, p),
+        }
+    }
+
+    /// What `to` is sent for `prefix` whose best path is `best`.
+    fn export_decision(
+        &self,
+        to: &Peer,
+        to_slot: u16,
+        prefix: IpNet,
+        best: Option<(u16, Id)>,
+    ) -> Result<OutKey, NotSent> {
+        let family = family_of(prefix);
+        if !to.session.families.contains(&family) {
+            return Err(NotSent::FamilyNotNegotiated);
+        }
+        let originated = self.is_originated(prefix);
+        let (src, attrs) = if originated {
+            (None, None)
+        } else {
+            let (from, post) = best.ok_or(NotSent::NoRoute)?;
+            if from == to_slot {
+                return Err(NotSent::LearnedFromPeer);
+            }
+            let from_ebgp = self
+                .peers
+                .get(from as usize)
+                .and_then(Option::as_ref)
+                .is_none_or(|p| p.session.ebgp);
+            if !from_ebgp && !to.session.ebgp {
+                return Err(NotSent::IbgpSplitHorizon);
+            }
+            let a = self.attrs.get(post).ok_or(NotSent::NoRoute)?;
+            if a.communities.contains(&NO_ADVERTISE)
+                || (to.session.ebgp && a.communities.contains(&NO_EXPORT))
+            {
+                return Err(NotSent::Community);
+            }
+            (Some(post), Some(a))
+        };
+        let term = match policy::evaluate(
+            to.export(),
+            &self.config.policies,
+            Direction::Export,
+            to.session.ebgp,
+            prefix,
+            attrs,
+            originated,
+        ) {
+            Verdict::Reject(r) => return Err(NotSent::Policy(r)),
+            Verdict::Accept { term, set } => set.and(term),
+        };
+        our_next_hop(&to.session, family)?;
+        Ok(OutKey { family, src, term })
+    }
+
+    /// Why the best path of `prefix` is not sent, per established peer.
+    pub(crate) fn not_advertised(&self, prefix: IpNet, best: Option<(u16, Id)>) -> Vec<String> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, p)| Some((slot as u16, p.as_ref()?)))
+            .filter_map(|(slot, p)| {
+                self.export_decision(p, slot, prefix, best)
+                    .err()
+                    .filter(|r| *r != NotSent::FamilyNotNegotiated)
+                    .map(|r| format!("{}: {}", p.session.peer_address, r.as_str()))
+            })
+            .collect()
+    }
+
+    /// The attributes `to` receives for routes with `key` (RFC 4271 §5.1:
+    /// eBGP prepends our AS and drops LOCAL_PREF, MED from another AS and
+    /// the route-reflection attributes).
+    fn out_attrs(&self, to: &Peer, key: OutKey) -> Option<PathAttributes> {
+        let set: Option<&PolicySet> = match (to.export(), key.term) {
+            (PolicyRef::Named(name), Some(t)) => self
+                .config
+                .policies
+                .get(name)
+                .and_then(|p| p.terms.get(t))
+                .map(|t| &t.set),
+            _ => None,
+        };
+        let mut a = match key.src {
+            None => PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath::default()),
+                ..PathAttributes::default()
+            },
+            Some(id) => {
+                let src = self.attrs.get(id)?;
+                let mut w = src.to_wire();
+                if to.session.ebgp {
+                    w.med = None;
+                    w.originator_id = None;
+                    w.cluster_list.clear();
+                }
+                w
+            }
+        };
+        if let Some(set) = set {
+            if let Some(lp) = set.local_pref {
+                a.local_pref = Some(lp);
+            }
+            if let Some(med) = set.med {
+                a.med = Some(med);
+            }
+            a.communities.extend_from_slice(&set.add_communities);
+            a.communities.sort_unstable();
+            a.communities.dedup();
+        }
+        if to.session.ebgp {
+            a.local_pref = None;
+            let path = a.as_path.get_or_insert_with(AsPath::default);
+            prepend(path, to.session.local_as);
+        } else if a.local_pref.is_none() {
+            a.local_pref = Some(crate::rib::DEFAULT_LOCAL_PREF);
+        }
+        Some(a)
+    }
+
+    /// Recomputes and packs what changed for every peer with pending
+    /// prefixes.
+    pub fn flush_outbound(&mut self) {
+        for slot in 0..self.peers.len() {
+            let dirty = match self.peers.get_mut(slot).and_then(Option::as_mut) {
+                Some(p) if !p.dirty.is_empty() && !p.closing => std::mem::take(&mut p.dirty),
+                _ => continue,
+            };
+            let prefixes: Vec<IpNet> = dirty.into_iter().collect();
+            self.send_prefixes(slot as u16, &prefixes, &[]);
+        }
+    }
+
+    /// The initial table for a new session, then End-of-RIB per family
+    /// (RFC 4724 §2).
+    pub(crate) fn initial_dump(&mut self, slot: u16) {
+        let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let families = peer.session.families.clone();
+        let mut prefixes = Vec::new();
+        for f in &families {
+            self.all_prefixes(*f, peer.exports_learned(), &mut prefixes);
+        }
+        self.send_prefixes(slot, &prefixes, &families);
+        if let Some(p) = self.peers.get_mut(slot as usize).and_then(Option::as_mut) {
+            p.initial_done = families;
+        }
+    }
+
+    /// Route refresh (RFC 2918): everything for `family` again.
+    pub fn route_refresh(&mut self, id: crate::events::PeerId, family: Family) {
+        let Some(&slot) = self.slots.get(&id) else {
+            return;
+        };
+        let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if !peer.session.families.contains(&family) {
+            return;
+        }
+        let mut prefixes = Vec::new();
+        self.all_prefixes(family, peer.exports_learned(), &mut prefixes);
+        self.send_prefixes(slot, &prefixes, &[]);
+    }
+
+    /// Every prefix that may go out for `family`: ours, and the Loc-RIB
+    /// when learned routes can pass.
+    pub(crate) fn all_prefixes(&self, family: Family, learned: bool, out: &mut Vec<IpNet>) {
+        match family {
+            Family::Ipv4Unicast => {
+                out.extend(self.config.originate_v4.iter().map(|p| IpNet::V4(*p)));
+                if learned {
+                    let t: &crate::rib::Table<Ipv4Net> = Prefix::table_ref(&self.tables);
+                    out.extend(
+                        t.map
+                            .iter()
+                            .filter(|e| e.nbest > 0)
+                            .map(|e| IpNet::from(e.prefix)),
+                    );
+                }
+            }
+            Family::Ipv6Unicast => {
+                out.extend(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)));
+                if learned {
+                    let t: &crate::rib::Table<Ipv6Net> = Prefix::table_ref(&self.tables);
+                    out.extend(
+                        t.map
+                            .iter()
+                            .filter(|e| e.nbest > 0)
+                            .map(|e| IpNet::from(e.prefix)),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Announces or withdraws each of `prefixes` to the peer in `slot`
+    /// as the Loc-RIB now says, then End-of-RIB for `eor` families.
+    pub(crate) fn send_prefixes(&mut self, slot: u16, prefixes: &[IpNet], eor: &[Family]) {
+        let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let mut groups: HashMap<OutKey, Vec<IpNet>> = HashMap::new();
+        let mut withdraw = Vec::new();
+        let mut announced = Vec::new();
+        for &prefix in prefixes {
+            let best = self.best_of(prefix);
+            match self.export_decision(peer, slot, prefix, best) {
+                Ok(key) => groups.entry(key).or_default().push(prefix),
+                Err(_) if peer.advertised.contains(&prefix) => withdraw.push(prefix),
+                Err(_) => {}
+            }
+        }
+        let ctx = peer.session.codec;
+        let form = peer.ll_form();
+        let mut out: Vec<PeerOutput> = Vec::new();
+        let mut buf = Vec::new();
+        let mut flush = |buf: &mut Vec<u8>, force: bool| {
+            if !buf.is_empty() && (force || buf.len() >= CHUNK_BYTES) {
+                out.push(PeerOutput::Messages(std::mem::take(buf)));
+            }
+        };
+        if !withdraw.is_empty() {
+            withdraw.sort_unstable();
+            if let Err(e) = wire::pack_withdrawals(&withdraw, &ctx, &mut buf) {
+                tracing::warn!(peer = %peer.session.peer_address, error = %e, "cannot pack withdrawals");
+                withdraw.clear();
+            }
+            flush(&mut buf, false);
+        }
+        let mut keys: Vec<(OutKey, Vec<IpNet>)> = groups.into_iter().collect();
+        keys.sort_by_key(|(k, v)| (k.family, v.first().copied()));
+        for (key, mut list) in keys {
+            let (Some(attrs), Ok(nh)) = (
+                self.out_attrs(peer, key),
+                our_next_hop(&peer.session, key.family),
+            ) else {
+                continue;
+            };
+            list.sort_unstable();
+            match wire::pack_announcements(&attrs, nh, form, &list, &ctx, &mut buf) {
+                Ok(_) => announced.extend_from_slice(&list),
+                Err(e) => {
+                    tracing::warn!(peer = %peer.session.peer_address, error = %e, "cannot pack announcements");
+                }
+            }
+            flush(&mut buf, false);
+        }
+        for f in eor {
+            wire::end_of_rib(*f, &mut buf);
+        }
+        flush(&mut buf, true);
+        let Some(peer) = self.peers.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        for p in withdraw {
+            peer.advertised.remove(&p);
+        }
+        peer.advertised.extend(announced);
+        peer.out.extend(out);
+    }
+}
+
+/// Puts `asn` in front of the path (RFC 4271 §5.1.2), starting a new
+/// sequence when the first one is full or absent.
+fn prepend(path: &mut AsPath, asn: u32) {
+    match path.segments.first_mut() {
+        Some(AsSegment::Sequence(v)) if v.len() < 255 => v.insert(0, asn),
+        _ => path.segments.insert(0, AsSegment::Sequence(vec![asn])),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,321 @@
+//! Compact, hashable path attributes as the RIB keeps them.
+//!
+//! `wire::PathAttributes` is the codec's full view (about 350 bytes before
+//! its heap parts); the RIB keeps only what the decision process and
+//! re-advertisement need, with the rarely used attributes boxed away.
+
+use std::net::Ipv4Addr;
+
+use wire::{
+    Aggregator, AsPath, AsSegment, LargeCommunity, Origin, PathAttributes, RawAttribute, AS_TRANS,
+};
+
+use super::store::Id;
+
+/// Segment type tags in the flat AS path encoding (RFC 4271 §4.3 and
+/// RFC 5065 values).
+const SEG_SET: u32 = 1;
+const SEG_SEQUENCE: u32 = 2;
+const SEG_CONFED_SEQUENCE: u32 = 3;
+const SEG_CONFED_SET: u32 = 4;
+
+/// Attributes seldom present; boxed so the common set stays small.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Extra {
+    pub atomic_aggregate: bool,
+    pub aggregator: Option<Aggregator>,
+    pub extended_communities: Vec<[u8; 8]>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
+    /// Unknown optional transitive attributes, passed on (RFC 4271 §5).
+    pub unknown: Vec<RawAttribute>,
+}
+
+/// One attribute set. `next_hop` is an id in the RIB's next-hop store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Attrs {
+    pub next_hop: Id,
+    pub origin: Origin,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    /// Flat AS path: per segment a header `type << 24 | count`, then the
+    /// ASNs.
+    pub as_path: Box<[u32]>,
+    pub communities: Box<[u32]>,
+    pub extra: Option<Box<Extra>>,
+}
+
+impl Attrs {
+    /// Builds the compact form from decoded attributes. A 2-octet AS path
+    /// with AS_TRANS is merged with AS4_PATH (RFC 6793 §4.2.3).
+    pub fn from_wire(a: &PathAttributes, next_hop: Id) -> Attrs {
+        let path = match (&a.as_path, &a.as4_path) {
+            (Some(p), Some(p4)) => merge_as4(p, p4),
+            (Some(p), None) => p.clone(),
+            (None, _) => AsPath::default(),
+        };
+        let extra = Extra {
+            atomic_aggregate: a.atomic_aggregate,
+            aggregator: a.as4_aggregator.or(a.aggregator),
+            extended_communities: a.extended_communities.clone(),
+            large_communities: a.large_communities.clone(),
+            originator_id: a.originator_id,
+            cluster_list: a.cluster_list.clone(),
+            // Only transitive unknown attributes travel further.
+            unknown: a
+                .unknown
+                .iter()
+                .filter(|r| r.flags & 0x40 != 0)
+                .cloned()
+                .collect(),
+        };
+        let mut communities = a.communities.clone();
+        communities.sort_unstable();
+        communities.dedup();
+        Attrs {
+            next_hop,
+            origin: a.origin.unwrap_or(Origin::Incomplete),
+            local_pref: a.local_pref,
+            med: a.med,
+            as_path: encode_path(&path),
+            communities: communities.into_boxed_slice(),
+            extra: if extra == Extra::default() {
+                None
+            } else {
+                Some(Box::new(extra))
+            },
+        }
+    }
+
+    /// Path length for the decision process (RFC 4271 §9.1.2.2 a): an
+    /// AS_SET counts as one, confederation segments not at all (RFC 5065
+    /// §5.3).
+    pub fn as_path_len(&self) -> u32 {
+        let mut n = 0u32;
+        for (kind, asns) in segments(&self.as_path) {
+            n = n.saturating_add(match kind {
+                SEG_SEQUENCE => asns.len() as u32,
+                SEG_SET => 1,
+                _ => 0,
+            });
+        }
+        n
+    }
+
+    /// The AS the route came from: the first AS of the first sequence
+    /// (RFC 4271 §9.1.2.2 c); `None` for a locally originated path.
+    pub fn neighbor_as(&self) -> Option<u32> {
+        segments(&self.as_path)
+            .find(|(k, _)| *k == SEG_SEQUENCE || *k == SEG_SET)
+            .and_then(|(k, asns)| {
+                if k == SEG_SEQUENCE {
+                    asns.first().copied()
+                } else {
+                    None
+                }
+            })
+    }
+
+    /// Whether `asn` appears anywhere in the path (loop detection,
+    /// RFC 4271 §9.1.2).
+    pub fn as_path_contains(&self, asn: u32) -> bool {
+        segments(&self.as_path).any(|(_, asns)| asns.contains(&asn))
+    }
+
+    /// The path in the codec's form.
+    pub fn as_path(&self) -> AsPath {
+        AsPath {
+            segments: segments(&self.as_path)
+                .map(|(k, asns)| {
+                    let v = asns.to_vec();
+                    match k {
+                        SEG_SET => AsSegment::Set(v),
+                        SEG_CONFED_SEQUENCE => AsSegment::ConfedSequence(v),
+                        SEG_CONFED_SET => AsSegment::ConfedSet(v),
+                        _ => AsSegment::Sequence(v),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Every ASN of the path in order (for display).
+    pub fn as_path_flat(&self) -> Vec<u32> {
+        segments(&self.as_path)
+            .flat_map(|(_, a)| a.iter().copied())
+            .collect()
+    }
+
+    /// ORIGINATOR_ID if present (RFC 4456 §9: it replaces the router id in
+    /// the tie-break).
+    pub fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.extra.as_ref().and_then(|e| e.originator_id)
+    }
+
+    /// The attributes in the codec's form, without next hop and MP
+    /// attributes (the packer adds those).
+    pub fn to_wire(&self) -> PathAttributes {
+        let mut a = PathAttributes {
+            origin: Some(self.origin),
+            as_path: Some(self.as_path()),
+            med: self.med,
+            local_pref: self.local_pref,
+            communities: self.communities.to_vec(),
+            ..PathAttributes::default()
+        };
+        if let Some(e) = &self.extra {
+            a.atomic_aggregate = e.atomic_aggregate;
+            a.aggregator = e.aggregator;
+            a.extended_communities = e.extended_communities.clone();
+            a.large_communities = e.large_communities.clone();
+            a.originator_id = e.originator_id;
+            a.cluster_list = e.cluster_list.clone();
+            a.unknown = e.unknown.clone();
+        }
+        a
+    }
+}
+
+/// Iterates `(segment type, asns)` over a flat path; stops at a truncated
+/// segment instead of reading past the end.
+pub fn segments(flat: &[u32]) -> impl Iterator<Item = (u32, &[u32])> {
+    let mut rest = flat;
+    std::iter::from_fn(move || {
+        let (&head, tail) = rest.split_first()?;
+        let n = (head & 0x00ff_ffff) as usize;
+        let asns = tail.get(..n)?;
+        rest = tail.get(n..).unwrap_or(&[]);
+        Some((head >> 24, asns))
+    })
+}
+
+/// Flattens an AS path into one allocation.
+pub fn encode_path(p: &AsPath) -> Box<[u32]> {
+    let total: usize = p.segments.iter().map(|s| 1 + seg_parts(s).1.len()).sum();
+    let mut v = Vec::with_capacity(total);
+    for s in &p.segments {
+        let (k, asns) = seg_parts(s);
+        if asns.is_empty() {
+            continue;
+        }
+        let n = asns.len().min(0x00ff_ffff);
+        v.push(k << 24 | n as u32);
+        v.extend_from_slice(asns.get(..n).unwrap_or(&[]));
+    }
+    v.into_boxed_slice()
+}
+
+fn seg_parts(s: &AsSegment) -> (u32, &[u32]) {
+    match s {
+        AsSegment::Set(v) => (SEG_SET, v),
+        AsSegment::Sequence(v) => (SEG_SEQUENCE, v),
+        AsSegment::ConfedSequence(v) => (SEG_CONFED_SEQUENCE, v),
+        AsSegment::ConfedSet(v) => (SEG_CONFED_SET, v),
+    }
+}
+
+fn path_count(p: &AsPath) -> usize {
+    p.segments
+        .iter()
+        .map(|s| match s {
+            AsSegment::Sequence(v) => v.len(),
+            AsSegment::Set(_) => 1,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// RFC 6793 §4.2.3: keep AS_PATH when AS4_PATH is longer or the path has
+/// no AS_TRANS; otherwise take the leading ASNs of AS_PATH that AS4_PATH
+/// lacks, followed by AS4_PATH.
+fn merge_as4(p: &AsPath, p4: &AsPath) -> AsPath {
+    let has_trans = p
+        .segments
+        .iter()
+        .any(|s| seg_parts(s).1.contains(&u32::from(AS_TRANS)));
+    let (n, n4) = (path_count(p), path_count(p4));
+    if !has_trans || n4 > n {
+        return p.clone();
+    }
+    let mut keep = n - n4;
+    let mut segs = Vec::new();
+    for s in &p.segments {
+        if keep == 0 {
+            break;
+        }
+        match s {
+            AsSegment::Sequence(v) => {
+                let take = keep.min(v.len());
+                segs.push(AsSegment::Sequence(v.iter().take(take).copied().collect()));
+                keep -= take;
+            }
+            AsSegment::Set(_) => {
+                segs.push(s.clone());
+                keep -= 1;
+            }
+            other => segs.push(other.clone()),
+        }
+    }
+    segs.extend(p4.segments.iter().cloned());
+    AsPath { segments: segs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(v: &[u32]) -> AsSegment {
+        AsSegment::Sequence(v.to_vec())
+    }
+
+    #[test]
+    fn path_roundtrip_and_length_rules() {
+        let p = AsPath {
+            segments: vec![
+                AsSegment::ConfedSequence(vec![64512]),
+                seq(&[65001, 65002]),
+                AsSegment::Set(vec![1, 2, 3]),
+            ],
+        };
+        let a = Attrs {
+            next_hop: Id(0),
+            origin: Origin::Igp,
+            local_pref: None,
+            med: None,
+            as_path: encode_path(&p),
+            communities: Box::new([]),
+            extra: None,
+        };
+        assert_eq!(a.as_path(), p);
+        assert_eq!(a.as_path_len(), 3);
+        assert_eq!(a.neighbor_as(), Some(65001));
+        assert!(a.as_path_contains(2));
+        assert!(!a.as_path_contains(4));
+    }
+
+    #[test]
+    fn truncated_flat_path_does_not_overread() {
+        let flat = [SEG_SEQUENCE << 24 | 5, 1, 2];
+        assert_eq!(segments(&flat).count(), 0);
+    }
+
+    #[test]
+    fn as4_path_merges_over_as_trans() {
+        let p = AsPath {
+            segments: vec![seq(&[65001, 23456, 23456])],
+        };
+        let p4 = AsPath {
+            segments: vec![seq(&[4200000001, 4200000002])],
+        };
+        assert_eq!(
+            merge_as4(&p, &p4).segments,
+            vec![seq(&[65001]), seq(&[4200000001, 4200000002])]
+        );
+        // Longer AS4_PATH than AS_PATH: ignored.
+        let p4 = AsPath {
+            segments: vec![seq(&[1, 2, 3, 4])],
+        };
+        assert_eq!(merge_as4(&p, &p4), p);
+    }
+}

@@ -1,0 +1,1471 @@
+//! The RIB: Adj-RIB-In of every peer and the Loc-RIB in one table per
+//! family, the RFC 4271 §9.1 decision process with ECMP, and the changes
+//! it makes to the FIB.
+//!
+//! Layout: one hash table per family maps a prefix to the list of paths
+//! received for it (one per peer, pre-policy and post-policy attributes as
+//! 4-byte ids into a hash-consed [`store::Store`]). The list is kept in
+//! decision order: the best path first, then the rest of the multipath set
+//! (`Entry::nbest` paths in all), then the others. A prefix with one path
+//! costs one table slot and no heap allocation.
+//!
+//! [`Rib`] is a plain data structure (no tasks, no I/O); [`spawn_rib`]
+//! wraps it in the task that owns it.
+
+pub mod attrs;
+pub mod store;
+mod task;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use wire::{Family, NextHop, Update};
+
+use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
+use crate::events::{EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
+use crate::policy::{self, Direction, RejectReason, Verdict};
+use attrs::Attrs;
+use store::{Id, Store};
+
+pub use task::{spawn_rib, RibHandle};
+
+/// Default LOCAL_PREF when a route carries none (RFC 4271 §5.1.5 leaves it
+/// to the implementation; 100 is what every router uses).
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// Why a received path is not a candidate for the Loc-RIB, or `Usable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PathState {
+    Usable,
+    /// Our own ASN is in the AS path (RFC 4271 §9.1.2).
+    AsLoop,
+    /// Next hop `::` or `0.0.0.0`: never installable.
+    NextHopUnspecified,
+    /// Multicast or broadcast next hop.
+    NextHopMulticast,
+    /// The next hop is one of our own addresses.
+    NextHopSelf,
+    /// Only a link-local next hop, and the session has no interface to
+    /// scope it with.
+    NextHopLinkLocalNoInterface,
+    PolicyNoPolicyEbgp,
+    PolicyDenyAll,
+    PolicyNotOriginated,
+    PolicyNamed,
+    PolicyUnknown,
+}
+
+impl PathState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathState::Usable => "usable",
+            PathState::AsLoop => "AS path contains our ASN (loop)",
+            PathState::NextHopUnspecified => "next hop is unspecified (:: or 0.0.0.0)",
+            PathState::NextHopMulticast => "next hop is multicast or broadcast",
+            PathState::NextHopSelf => "next hop is our own address",
+            PathState::NextHopLinkLocalNoInterface => {
+                "link-local next hop but the session has no interface"
+            }
+            PathState::PolicyNoPolicyEbgp => RejectReason::NoPolicyEbgp.as_str(),
+            PathState::PolicyDenyAll => RejectReason::DenyAll.as_str(),
+            PathState::PolicyNotOriginated => RejectReason::NotOriginated.as_str(),
+            PathState::PolicyNamed => RejectReason::Named.as_str(),
+            PathState::PolicyUnknown => RejectReason::UnknownPolicy.as_str(),
+        }
+    }
+
+    fn from_reject(r: RejectReason) -> PathState {
+        match r {
+            RejectReason::NoPolicyEbgp => PathState::PolicyNoPolicyEbgp,
+            RejectReason::DenyAll => PathState::PolicyDenyAll,
+            RejectReason::NotOriginated => PathState::PolicyNotOriginated,
+            RejectReason::Named => PathState::PolicyNamed,
+            RejectReason::UnknownPolicy => PathState::PolicyUnknown,
+        }
+    }
+}
+
+/// No attribute id (a path rejected before policy, or by it).
+const NO_ATTRS: Id = Id(u32::MAX);
+
+/// One path in Adj-RIB-In: 12 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Path {
+    /// Index into `Rib::peers`.
+    pub(crate) peer: u16,
+    pub(crate) state: PathState,
+    /// Attributes as received (kept for soft reconfiguration).
+    pub(crate) pre: Id,
+    /// Attributes after import policy; `NO_ATTRS` unless `state` is
+    /// `Usable`.
+    pub(crate) post: Id,
+}
+
+/// The paths of one prefix. Usually one, so that case is inline.
+#[derive(Debug)]
+pub(crate) enum PathList {
+    One(Path),
+    /// Boxed so that the list stays one pointer wide and an entry fits
+    /// 24 bytes; prefixes with several paths are the minority.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Path>>),
+}
+
+impl PathList {
+    pub(crate) fn as_slice(&self) -> &[Path] {
+        match self {
+            PathList::One(p) => std::slice::from_ref(p),
+            PathList::Many(v) => v,
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [Path] {
+        match self {
+            PathList::One(p) => std::slice::from_mut(p),
+            PathList::Many(v) => v,
+        }
+    }
+    fn push(&mut self, path: Path) {
+        match self {
+            PathList::One(p) => *self = PathList::Many(Box::new(vec![*p, path])),
+            PathList::Many(v) => v.push(path),
+        }
+    }
+    /// Removes the path at `i`; returns false when the list would become
+    /// empty (the caller removes the whole entry instead).
+    fn remove(&mut self, i: usize) -> bool {
+        match self {
+            PathList::One(_) => false,
+            PathList::Many(v) => {
+                if i < v.len() {
+                    v.remove(i);
+                }
+                if v.len() == 1 {
+                    if let Some(p) = v.first() {
+                        *self = PathList::One(*p);
+                    }
+                }
+                true
+            }
+        }
+    }
+}
+
+pub(crate) struct Entry<P> {
+    pub(crate) paths: PathList,
+    pub(crate) prefix: P,
+    /// Leading paths that form the installed multipath set (0 = no usable
+    /// path).
+    pub(crate) nbest: u8,
+}
+
+/// A prefix type with its own table.
+pub trait Prefix: Copy + Eq + Hash + std::fmt::Debug + Into<IpNet> {
+    const FAMILY: Family;
+    fn table(t: &mut Tables) -> &mut Table<Self>;
+    fn table_ref(t: &Tables) -> &Table<Self>;
+    fn normalize(self) -> Self;
+}
+
+impl Prefix for Ipv4Net {
+    const FAMILY: Family = Family::Ipv4Unicast;
+    fn table(t: &mut Tables) -> &mut Table<Self> {
+        &mut t.v4
+    }
+    fn table_ref(t: &Tables) -> &Table<Self> {
+        &t.v4
+    }
+    fn normalize(self) -> Self {
+        self.trunc()
+    }
+}
+
+impl Prefix for Ipv6Net {
+    const FAMILY: Family = Family::Ipv6Unicast;
+    fn table(t: &mut Tables) -> &mut Table<Self> {
+        &mut t.v6
+    }
+    fn table_ref(t: &Tables) -> &Table<Self> {
+        &t.v6
+    }
+    fn normalize(self) -> Self {
+        self.trunc()
+    }
+}
+
+/// One family's prefixes.
+pub struct Table<P> {
+    pub(crate) map: HashTable<Entry<P>>,
+    pub(crate) hasher: DefaultHashBuilder,
+}
+
+impl<P: Prefix> Default for Table<P> {
+    fn default() -> Self {
+        Table {
+            map: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+impl<P: Prefix> Table<P> {
+    pub(crate) fn get(&self, prefix: &P) -> Option<&Entry<P>> {
+        let h = self.hasher.hash_one(prefix);
+        self.map.find(h, |e| e.prefix == *prefix)
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Both families.
+#[derive(Default)]
+pub struct Tables {
+    pub v4: Table<Ipv4Net>,
+    pub v6: Table<Ipv6Net>,
+}
+
+/// A peer while its session is Established.
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) session: EstablishedSession,
+    pub(crate) neighbor: Option<NeighborConfig>,
+    /// Paths in Adj-RIB-In.
+    pub(crate) received: u64,
+    /// Paths that passed loop, next-hop and policy checks.
+    pub(crate) accepted: u64,
+    pub(crate) eor: Vec<Family>,
+    /// Max-prefix exceeded: the session is being closed, ignore its input.
+    pub(crate) closing: bool,
+    /// Messages for the session, drained by the task.
+    pub(crate) out: Vec<PeerOutput>,
+    pub(crate) outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
+    /// Prefixes advertised to this peer (our Adj-RIB-Out, prefixes only:
+    /// what is sent is recomputed from the Loc-RIB).
+    pub(crate) advertised: HashSet<IpNet>,
+    /// Prefixes whose advertisement must be recomputed.
+    pub(crate) dirty: HashSet<IpNet>,
+    /// Families whose initial dump (and End-of-RIB) went out.
+    pub(crate) initial_done: Vec<Family>,
+}
+
+impl Peer {
+    fn import(&self) -> &PolicyRef {
+        self.neighbor
+            .as_ref()
+            .map_or(&PolicyRef::Default, |n| &n.import)
+    }
+}
+
+/// Counters per peer for `via6ctl neighbors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PeerCounts {
+    pub received: u64,
+    pub accepted: u64,
+    pub advertised: u64,
+}
+
+/// One path as `via6ctl routes` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteStatus {
+    pub prefix: String,
+    /// `None` for a prefix we originate.
+    pub peer: Option<PeerId>,
+    pub peer_address: Option<IpAddr>,
+    /// Global (or IPv4) half of the next hop as received.
+    pub next_hop: Option<IpAddr>,
+    pub next_hop_link_local: Option<Ipv6Addr>,
+    /// The gateway the FIB gets, when installable.
+    pub gateway: Option<IpAddr>,
+    pub ifindex: Option<u32>,
+    pub as_path: Vec<u32>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub best: bool,
+    pub multipath: bool,
+    /// Why the path is not installed (`None` when it is).
+    pub not_installed: Option<String>,
+    /// Per established peer, why the best path is not advertised to it.
+    pub not_advertised: Vec<String>,
+}
+
+/// What the FIB has for one prefix, computed from the multipath set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FibView {
+    None,
+    One(RouteNextHop),
+    Many(Vec<RouteNextHop>),
+}
+
+impl FibView {
+    fn into_change(self, prefix: IpNet) -> RouteChange {
+        match self {
+            FibView::None => RouteChange::Remove { prefix },
+            FibView::One(nh) => RouteChange::Install {
+                prefix,
+                next_hops: vec![nh],
+            },
+            FibView::Many(v) => RouteChange::Install {
+                prefix,
+                next_hops: v,
+            },
+        }
+    }
+}
+
+/// Decides where a received next hop leads (DESIGN.md "wire facts"): a
+/// link-local half belongs to the session's interface and is preferred on
+/// eBGP sessions that have one; `::`, multicast and our own addresses are
+/// never installed.
+pub fn resolve_next_hop(
+    nh: &NextHop,
+    session: &EstablishedSession,
+) -> Result<RouteNextHop, PathState> {
+    let own = |a: IpAddr| {
+        a == session.local_address
+            || session.local_ipv4.map(IpAddr::V4) == Some(a)
+            || session.local_global_v6.map(IpAddr::V6) == Some(a)
+            || session.local_link_local.map(IpAddr::V6) == Some(a)
+    };
+    match *nh {
+        NextHop::V4(a) => {
+            if a.is_unspecified() {
+                Err(PathState::NextHopUnspecified)
+            } else if a.is_multicast() || a.is_broadcast() {
+                Err(PathState::NextHopMulticast)
+            } else if own(IpAddr::V4(a)) {
+                Err(PathState::NextHopSelf)
+            } else {
+                Ok(RouteNextHop {
+                    gateway: IpAddr::V4(a),
+                    ifindex: None,
+                })
+            }
+        }
+        NextHop::V6(v6) => {
+            let mut global = v6.global.filter(|g| !g.is_unspecified());
+            let mut ll = v6.link_local.filter(|l| !l.is_unspecified());
+            // A link-local address in the first slot is a link-local next
+            // hop (`[LL]`, `[LL, LL]`).
+            if let Some(g) = global {
+                if is_link_local(g) {
+                    ll = ll.or(Some(g));
+                    global = None;
+                }
+            }
+            for a in [global, ll].into_iter().flatten() {
+                if a.is_multicast() {
+                    return Err(PathState::NextHopMulticast);
+                }
+                if own(IpAddr::V6(a)) {
+                    return Err(PathState::NextHopSelf);
+                }
+            }
+            match (global, ll, session.ifindex) {
+                (Some(_), Some(l), Some(ix)) if session.ebgp => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(l),
+                    ifindex: Some(ix),
+                }),
+                (Some(g), _, _) => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(g),
+                    ifindex: None,
+                }),
+                (None, Some(l), Some(ix)) => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(l),
+                    ifindex: Some(ix),
+                }),
+                (None, Some(_), None) => Err(PathState::NextHopLinkLocalNoInterface),
+                (None, None, _) => Err(PathState::NextHopUnspecified),
+            }
+        }
+    }
+}
+
+fn is_link_local(a: Ipv6Addr) -> bool {
+    wire::is_link_local(&a)
+}
+
+/// Sizes of the RIB's tables and stores.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub prefixes: usize,
+    pub attr_sets: usize,
+    pub next_hops: usize,
+}
+
+/// Adj-RIB-In, Loc-RIB and the outbound state of every peer.
+pub struct Rib {
+    pub(crate) config: Arc<SpeakerConfig>,
+    pub(crate) nexthops: Store<NextHop>,
+    pub(crate) attrs: Store<Attrs>,
+    pub(crate) tables: Tables,
+    pub(crate) peers: Vec<Option<Peer>>,
+    pub(crate) slots: HashMap<PeerId, u16>,
+    /// FIB changes not yet handed out, coalesced per prefix.
+    pub(crate) fib: Vec<RouteChange>,
+    pub(crate) fib_index: HashMap<IpNet, usize>,
+    /// eBGP neighbours already warned about RFC 8212 default deny.
+    pub(crate) warned: HashSet<(PeerId, Direction)>,
+    /// Configured neighbours (by index) that sent End-of-RIB for all
+    /// their families.
+    pub(crate) eor_done: HashSet<usize>,
+    pub(crate) initial_tables_in: bool,
+}
+
+/// The borrowed parts the decision process reads.
+pub(crate) struct Ctx<'a> {
+    pub(crate) attrs: &'a Store<Attrs>,
+    pub(crate) nexthops: &'a Store<NextHop>,
+    pub(crate) peers: &'a [Option<Peer>],
+    pub(crate) max_paths: usize,
+    pub(crate) relax: bool,
+}
+
+impl Ctx<'_> {
+    fn attrs(&self, id: Id) -> Option<&Attrs> {
+        self.attrs.get(id)
+    }
+    fn peer(&self, slot: u16) -> Option<&Peer> {
+        self.peers.get(slot as usize).and_then(Option::as_ref)
+    }
+    fn next_hop(&self, p: &Path) -> Option<RouteNextHop> {
+        let a = self.attrs(p.post)?;
+        let nh = self.nexthops.get(a.next_hop)?;
+        resolve_next_hop(nh, &self.peer(p.peer)?.session).ok()
+    }
+
+    fn fib_view(&self, paths: &[Path], nbest: u8) -> FibView {
+        let set = paths.get(..nbest as usize).unwrap_or(&[]);
+        match set {
+            [] => FibView::None,
+            [one] => self.next_hop(one).map_or(FibView::None, FibView::One),
+            many => {
+                let mut v: Vec<RouteNextHop> =
+                    many.iter().filter_map(|p| self.next_hop(p)).collect();
+                v.sort_unstable();
+                v.dedup();
+                match v.len() {
+                    0 => FibView::None,
+                    1 => v.pop().map_or(FibView::None, FibView::One),
+                    _ => FibView::Many(v),
+                }
+            }
+        }
+    }
+
+    /// RFC 4271 §9.1.2.2 tie-breaking, applied by elimination, then the
+    /// multipath set. Reorders `paths` (best first, then the rest of the
+    /// set) and returns the size of the set.
+    fn decide(&self, paths: &mut [Path]) -> u8 {
+        if let [only] = paths {
+            return u8::from(only.state == PathState::Usable && self.attrs(only.post).is_some());
+        }
+        struct Cand<'a> {
+            i: usize,
+            a: &'a Attrs,
+            peer: &'a Peer,
+        }
+        let mut c: Vec<Cand> = paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state == PathState::Usable)
+            .filter_map(|(i, p)| {
+                Some(Cand {
+                    i,
+                    a: self.attrs(p.post)?,
+                    peer: self.peer(p.peer)?,
+                })
+            })
+            .collect();
+        if c.is_empty() {
+            return 0;
+        }
+        // a) highest LOCAL_PREF (degree of preference, §9.1.1).
+        let lp = |x: &Cand| x.a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF);
+        let best_lp = c.iter().map(lp).max().unwrap_or(0);
+        c.retain(|x| lp(x) == best_lp);
+        // b) shortest AS path.
+        let min_len = c.iter().map(|x| x.a.as_path_len()).min().unwrap_or(0);
+        c.retain(|x| x.a.as_path_len() == min_len);
+        // c) lowest ORIGIN.
+        let min_origin = c.iter().map(|x| x.a.origin).min();
+        c.retain(|x| Some(x.a.origin) == min_origin);
+        // d) lowest MED among routes from the same neighbouring AS; a
+        // missing MED is the lowest value (§9.1.2.2 c).
+        let nas = |x: &Cand| x.a.neighbor_as().unwrap_or(x.peer.session.local_as);
+        let med = |x: &Cand| x.a.med.unwrap_or(0);
+        let keep: Vec<bool> = c
+            .iter()
+            .map(|x| !c.iter().any(|y| nas(y) == nas(x) && med(y) < med(x)))
+            .collect();
+        let mut k = keep.iter();
+        c.retain(|_| k.next().copied().unwrap_or(true));
+        // e) eBGP over iBGP.
+        if c.iter().any(|x| x.peer.session.ebgp) {
+            c.retain(|x| x.peer.session.ebgp);
+        }
+        // f) IGP cost to the next hop: all equal here (no IGP).
+        // Multipath candidates are what is left; g) lowest router id
+        // (ORIGINATOR_ID when present, RFC 4456 §9), h) lowest peer
+        // address pick the best among them.
+        let rank = |x: &Cand| {
+            (
+                x.a.originator_id().unwrap_or(x.peer.session.peer_router_id),
+                x.peer.session.peer_address,
+            )
+        };
+        c.sort_by_key(|x| rank(x));
+        let Some(best) = c.first() else { return 0 };
+        let best_as = nas(best);
+        let set: Vec<usize> = c
+            .iter()
+            .filter(|x| self.relax || nas(x) == best_as)
+            .take(self.max_paths.clamp(1, 255))
+            .map(|x| x.i)
+            .collect();
+        let n = set.len();
+        // Move the set to the front in order, keep the rest after it.
+        let mut order: Vec<Path> = set.iter().filter_map(|&i| paths.get(i).copied()).collect();
+        order.extend(
+            paths
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !set.contains(i))
+                .map(|(_, p)| *p),
+        );
+        for (dst, src) in paths.iter_mut().zip(order) {
+            *dst = src;
+        }
+        n as u8
+    }
+}
+
+/// What changed in one prefix's best path, for the outbound side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BestKey {
+    pub(crate) peer: u16,
+    pub(crate) post: Id,
+}
+
+fn best_key(e_paths: &[Path], nbest: u8) -> Option<BestKey> {
+    if nbest == 0 {
+        return None;
+    }
+    e_paths.first().map(|p| BestKey {
+        peer: p.peer,
+        post: p.post,
+    })
+}
+
+impl Rib {
+    pub fn new(config: SpeakerConfig) -> Rib {
+        Rib {
+            config: Arc::new(config),
+            nexthops: Store::default(),
+            attrs: Store::default(),
+            tables: Tables::default(),
+            peers: Vec::new(),
+            slots: HashMap::new(),
+            fib: Vec::new(),
+            fib_index: HashMap::new(),
+            warned: HashSet::new(),
+            eor_done: HashSet::new(),
+            initial_tables_in: false,
+        }
+    }
+
+    pub fn config(&self) -> &SpeakerConfig {
+        &self.config
+    }
+
+    /// Sizes of the tables and stores.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            prefixes: self.tables.v4.len() + self.tables.v6.len(),
+            attr_sets: self.attrs.len(),
+            next_hops: self.nexthops.len(),
+        }
+    }
+
+    /// The configured neighbour a session belongs to: `PeerId(n)` is the
+    /// n-th neighbour; otherwise matched by address.
+    fn neighbor_index(&self, id: PeerId, addr: IpAddr) -> Option<usize> {
+        let n = &self.config.neighbors;
+        match n.get(id.0 as usize) {
+            Some(c) if c.address == addr => Some(id.0 as usize),
+            _ => n.iter().position(|c| c.address == addr),
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            attrs: &self.attrs,
+            nexthops: &self.nexthops,
+            peers: &self.peers,
+            max_paths: self.config.max_paths,
+            relax: self.config.multipath_relax,
+        }
+    }
+
+    fn slot(&self, id: PeerId) -> Option<u16> {
+        self.slots.get(&id).copied()
+    }
+
+    fn peer_mut(&mut self, slot: u16) -> Option<&mut Peer> {
+        self.peers.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// A session reached Established.
+    pub fn peer_up(
+        &mut self,
+        session: EstablishedSession,
+        outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
+    ) {
+        let id = session.peer;
+        if self.slots.contains_key(&id) {
+            self.peer_down(id);
+        }
+        let neighbor = self
+            .neighbor_index(id, session.peer_address)
+            .and_then(|i| self.config.neighbors.get(i))
+            .cloned();
+        let peer = Peer {
+            id,
+            session,
+            neighbor,
+            received: 0,
+            accepted: 0,
+            eor: Vec::new(),
+            closing: false,
+            out: Vec::new(),
+            outbound,
+            advertised: HashSet::new(),
+            dirty: HashSet::new(),
+            initial_done: Vec::new(),
+        };
+        self.warn_default_deny(&peer);
+        let slot = match self.peers.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.peers.push(None);
+                self.peers.len() - 1
+            }
+        };
+        if let Some(s) = self.peers.get_mut(slot) {
+            *s = Some(peer);
+        }
+        self.slots.insert(id, slot as u16);
+        self.initial_dump(slot as u16);
+    }
+
+    /// RFC 8212: say once per eBGP neighbour that no policy means deny.
+    fn warn_default_deny(&mut self, peer: &Peer) {
+        if !peer.session.ebgp {
+            return;
+        }
+        let (import, export) = peer
+            .neighbor
+            .as_ref()
+            .map_or((&PolicyRef::Default, &PolicyRef::Default), |n| {
+                (&n.import, &n.export)
+            });
+        for (dir, p) in [(Direction::Import, import), (Direction::Export, export)] {
+            if *p == PolicyRef::Default && self.warned.insert((peer.id, dir)) {
+                tracing::warn!(
+                    peer = %peer.session.peer_address,
+                    direction = if dir == Direction::Import { "import" } else { "export" },
+                    "eBGP neighbour has no {} policy: no routes are {} (RFC 8212 default deny); \
+                     set `{}: accept-all` or a named policy to change this",
+                    if dir == Direction::Import { "import" } else { "export" },
+                    if dir == Direction::Import { "accepted from it" } else { "sent to it" },
+                    if dir == Direction::Import { "import" } else { "export" },
+                );
+            }
+        }
+    }
+
+    /// The session left Established: every path from it goes (RFC 4271
+    /// §9.1.3 / §8.2.2).
+    pub fn peer_down(&mut self, id: PeerId) {
+        let Some(slot) = self.slot(id) else { return };
+        self.remove_peer_paths::<Ipv4Net>(slot);
+        self.remove_peer_paths::<Ipv6Net>(slot);
+        self.slots.remove(&id);
+        if let Some(s) = self.peers.get_mut(slot as usize) {
+            *s = None;
+        }
+    }
+
+    fn remove_peer_paths<P: Prefix>(&mut self, slot: u16) {
+        let has_paths = self
+            .peers
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.received > 0);
+        if !has_paths {
+            return;
+        }
+        let prefixes: Vec<P> = P::table_ref(&self.tables)
+            .map
+            .iter()
+            .filter(|e| e.paths.as_slice().iter().any(|p| p.peer == slot))
+            .map(|e| e.prefix)
+            .collect();
+        for p in prefixes {
+            self.withdraw_one(slot, p);
+        }
+    }
+
+    /// Applies one UPDATE from `id`. Withdrawals come from the classic
+    /// field and MP_UNREACH (RFC 4760 §4); with `treat_as_withdraw`
+    /// (RFC 7606 §2) announced prefixes are withdrawn too.
+    pub fn update(&mut self, id: PeerId, update: &Update, treat_as_withdraw: bool) {
+        let Some(slot) = self.slot(id) else { return };
+        if self
+            .peers
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_none_or(|p| p.closing)
+        {
+            return;
+        }
+        if !treat_as_withdraw {
+            if let Some(family) = wire::is_end_of_rib(update) {
+                self.end_of_rib(slot, family);
+                return;
+            }
+        }
+        for p in &update.withdrawn {
+            self.withdraw_one(slot, p.normalize());
+        }
+        let a = &update.attributes;
+        if let Some(mp) = &a.mp_unreach {
+            for p in &mp.withdrawn {
+                self.withdraw_net(slot, *p);
+            }
+        }
+        let classic_nh = a.next_hop.map(NextHop::V4);
+        if treat_as_withdraw || (classic_nh.is_none() && !update.nlri.is_empty()) {
+            for p in &update.nlri {
+                self.withdraw_one(slot, p.normalize());
+            }
+            if let Some(mp) = &a.mp_reach {
+                for p in &mp.nlri {
+                    self.withdraw_net(slot, *p);
+                }
+            }
+        } else {
+            if let Some(nh) = classic_nh.filter(|_| !update.nlri.is_empty()) {
+                self.announce(slot, nh, a, update.nlri.iter().map(|p| IpNet::V4(*p)));
+            }
+            if let Some(mp) = &a.mp_reach {
+                let nh = mp.next_hop.normalize();
+                self.announce(slot, nh, a, mp.nlri.iter().copied());
+            }
+        }
+        self.check_max_prefix(slot);
+    }
+
+    fn withdraw_net(&mut self, slot: u16, p: IpNet) {
+        match p {
+            IpNet::V4(p) => self.withdraw_one(slot, p.normalize()),
+            IpNet::V6(p) => self.withdraw_one(slot, p.normalize()),
+        }
+    }
+
+    fn end_of_rib(&mut self, slot: u16, family: Family) {
+        let Some(peer) = self.peer_mut(slot) else {
+            return;
+        };
+        if !peer.eor.contains(&family) {
+            peer.eor.push(family);
+        }
+        let done = peer.session.families.iter().all(|f| peer.eor.contains(f));
+        let (id, addr) = (peer.id, peer.session.peer_address);
+        tracing::debug!(peer = %addr, ?family, "End-of-RIB received");
+        if done {
+            if let Some(i) = self.neighbor_index(id, addr) {
+                self.eor_done.insert(i);
+            }
+        }
+    }
+
+    /// True once every configured neighbour sent End-of-RIB for all of its
+    /// families (the task adds a timeout). Reported once.
+    pub fn take_initial_tables_in(&mut self, timed_out: bool) -> bool {
+        if self.initial_tables_in {
+            return false;
+        }
+        let all = (0..self.config.neighbors.len()).all(|i| self.eor_done.contains(&i));
+        if all || timed_out {
+            self.initial_tables_in = true;
+            return true;
+        }
+        false
+    }
+
+    fn intern_attrs(&mut self, a: Attrs) -> Id {
+        let nh = a.next_hop;
+        let before = self.attrs.len();
+        let id = self.attrs.intern(a);
+        if self.attrs.len() > before {
+            self.nexthops.retain(nh);
+        }
+        id
+    }
+
+    fn release_attrs(&mut self, id: Id) {
+        if id == NO_ATTRS {
+            return;
+        }
+        if let Some(a) = self.attrs.release(id) {
+            self.nexthops.release(a.next_hop);
+        }
+    }
+
+    fn announce(
+        &mut self,
+        slot: u16,
+        nh: NextHop,
+        wire_attrs: &wire::PathAttributes,
+        prefixes: impl Iterator<Item = IpNet>,
+    ) {
+        let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let ebgp = peer.session.ebgp;
+        let base_state = if peer_loop(wire_attrs, self.config.asn) {
+            Some(PathState::AsLoop)
+        } else {
+            resolve_next_hop(&nh, &peer.session).err()
+        };
+        let import = peer.import().clone();
+        let nh_id = self.nexthops.intern(nh);
+        let mut a = Attrs::from_wire(wire_attrs, nh_id);
+        if ebgp {
+            // LOCAL_PREF from an eBGP peer is ignored (RFC 4271 §5.1.5).
+            a.local_pref = None;
+        }
+        let pre = self.intern_attrs(a);
+        self.nexthops.release(nh_id);
+        // Post-policy attribute ids per policy term, shared by the
+        // prefixes of this UPDATE.
+        let mut by_term: Vec<(usize, Id)> = Vec::new();
+        let config = Arc::clone(&self.config);
+        for prefix in prefixes {
+            let prefix = prefix.trunc();
+            let (state, post) = match base_state {
+                Some(s) => (s, NO_ATTRS),
+                None => {
+                    let verdict = policy::evaluate(
+                        &import,
+                        &config.policies,
+                        Direction::Import,
+                        ebgp,
+                        prefix,
+                        self.attrs.get(pre),
+                        false,
+                    );
+                    match verdict {
+                        Verdict::Reject(r) => (PathState::from_reject(r), NO_ATTRS),
+                        Verdict::Accept { set: None, .. } => {
+                            self.attrs.retain(pre);
+                            (PathState::Usable, pre)
+                        }
+                        Verdict::Accept {
+                            term,
+                            set: Some(set),
+                        } => {
+                            let t = term.unwrap_or(usize::MAX);
+                            let id = match by_term.iter().find(|(k, _)| *k == t) {
+                                Some(&(_, id)) => {
+                                    self.attrs.retain(id);
+                                    id
+                                }
+                                None => {
+                                    let changed =
+                                        self.attrs.get(pre).map(|a| policy::apply_set(set, a));
+                                    match changed {
+                                        Some(c) => {
+                                            let id = self.intern_attrs(c);
+                                            self.attrs.retain(id);
+                                            by_term.push((t, id));
+                                            id
+                                        }
+                                        None => NO_ATTRS,
+                                    }
+                                }
+                            };
+                            (PathState::Usable, id)
+                        }
+                    }
+                }
+            };
+            self.attrs.retain(pre);
+            let path = Path {
+                peer: slot,
+                state,
+                pre,
+                post,
+            };
+            match prefix {
+                IpNet::V4(p) => self.upsert(p, path),
+                IpNet::V6(p) => self.upsert(p, path),
+            }
+        }
+        for (_, id) in by_term {
+            self.release_attrs(id);
+        }
+        self.release_attrs(pre);
+    }
+
+    /// Inserts or replaces `path` (its references already taken) and
+    /// reruns the decision for the prefix.
+    fn upsert<P: Prefix>(&mut self, prefix: P, path: Path) {
+        let mut released: [Id; 2] = [NO_ATTRS; 2];
+        let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
+        let ctx = Ctx {
+            attrs: &self.attrs,
+            nexthops: &self.nexthops,
+            peers: &self.peers,
+            max_paths: self.config.max_paths,
+            relax: self.config.multipath_relax,
+        };
+        let table = P::table(&mut self.tables);
+        let h = table.hasher.hash_one(prefix);
+        let hasher = &table.hasher;
+        let entry = table
+            .map
+            .entry(h, |e| e.prefix == prefix, |e| hasher.hash_one(e.prefix));
+        let (old_fib, old_best, new_fib, new_best) = match entry {
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let mut e = Entry {
+                    paths: PathList::One(path),
+                    prefix,
+                    nbest: 0,
+                };
+                e.nbest = ctx.decide(e.paths.as_mut_slice());
+                let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                let new_best = best_key(e.paths.as_slice(), e.nbest);
+                v.insert(e);
+                (FibView::None, None, new_fib, new_best)
+            }
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                let old_best = best_key(e.paths.as_slice(), e.nbest);
+                let existing = e.paths.as_slice().iter().position(|p| p.peer == path.peer);
+                match existing.and_then(|i| e.paths.as_mut_slice().get_mut(i)) {
+                    Some(old) => {
+                        released = [old.pre, old.post];
+                        d_received -= 1;
+                        d_accepted -= i64::from(old.state == PathState::Usable);
+                        *old = path;
+                    }
+                    None => e.paths.push(path),
+                }
+                e.nbest = ctx.decide(e.paths.as_mut_slice());
+                let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                let new_best = best_key(e.paths.as_slice(), e.nbest);
+                (old_fib, old_best, new_fib, new_best)
+            }
+        };
+        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+        for id in released {
+            self.release_attrs(id);
+        }
+        if let Some(peer) = self.peer_mut(path.peer) {
+            peer.received = peer.received.saturating_add_signed(d_received);
+            peer.accepted = peer.accepted.saturating_add_signed(d_accepted);
+        }
+    }
+
+    /// Removes the path of `slot` for `prefix`, if any.
+    fn withdraw_one<P: Prefix>(&mut self, slot: u16, prefix: P) {
+        let ctx = Ctx {
+            attrs: &self.attrs,
+            nexthops: &self.nexthops,
+            peers: &self.peers,
+            max_paths: self.config.max_paths,
+            relax: self.config.multipath_relax,
+        };
+        let table = P::table(&mut self.tables);
+        let h = table.hasher.hash_one(prefix);
+        let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
+            return;
+        };
+        let e = o.get_mut();
+        let Some(i) = e.paths.as_slice().iter().position(|p| p.peer == slot) else {
+            return;
+        };
+        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let old_best = best_key(e.paths.as_slice(), e.nbest);
+        let Some(&gone) = e.paths.as_slice().get(i) else {
+            return;
+        };
+        let (new_fib, new_best) = if e.paths.remove(i) {
+            e.nbest = ctx.decide(e.paths.as_mut_slice());
+            (
+                ctx.fib_view(e.paths.as_slice(), e.nbest),
+                best_key(e.paths.as_slice(), e.nbest),
+            )
+        } else {
+            o.remove();
+            (FibView::None, None)
+        };
+        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+        self.release_attrs(gone.pre);
+        self.release_attrs(gone.post);
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.received = peer.received.saturating_sub(1);
+            peer.accepted = peer
+                .accepted
+                .saturating_sub(u64::from(gone.state == PathState::Usable));
+        }
+    }
+
+    /// Records the FIB change and marks the prefix for re-advertisement.
+    fn after_change(
+        &mut self,
+        prefix: IpNet,
+        old_fib: FibView,
+        new_fib: FibView,
+        old_best: Option<BestKey>,
+        new_best: Option<BestKey>,
+    ) {
+        if old_fib != new_fib && !self.is_originated(prefix) {
+            self.push_fib(new_fib.into_change(prefix));
+        }
+        if old_best != new_best {
+            for peer in self.peers.iter_mut().flatten() {
+                if peer.exports_learned() {
+                    peer.dirty.insert(prefix);
+                }
+            }
+        }
+    }
+
+    fn push_fib(&mut self, change: RouteChange) {
+        let prefix = match &change {
+            RouteChange::Install { prefix, .. } | RouteChange::Remove { prefix } => *prefix,
+        };
+        match self
+            .fib_index
+            .get(&prefix)
+            .and_then(|&i| self.fib.get_mut(i))
+        {
+            Some(slot) => *slot = change,
+            None => {
+                self.fib_index.insert(prefix, self.fib.len());
+                self.fib.push(change);
+            }
+        }
+    }
+
+    /// Pending FIB changes, at most one per prefix, oldest first.
+    pub fn take_fib_changes(&mut self) -> Vec<RouteChange> {
+        self.fib_index.clear();
+        std::mem::take(&mut self.fib)
+    }
+
+    /// Number of FIB changes waiting.
+    pub fn pending_fib(&self) -> usize {
+        self.fib.len()
+    }
+
+    /// Whether we originate exactly this prefix (then a learned path for it
+    /// is not installed: our own route wins).
+    pub fn is_originated(&self, prefix: IpNet) -> bool {
+        match prefix {
+            IpNet::V4(p) => self.config.originate_v4.contains(&p),
+            IpNet::V6(p) => self.config.originate_v6.contains(&p),
+        }
+    }
+
+    /// Cease/1 (RFC 4486 §4) when a peer's accepted prefixes exceed its
+    /// `max-prefix`; its routes go at once and further input is ignored.
+    fn check_max_prefix(&mut self, slot: u16) {
+        let Some(peer) = self.peer_mut(slot) else {
+            return;
+        };
+        let Some(limit) = peer.neighbor.as_ref().and_then(|n| n.max_prefix) else {
+            return;
+        };
+        if peer.closing || peer.accepted <= u64::from(limit) {
+            return;
+        }
+        let family = peer
+            .session
+            .families
+            .first()
+            .copied()
+            .unwrap_or(Family::Ipv4Unicast);
+        let mut data = Vec::with_capacity(7);
+        data.extend_from_slice(&family.afi().to_be_bytes());
+        data.push(family.safi());
+        data.extend_from_slice(&limit.to_be_bytes());
+        tracing::warn!(
+            peer = %peer.session.peer_address,
+            limit,
+            accepted = peer.accepted,
+            "maximum prefix count exceeded, closing session (Cease/1)"
+        );
+        peer.closing = true;
+        peer.out.push(PeerOutput::Close(wire::Notification {
+            code: 6,
+            subcode: 1,
+            data,
+        }));
+        let id = peer.id;
+        self.remove_peer_paths::<Ipv4Net>(slot);
+        self.remove_peer_paths::<Ipv6Net>(slot);
+        if let Some(peer) = self.peer_mut(slot) {
+            debug_assert_eq!(peer.id, id);
+        }
+    }
+
+    /// Counters for one peer (zero when not established).
+    pub fn peer_counts(&self, id: PeerId) -> PeerCounts {
+        self.slot(id)
+            .and_then(|s| self.peers.get(s as usize))
+            .and_then(Option::as_ref)
+            .map_or(PeerCounts::default(), |p| PeerCounts {
+                received: p.received,
+                accepted: p.accepted,
+                advertised: p.advertised.len() as u64,
+            })
+    }
+
+    /// Messages queued for a peer's session (taken out).
+    pub fn take_peer_output(&mut self, id: PeerId) -> Vec<PeerOutput> {
+        self.slot(id)
+            .and_then(|s| self.peer_mut(s))
+            .map(|p| std::mem::take(&mut p.out))
+            .unwrap_or_default()
+    }
+
+    /// Every path of every prefix (both families), best first per prefix.
+    pub fn routes(&self) -> Vec<RouteStatus> {
+        let mut out = Vec::new();
+        self.routes_of::<Ipv4Net>(&mut out);
+        self.routes_of::<Ipv6Net>(&mut out);
+        self.originated_routes(&mut out);
+        out
+    }
+
+    fn routes_of<P: Prefix>(&self, out: &mut Vec<RouteStatus>) {
+        let ctx = self.ctx();
+        let mut entries: Vec<&Entry<P>> = P::table_ref(&self.tables).map.iter().collect();
+        entries.sort_by_key(|e| e.prefix.into());
+        for e in entries {
+            let prefix: IpNet = e.prefix.into();
+            let originated = self.is_originated(prefix);
+            for (i, p) in e.paths.as_slice().iter().enumerate() {
+                let a = self.attrs.get(p.pre);
+                let post = self.attrs.get(p.post).or(a);
+                let nh = a.and_then(|a| self.nexthops.get(a.next_hop));
+                let (nh_main, nh_ll) = match nh {
+                    Some(NextHop::V4(v4)) => (Some(IpAddr::V4(*v4)), None),
+                    Some(NextHop::V6(v6)) => (v6.global.map(IpAddr::V6), v6.link_local),
+                    None => (None, None),
+                };
+                let in_set = i < e.nbest as usize;
+                let resolved = if in_set { ctx.next_hop(p) } else { None };
+                let not_installed = if p.state != PathState::Usable {
+                    Some(p.state.as_str().to_string())
+                } else if originated {
+                    Some("prefix is originated locally".to_string())
+                } else if !in_set {
+                    Some("not selected as best or multipath".to_string())
+                } else {
+                    None
+                };
+                let peer = ctx.peer(p.peer);
+                out.push(RouteStatus {
+                    prefix: prefix.to_string(),
+                    peer: peer.map(|x| x.id),
+                    peer_address: peer.map(|x| x.session.peer_address),
+                    next_hop: nh_main,
+                    next_hop_link_local: nh_ll,
+                    gateway: resolved.map(|r| r.gateway),
+                    ifindex: resolved.and_then(|r| r.ifindex),
+                    as_path: a.map(Attrs::as_path_flat).unwrap_or_default(),
+                    local_pref: post.and_then(|a| a.local_pref),
+                    med: post.and_then(|a| a.med),
+                    best: i == 0 && e.nbest > 0,
+                    multipath: in_set,
+                    not_installed,
+                    not_advertised: if i == 0 && e.nbest > 0 {
+                        self.not_advertised(prefix, Some((p.peer, p.post)))
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+
+    fn originated_routes(&self, out: &mut Vec<RouteStatus>) {
+        let prefixes = self
+            .config
+            .originate_v4
+            .iter()
+            .map(|p| IpNet::V4(*p))
+            .chain(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)));
+        for prefix in prefixes {
+            out.push(RouteStatus {
+                prefix: prefix.to_string(),
+                peer: None,
+                peer_address: None,
+                next_hop: None,
+                next_hop_link_local: None,
+                gateway: None,
+                ifindex: None,
+                as_path: Vec::new(),
+                local_pref: None,
+                med: None,
+                best: true,
+                multipath: false,
+                not_installed: Some("originated locally".to_string()),
+                not_advertised: self.not_advertised(prefix, None),
+            });
+        }
+    }
+}
+
+impl Rib {
+    /// Hands queued messages to the sessions without waiting; returns true
+    /// while some session's channel is full and messages wait.
+    pub fn drain_outputs(&mut self) -> bool {
+        let mut waiting = false;
+        for peer in self.peers.iter_mut().flatten() {
+            if peer.out.is_empty() {
+                continue;
+            }
+            let Some(tx) = &peer.outbound else {
+                continue;
+            };
+            let mut sent = 0;
+            for msg in peer.out.iter_mut() {
+                let m = std::mem::replace(msg, PeerOutput::Messages(Vec::new()));
+                match tx.try_send(m) {
+                    Ok(()) => sent += 1,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(m)) => {
+                        *msg = m;
+                        waiting = true;
+                        break;
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                        sent = usize::MAX;
+                        break;
+                    }
+                }
+            }
+            if sent == usize::MAX {
+                peer.out.clear();
+            } else {
+                peer.out.drain(..sent);
+            }
+        }
+        waiting
+    }
+
+    /// New configuration: import policies are re-applied to the kept
+    /// pre-policy paths (soft reconfiguration, RFC 4271 §9.1 with the
+    /// Adj-RIB-In kept unmodified), and every peer's advertisements are
+    /// recomputed.
+    pub fn reconfigure(&mut self, config: SpeakerConfig) {
+        let old = std::mem::replace(&mut self.config, Arc::new(config));
+        let mut changed_origin: Vec<IpNet> = Vec::new();
+        for p in old
+            .originate_v4
+            .iter()
+            .chain(self.config.originate_v4.iter())
+        {
+            if old.originate_v4.contains(p) != self.config.originate_v4.contains(p) {
+                changed_origin.push(IpNet::V4(*p));
+            }
+        }
+        for p in old
+            .originate_v6
+            .iter()
+            .chain(self.config.originate_v6.iter())
+        {
+            if old.originate_v6.contains(p) != self.config.originate_v6.contains(p) {
+                changed_origin.push(IpNet::V6(*p));
+            }
+        }
+        for slot in 0..self.peers.len() {
+            let Some((id, addr)) = self
+                .peers
+                .get(slot)
+                .and_then(Option::as_ref)
+                .map(|p| (p.id, p.session.peer_address))
+            else {
+                continue;
+            };
+            let neighbor = self
+                .neighbor_index(id, addr)
+                .and_then(|i| self.config.neighbors.get(i))
+                .cloned();
+            if let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) {
+                p.neighbor = neighbor;
+            }
+        }
+        self.reapply_import::<Ipv4Net>();
+        self.reapply_import::<Ipv6Net>();
+        // Prefixes that became (or stopped being) ours: our own route
+        // wins over a learned one in the FIB.
+        for prefix in changed_origin {
+            let view = match prefix {
+                IpNet::V4(p) => self.current_fib_view(p),
+                IpNet::V6(p) => self.current_fib_view(p),
+            };
+            if self.is_originated(prefix) {
+                if view != FibView::None {
+                    self.push_fib(RouteChange::Remove { prefix });
+                }
+            } else if view != FibView::None {
+                self.push_fib(view.into_change(prefix));
+            }
+        }
+        for slot in 0..self.peers.len() {
+            let Some(peer) = self.peers.get(slot).and_then(Option::as_ref) else {
+                continue;
+            };
+            let mut prefixes: Vec<IpNet> = peer.advertised.iter().copied().collect();
+            for f in peer.session.families.clone() {
+                self.all_prefixes(f, true, &mut prefixes);
+            }
+            prefixes.sort_unstable();
+            prefixes.dedup();
+            self.send_prefixes(slot as u16, &prefixes, &[]);
+        }
+    }
+
+    fn current_fib_view<P: Prefix>(&self, prefix: P) -> FibView {
+        let ctx = self.ctx();
+        P::table_ref(&self.tables)
+            .get(&prefix)
+            .map_or(FibView::None, |e| ctx.fib_view(e.paths.as_slice(), e.nbest))
+    }
+
+    /// Recomputes every path's state and post-policy attributes from its
+    /// pre-policy attributes, then the decision for every prefix.
+    fn reapply_import<P: Prefix>(&mut self) {
+        let prefixes: Vec<P> = P::table_ref(&self.tables)
+            .map
+            .iter()
+            .map(|e| e.prefix)
+            .collect();
+        let config = Arc::clone(&self.config);
+        for prefix in prefixes {
+            let Some(paths) = P::table_ref(&self.tables)
+                .get(&prefix)
+                .map(|e| e.paths.as_slice().to_vec())
+            else {
+                continue;
+            };
+            for old in paths {
+                let Some(peer) = self.peers.get(old.peer as usize).and_then(Option::as_ref) else {
+                    continue;
+                };
+                let Some(pre) = self.attrs.get(old.pre) else {
+                    continue;
+                };
+                let nh = self.nexthops.get(pre.next_hop).copied();
+                let base = if pre.as_path_contains(config.asn) {
+                    Some(PathState::AsLoop)
+                } else {
+                    nh.and_then(|nh| resolve_next_hop(&nh, &peer.session).err())
+                };
+                let (state, post) = match base {
+                    Some(s) => (s, NO_ATTRS),
+                    None => match policy::evaluate(
+                        peer.import(),
+                        &config.policies,
+                        Direction::Import,
+                        peer.session.ebgp,
+                        prefix.into(),
+                        Some(pre),
+                        false,
+                    ) {
+                        Verdict::Reject(r) => (PathState::from_reject(r), NO_ATTRS),
+                        Verdict::Accept { set: None, .. } => {
+                            self.attrs.retain(old.pre);
+                            (PathState::Usable, old.pre)
+                        }
+                        Verdict::Accept { set: Some(set), .. } => {
+                            let changed = policy::apply_set(set, pre);
+                            (PathState::Usable, self.intern_attrs(changed))
+                        }
+                    },
+                };
+                if state == old.state && post == old.post {
+                    self.release_attrs(post);
+                    continue;
+                }
+                self.attrs.retain(old.pre);
+                self.upsert(
+                    prefix,
+                    Path {
+                        peer: old.peer,
+                        state,
+                        pre: old.pre,
+                        post,
+                    },
+                );
+            }
+            // Settings such as max-paths may change the set even when no
+            // path changed.
+            self.redecide(prefix);
+        }
+    }
+
+    fn redecide<P: Prefix>(&mut self, prefix: P) {
+        let ctx = Ctx {
+            attrs: &self.attrs,
+            nexthops: &self.nexthops,
+            peers: &self.peers,
+            max_paths: self.config.max_paths,
+            relax: self.config.multipath_relax,
+        };
+        let table = P::table(&mut self.tables);
+        let h = table.hasher.hash_one(prefix);
+        let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
+            return;
+        };
+        let e = o.get_mut();
+        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let old_best = best_key(e.paths.as_slice(), e.nbest);
+        e.nbest = ctx.decide(e.paths.as_mut_slice());
+        let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let new_best = best_key(e.paths.as_slice(), e.nbest);
+        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+    }
+}
+
+/// Our ASN anywhere in the path: a loop (RFC 4271 §9.1.2).
+fn peer_loop(a: &wire::PathAttributes, asn: u32) -> bool {
+    let in_path = |p: &Option<wire::AsPath>| {
+        p.as_ref().is_some_and(|p| {
+            p.segments.iter().any(|s| match s {
+                wire::AsSegment::Set(v)
+                | wire::AsSegment::Sequence(v)
+                | wire::AsSegment::ConfedSequence(v)
+                | wire::AsSegment::ConfedSet(v) => v.contains(&asn),
+            })
+        })
+    };
+    in_path(&a.as_path) || in_path(&a.as4_path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The task that owns the [`Rib`]: sessions feed it over a bounded
+//! channel, it hands coalesced FIB changes to the FIB sync in chunks and
+//! packed UPDATEs to the sessions, and answers queries from the control
+//! socket.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{PeerCounts, Rib, RouteStatus};
+use crate::config::SpeakerConfig;
+use crate::events::{FibEvent, PeerId, RibInput, RouteChange};
+
+/// Capacity of the session -> RIB channel.
+pub const INPUT_CAPACITY: usize = 1024;
+/// FIB changes per `FibEvent::Changes`.
+pub const FIB_CHUNK: usize = 4096;
+/// Above this many waiting FIB changes the RIB stops reading input until
+/// the FIB sync catches up (backpressure instead of unbounded memory).
+const FIB_HIGH_WATER: usize = 8 * FIB_CHUNK;
+/// Inputs handled between two looks at the other duties.
+const INPUT_BURST: usize = 256;
+/// `InitialTablesIn` goes out at the latest this long after start, even if
+/// some neighbour never sent End-of-RIB.
+pub const INITIAL_TABLES_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often queued session output is retried when a session is slow.
+const OUTPUT_RETRY: Duration = Duration::from_millis(10);
+
+enum Query {
+    Routes(oneshot::Sender<Vec<RouteStatus>>),
+    Counts(PeerId, oneshot::Sender<PeerCounts>),
+    Reconfigure(Box<SpeakerConfig>),
+}
+
+/// Queries to the RIB task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RibHandle {
+    tx: mpsc::Sender<Query>,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Query::Routes(_) => "Routes",
+            Query::Counts(..) => "Counts",
+            Query::Reconfigure(_) => "Reconfigure",
+        })
+    }
+}
+
+impl RibHandle {
+    /// Every path in the RIB with its status (empty if the task is gone).
+    pub async fn routes(&self) -> Vec<RouteStatus> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Query::Routes(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Received / accepted / advertised counts of one peer.
+    pub async fn peer_counts(&self, peer: PeerId) -> PeerCounts {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Query::Counts(peer, tx)).await.is_err() {
+            return PeerCounts::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// New policies, originated prefixes or ECMP settings: re-applied to
+    /// the kept pre-policy routes (soft reconfiguration) and re-advertised.
+    pub async fn reconfigure(&self, config: SpeakerConfig) {
+        let _ = self.tx.send(Query::Reconfigure(Box::new(config))).await;
+    }
+}
+
+/// Starts the RIB task. Returns the input channel for sessions and a
+/// handle for queries.
+pub fn spawn_rib(
+    config: &SpeakerConfig,
+    fib_tx: mpsc::Sender<FibEvent>,
+) -> (mpsc::Sender<RibInput>, RibHandle) {
+    let (in_tx, in_rx) = mpsc::channel(INPUT_CAPACITY);
+    let (q_tx, q_rx) = mpsc::channel(16);
+    let rib = Rib::new(config.clone());
+    tokio::spawn(run(rib, in_rx, q_rx, fib_tx));
+    (in_tx, RibHandle { tx: q_tx })
+}
+
+fn handle_input(rib: &mut Rib, input: RibInput) {
+    match input {
+        RibInput::Established { session, outbound } => rib.peer_up(session, Some(outbound)),
+        RibInput::Down { peer } => rib.peer_down(peer),
+        RibInput::Update {
+            peer,
+            update,
+            treat_as_withdraw,
+        } => rib.update(peer, &update, treat_as_withdraw),
+        RibInput::RouteRefresh { peer, family } => rib.route_refresh(peer, family),
+    }
+}
+
+fn handle_query(rib: &mut Rib, q: Query) {
+    match q {
+        Query::Routes(tx) => {
+            let _ = tx.send(rib.routes());
+        }
+        Query::Counts(peer, tx) => {
+            let _ = tx.send(rib.peer_counts(peer));
+        }
+        Query::Reconfigure(c) => rib.reconfigure(*c),
+    }
+}
+
+/// Moves pending FIB changes into chunks ready to send.
+fn chunk_fib(rib: &mut Rib, ready: &mut VecDeque<Vec<RouteChange>>) {
+    if rib.pending_fib() == 0 {
+        return;
+    }
+    let mut all = rib.take_fib_changes();
+    while all.len() > FIB_CHUNK {
+        let rest = all.split_off(FIB_CHUNK);
+        ready.push_back(all);
+        all = rest;
+    }
+    ready.push_back(all);
+}
+
+async fn run(
+    mut rib: Rib,
+    mut in_rx: mpsc::Receiver<RibInput>,
+    mut q_rx: mpsc::Receiver<Query>,
+    fib_tx: mpsc::Sender<FibEvent>,
+) {
+    let deadline = tokio::time::sleep(INITIAL_TABLES_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    let mut initial_sent = false;
+    let mut ready: VecDeque<Vec<RouteChange>> = VecDeque::new();
+    let mut output_waiting = false;
+    let mut inputs_open = true;
+    let mut queries_open = true;
+    let mut retry = tokio::time::interval(OUTPUT_RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let have_fib = !ready.is_empty() || rib.pending_fib() > 0;
+        tokio::select! {
+            biased;
+            q = q_rx.recv(), if queries_open => match q {
+                Some(q) => handle_query(&mut rib, q),
+                None => queries_open = false,
+            },
+            permit = fib_tx.reserve(), if have_fib => {
+                let Ok(permit) = permit else { break };
+                if ready.is_empty() {
+                    chunk_fib(&mut rib, &mut ready);
+                }
+                if let Some(chunk) = ready.pop_front() {
+                    permit.send(FibEvent::Changes(chunk));
+                }
+            }
+            input = in_rx.recv(), if inputs_open => match input {
+                Some(input) => {
+                    handle_input(&mut rib, input);
+                    // Take what is already queued without yielding, so
+                    // FIB changes and UPDATEs go out in larger batches.
+                    for _ in 1..INPUT_BURST {
+                        if rib.pending_fib() >= FIB_HIGH_WATER {
+                            break;
+                        }
+                        match in_rx.try_recv() {
+                            Ok(input) => handle_input(&mut rib, input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => {
+                    inputs_open = false;
+                }
+            },
+            _ = &mut deadline, if !timed_out => {
+                timed_out = true;
+            }
+            _ = retry.tick(), if output_waiting => {}
+        }
+        if in_rx.is_empty() || rib.pending_fib() >= FIB_HIGH_WATER {
+            rib.flush_outbound();
+        }
+        output_waiting = rib.drain_outputs();
+        // Backpressure: a slow FIB sync slows the RIB, not its memory.
+        if rib.pending_fib() >= FIB_HIGH_WATER {
+            chunk_fib(&mut rib, &mut ready);
+            while ready.len() > FIB_HIGH_WATER / FIB_CHUNK {
+                let Some(chunk) = ready.pop_front() else {
+                    break;
+                };
+                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if !initial_sent && rib.take_initial_tables_in(timed_out) {
+            // Everything learned so far must reach the FIB first.
+            chunk_fib(&mut rib, &mut ready);
+            while let Some(chunk) = ready.pop_front() {
+                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+                    return;
+                }
+            }
+            if fib_tx.send(FibEvent::InitialTablesIn).await.is_err() {
+                return;
+            }
+            initial_sent = true;
+        }
+        if !inputs_open && !queries_open {
+            break;
+        }
+    }
+    // Inputs are gone: hand over what is left.
+    chunk_fib(&mut rib, &mut ready);
+    for chunk in ready {
+        if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+            return;
+        }
+    }
+}
