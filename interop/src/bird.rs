@@ -134,7 +134,6 @@ impl BirdConfig {
         let mut s = String::new();
         let _ = writeln!(s, "log stderr all;");
         let _ = writeln!(s, "router id {};", self.router_id);
-        let _ = writeln!(s, "debug protocols {{ states, events }};");
         let _ = writeln!(s, "protocol device {{ scan time 2; }}");
         for (proto, fam) in [("kernel4", "ipv4"), ("kernel6", "ipv6")] {
             let _ = writeln!(
@@ -169,6 +168,7 @@ impl BirdConfig {
             if let Some(ifn) = &p.interface {
                 let _ = writeln!(s, "  interface \"{ifn}\";");
             }
+            let _ = writeln!(s, "  debug {{ states, events }};");
             let _ = writeln!(s, "  hold time {};", p.hold_time);
             let _ = writeln!(s, "  keepalive time {};", (p.hold_time / 3).max(1));
             let _ = writeln!(s, "  connect delay time 1;");

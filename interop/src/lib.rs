@@ -8,17 +8,20 @@
 //! dropped, when a scenario fails, and on Ctrl-C.
 
 pub mod bird;
+pub mod check;
 mod cleanup;
 pub mod error;
 pub mod evidence;
 pub mod exec;
 pub mod lab;
 pub mod rawbgp;
+pub mod topo;
 pub mod via6;
 pub mod wait;
 
 pub use bird::{Bird, BirdChannel, BirdConfig, BirdPeer};
 pub use error::{Error, Result};
 pub use lab::{scenario, Daemon, DaemonKind, Host, Lab, Link, LinkEnd};
+pub use topo::Pair;
 pub use via6::{Via6Config, Via6Neighbor, Via6d};
-pub use wait::wait_until;
+pub use wait::{holds_for, wait_until};

@@ -22,7 +22,9 @@ pub struct Binaries {
     pub via6ctl: PathBuf,
 }
 
-static BUILT: Mutex<Option<Binaries>> = Mutex::new(None);
+/// The outcome of the one build per test process (errors as text, so a
+/// broken build is reported once, not recompiled by every scenario).
+static BUILT: Mutex<Option<std::result::Result<Binaries, String>>> = Mutex::new(None);
 
 fn workspace_root() -> PathBuf {
     // interop/ sits directly under the workspace root.
@@ -37,9 +39,17 @@ fn workspace_root() -> PathBuf {
 /// `cargo build -p via6d` so a scenario never runs a stale daemon.
 pub fn binaries() -> Result<Binaries> {
     let mut cache = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(b) = cache.as_ref() {
-        return Ok(b.clone());
+    if let Some(done) = cache.as_ref() {
+        return done
+            .clone()
+            .map_err(|e| Error::Prerequisite(format!("via6d binaries: {e}")));
     }
+    let result = find_or_build();
+    *cache = Some(result.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
+    result
+}
+
+fn find_or_build() -> Result<Binaries> {
     let env_d = std::env::var_os("VIA6D_BIN").map(PathBuf::from);
     let env_c = std::env::var_os("VIA6CTL_BIN").map(PathBuf::from);
     let root = workspace_root();
@@ -77,7 +87,6 @@ pub fn binaries() -> Result<Binaries> {
             )));
         }
     }
-    *cache = Some(bins.clone());
     Ok(bins)
 }
 
@@ -123,6 +132,10 @@ pub struct Via6Config {
     pub originate_v6: Vec<String>,
     pub fib_enabled: bool,
     pub source_address: Option<Ipv4Addr>,
+    /// `max-paths:` (ECMP width); `None` = daemon default (1).
+    pub max_paths: Option<usize>,
+    /// `log: { level: ... }`.
+    pub log_level: String,
     /// Top-level YAML appended verbatim (e.g. `policies:`).
     pub extra: String,
 }
@@ -137,6 +150,8 @@ impl Via6Config {
             originate_v6: Vec::new(),
             fib_enabled: true,
             source_address: None,
+            max_paths: None,
+            log_level: "info".into(),
             extra: String::new(),
         }
     }
@@ -187,6 +202,10 @@ impl Via6Config {
         let _ = writeln!(s, "  table: main");
         let _ = writeln!(s, "  protocol: bgp");
         let _ = writeln!(s, "control-socket: {}", socket.display());
+        if let Some(n) = self.max_paths {
+            let _ = writeln!(s, "max-paths: {n}");
+        }
+        let _ = writeln!(s, "log: {{ level: \"{}\" }}", self.log_level);
         s.push_str(&self.extra);
         s
     }

@@ -38,6 +38,34 @@ where
     }
 }
 
+/// Checks that `check` keeps returning `Ok(true)` for `duration`, polling
+/// every 100 ms: used to show something stays absent after the positive
+/// barrier that proves the peer has spoken. Fails at the first
+/// observation that breaks the condition.
+pub fn holds_for<F>(duration: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Result<bool>,
+{
+    let start = Instant::now();
+    loop {
+        let broken = match check() {
+            Ok(true) => None,
+            Ok(false) => Some("condition false".to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(last) = broken {
+            return Err(Error::Check(format!(
+                "{what}: broken after {:?}: {last}",
+                start.elapsed()
+            )));
+        }
+        if start.elapsed() >= duration {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +79,17 @@ mod tests {
         });
         assert!(r.is_ok());
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn holds_for_fails_when_condition_breaks() {
+        let mut n = 0;
+        let r = holds_for(Duration::from_secs(5), "stays", || {
+            n += 1;
+            Ok(n < 3)
+        });
+        assert!(matches!(r, Err(Error::Check(_))), "{r:?}");
+        assert!(holds_for(Duration::from_millis(200), "stays", || Ok(true)).is_ok());
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! Routes that must leave and come back (scenarios 5, 6 and 12): BIRD
+//! withdraws, BIRD dies and returns, via6's link flaps. Each checks
+//! via6's RIB and the kernel, both ways.
+
+use interop::check::{
+    bird_established, kernel_route_absent, kernel_route_has, via6_established, via6_has, via6_lacks,
+};
+use interop::topo::{self, default_bird, default_via6, NH_LL1, PEER, T};
+use interop::{scenario, Bird, Lab, Pair};
+
+fn routes_in(lab: &Lab, p: &Pair) -> interop::Result<()> {
+    lab.wait_until(
+        T,
+        "via6 RIB and kernel: 10.1.0.0/24 via inet6 fe80::1",
+        || {
+            Ok(via6_has(&p.via6, "routes", topo::BIRD_V4, &[NH_LL1])?
+                && kernel_route_has(
+                    lab,
+                    &p.via6_host,
+                    topo::BIRD_V4,
+                    &["via inet6 fe80::1 dev eth0", "proto bgp"],
+                )?
+                && kernel_route_has(
+                    lab,
+                    &p.via6_host,
+                    topo::BIRD_V6,
+                    &["via fe80::1 dev eth0", "proto bgp"],
+                )?)
+        },
+    )
+}
+
+fn routes_out(lab: &Lab, p: &Pair, why: &str) -> interop::Result<()> {
+    lab.wait_until(
+        T,
+        &format!("{why}: BIRD's routes gone from via6's RIB, FIB and kernel"),
+        || {
+            Ok(via6_lacks(&p.via6, "routes", topo::BIRD_V4)?
+                && via6_lacks(&p.via6, "fib", topo::BIRD_V4)?
+                && kernel_route_absent(lab, &p.via6_host, topo::BIRD_V4)?
+                && kernel_route_absent(lab, &p.via6_host, topo::BIRD_V6)?)
+        },
+    )
+}
+
+/// Scenario 5: BIRD withdraws (static protocol disabled): the routes
+/// leave via6's RIB and the kernel; enabled again, they return.
+#[test]
+fn s05_withdraw_by_bird() {
+    scenario("s05-withdraw", |lab| {
+        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        routes_in(lab, &p)?;
+        p.bird.birdc("disable static4")?;
+        p.bird.birdc("disable static6")?;
+        routes_out(lab, &p, "static protocols disabled")?;
+        // The session stays up through a withdraw.
+        if !(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?) {
+            return Err(interop::Error::Check("session dropped on withdraw".into()));
+        }
+        p.bird.birdc("enable static4")?;
+        p.bird.birdc("enable static6")?;
+        routes_in(lab, &p)
+    });
+}
+
+/// Scenario 6: BIRD killed with SIGKILL (TCP reset or hold timer): every
+/// route from it leaves the kernel; BIRD started again: they return.
+#[test]
+fn s06_bird_killed_and_back() {
+    scenario("s06-bird-killed", |lab| {
+        let cfg = default_bird();
+        let p = topo::pair(lab, &cfg, &default_via6())?;
+        routes_in(lab, &p)?;
+        lab.kill(&p.bird.daemon)?;
+        routes_out(lab, &p, "BIRD killed")?;
+        let bird = Bird::start(lab, &p.bird_host, "bird", &cfg)?;
+        let p = Pair { bird, ..p };
+        lab.wait_until(T, "session back", || {
+            Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
+        })?;
+        routes_in(lab, &p)
+    });
+}
+
+/// Scenario 12: via6's interface goes down: routes through it leave via6's
+/// RIB and the kernel; back up: the session returns and so do the routes.
+#[test]
+fn s12_link_flap() {
+    scenario("s12-link-flap", |lab| {
+        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        routes_in(lab, &p)?;
+        lab.set_link(&p.via6_host, "eth0", false)?;
+        routes_out(lab, &p, "via6's eth0 down")?;
+        lab.set_link(&p.via6_host, "eth0", true)?;
+        lab.wait_until(T, "session back after link up", || {
+            Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
+        })?;
+        routes_in(lab, &p)
+    });
+}
