@@ -721,7 +721,9 @@ pub(crate) fn put_mp_unreach(out: &mut Vec<u8>, m: &MpUnreach) -> Result<(), Enc
         at,
         FLAG_OPTIONAL,
         attr::MP_UNREACH_NLRI,
-        MP_ALWAYS_EXTENDED,
+        // An empty MP_UNREACH is an End-of-RIB marker, which BIRD and FRR
+        // write with the 1-octet length; keep that shape so it round-trips.
+        MP_ALWAYS_EXTENDED && !m.withdrawn.is_empty(),
     )
 }
 
