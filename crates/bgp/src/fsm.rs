@@ -81,6 +81,10 @@ pub enum Event {
     MessageError(Notification),
     /// Event 23: collision detection chose the other connection.
     OpenCollisionDump,
+    /// Collision detection (RFC 4271 §6.8) kept the peer's new connection
+    /// over the current one; the driver already sent Cease/7 on the old
+    /// one. The FSM starts over on the new connection with our OPEN.
+    ConnectionReplaced,
 }
 
 /// What the driver must do, in order.
@@ -341,6 +345,7 @@ impl Fsm {
                 self.start(out);
             }
             Event::IdleHoldTimerExpires if self.enabled => self.start(out),
+            Event::ConnectionReplaced => out.push(Action::Disconnect),
             Event::IdleHoldTimerExpires => self.idle_hold_running = false,
             Event::TcpConnected if self.enabled && !self.idle_hold_running => {
                 // Automatic start with passive TCP establishment (event 5),
@@ -387,7 +392,7 @@ impl Fsm {
                     self.state = State::Connect;
                 }
             }
-            Event::TcpConnected => self.tcp_up(out),
+            Event::TcpConnected | Event::ConnectionReplaced => self.tcp_up(out),
             Event::TcpConnectionFails => {
                 // Wait in Active for the next ConnectRetryTimer expiry.
                 self.state = State::Active;
@@ -402,7 +407,7 @@ impl Fsm {
             Event::ErrorStop(_) => {
                 out.push(Action::Disconnect);
                 out.push(Action::StopTimer(Timer::ConnectRetry));
-                self.to_idle_backoff(out);
+                self.enter_idle_backoff(out);
             }
             // Timers that are not running here, stale expiries.
             Event::HoldTimerExpires
@@ -420,13 +425,13 @@ impl Fsm {
             | Event::OpenCollisionDump => {
                 out.push(Action::Disconnect);
                 out.push(Action::StopTimer(Timer::ConnectRetry));
-                self.to_idle_backoff(out);
+                self.enter_idle_backoff(out);
             }
         }
     }
 
     /// Shared tail of every failure: stop timers, count the flap, back off.
-    fn to_idle_backoff(&mut self, out: &mut Vec<Action>) {
+    fn enter_idle_backoff(&mut self, out: &mut Vec<Action>) {
         out.push(Action::StopTimer(Timer::Hold));
         out.push(Action::StopTimer(Timer::Keepalive));
         out.push(Action::StopTimer(Timer::ConnectRetry));
@@ -456,14 +461,14 @@ impl Fsm {
         out.push(Action::SendNotification(n.clone()));
         out.push(Action::Disconnect);
         self.last_error = Some(SessionError::Sent(n));
-        self.to_idle_backoff(out);
+        self.enter_idle_backoff(out);
     }
 
     /// Close without sending (the peer closed or notified us).
     fn drop_with(&mut self, err: SessionError, out: &mut Vec<Action>) {
         out.push(Action::Disconnect);
         self.last_error = Some(err);
-        self.to_idle_backoff(out);
+        self.enter_idle_backoff(out);
     }
 
     /// ManualStop in OpenSent or later: Cease, close, stay Idle.
@@ -472,7 +477,7 @@ impl Fsm {
         out.push(Action::Disconnect);
         self.last_error = Some(SessionError::Sent(n));
         self.enabled = false;
-        self.to_idle_backoff(out);
+        self.enter_idle_backoff(out);
         self.connect_retry_counter = 0;
     }
 
@@ -514,6 +519,13 @@ impl Fsm {
             Event::OpenCollisionDump => {
                 self.fail_with(cease_notification(cease::CONNECTION_COLLISION, None), out)
             }
+            Event::ConnectionReplaced if self.state != State::Established => {
+                out.push(Action::StopTimer(Timer::Keepalive));
+                self.negotiated = None;
+                self.tcp_up(out);
+            }
+            // RFC 4271 §6.8: an Established session is never replaced.
+            Event::ConnectionReplaced => {}
             // A second connection is the driver's business (collision
             // detection); the FSM of this one ignores it.
             Event::TcpConnected | Event::ConnectRetryTimerExpires | Event::IdleHoldTimerExpires => {
@@ -947,6 +959,25 @@ mod tests {
             resolve_collision(Ipv4Addr::new(9, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)),
             CollisionWinner::Theirs
         );
+    }
+
+    #[test]
+    fn connection_replaced_restarts_on_new_connection() {
+        let mut f = Fsm::new(cfg(false));
+        f.handle(Event::ManualStart);
+        f.handle(Event::TcpConnected);
+        f.handle(Event::OpenReceived(peer_open(90)));
+        assert_eq!(f.state(), State::OpenConfirm);
+        let a = f.handle(Event::ConnectionReplaced);
+        assert_eq!(f.state(), State::OpenSent);
+        assert!(f.negotiated().is_none());
+        assert!(has(&a, |a| matches!(a, Action::SendOpen(_))));
+        assert!(!has(&a, |a| *a == Action::Disconnect));
+        f.handle(Event::OpenReceived(peer_open(90)));
+        f.handle(Event::KeepaliveReceived);
+        assert_eq!(f.state(), State::Established);
+        assert!(f.handle(Event::ConnectionReplaced).is_empty());
+        assert_eq!(f.state(), State::Established);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod fsm;
 pub mod negotiate;
+pub mod session;
 pub mod outbound;
 pub mod policy;
 pub mod rib;

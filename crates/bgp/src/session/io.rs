@@ -1,0 +1,283 @@
+//! Socket I/O of one TCP connection: a reader task that frames and decodes
+//! messages, and a writer task that never blocks the session or the RIB.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use wire::{decode_message, frame_length, CodecContext, Decoded, Message, Notification, Open};
+
+use crate::events::PeerOutput;
+use crate::negotiate::codec_context;
+use crate::session::local::{if_index, is_link_local};
+
+/// What a connection reports to its session.
+#[derive(Debug)]
+pub(crate) enum ConnEvent {
+    Message(Box<Decoded>),
+    /// A message failed to decode; answer with this and close.
+    DecodeError(Notification),
+    /// The peer closed the connection or reading failed.
+    Closed,
+    /// Writing failed.
+    WriteFailed,
+    /// RFC 9687: a write made no progress for the send hold time.
+    SendHoldExpired,
+    /// The RIB asked to close the session with this NOTIFICATION.
+    LocalClose(Notification),
+}
+
+pub(crate) enum WriterCmd {
+    Send(Vec<u8>),
+    /// Write these last bytes (a NOTIFICATION), then close.
+    Last(Vec<u8>),
+    /// From now on also write what the RIB sends.
+    Attach(mpsc::Receiver<PeerOutput>),
+}
+
+/// Control queue to the writer; keepalives beyond it are dropped (the
+/// send hold timer deals with a writer that is that far behind).
+const WRITER_QUEUE: usize = 32;
+/// Events from reader/writer to the session.
+const EVENT_QUEUE: usize = 256;
+/// How long a closing connection may take to flush its last words.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Read buffer growth step; an extended message is at most 65535 bytes.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One live TCP connection.
+pub(crate) struct Conn {
+    pub events: mpsc::Receiver<ConnEvent>,
+    writer: mpsc::Sender<WriterCmd>,
+    reader_task: JoinHandle<()>,
+    writer_task: Option<JoinHandle<()>>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The peer opened it (passive side).
+    pub incoming: bool,
+}
+
+impl Conn {
+    /// Starts reader and writer tasks on `stream`. `our_open` lets the
+    /// reader switch codec context right after the peer's OPEN.
+    pub fn start(
+        stream: TcpStream,
+        incoming: bool,
+        our_open: Arc<Open>,
+        send_hold: Duration,
+    ) -> std::io::Result<Conn> {
+        let local = stream.local_addr()?;
+        let remote = stream.peer_addr()?;
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let (ev_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (writer, wr_rx) = mpsc::channel(WRITER_QUEUE);
+        let reader_task = tokio::spawn(reader(rd, ev_tx.clone(), our_open));
+        let writer_task = Some(tokio::spawn(writer_loop(wr, wr_rx, ev_tx, send_hold)));
+        Ok(Conn {
+            events,
+            writer,
+            reader_task,
+            writer_task,
+            local,
+            remote,
+            incoming,
+        })
+    }
+
+    /// Queues bytes; false when the writer is gone or too far behind.
+    pub fn send(&self, bytes: Vec<u8>) -> bool {
+        self.writer.try_send(WriterCmd::Send(bytes)).is_ok()
+    }
+
+    pub fn attach(&self, rx: mpsc::Receiver<PeerOutput>) -> bool {
+        self.writer.try_send(WriterCmd::Attach(rx)).is_ok()
+    }
+
+    /// Closes the connection, after `last` (a NOTIFICATION) when given.
+    /// The writer gets a short grace period to flush, then is cut off.
+    pub fn close(mut self, last: Option<Vec<u8>>) {
+        self.reader_task.abort();
+        let _ = self
+            .writer
+            .try_send(WriterCmd::Last(last.unwrap_or_default()));
+        if let Some(task) = self.writer_task.take() {
+            tokio::spawn(async move {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(CLOSE_GRACE, task).await.is_err() {
+                    abort.abort();
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader_task.abort();
+        if let Some(t) = &self.writer_task {
+            t.abort();
+        }
+    }
+}
+
+async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Arc<Open>) {
+    let mut ctx = CodecContext::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        let mut start = 0usize;
+        loop {
+            let avail = buf.get(start..).unwrap_or_default();
+            let len = match frame_length(avail, &ctx) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(ConnEvent::DecodeError(e.notification())).await;
+                    return;
+                }
+            };
+            let frame = avail.get(..len).unwrap_or_default();
+            match decode_message(frame, &ctx) {
+                Ok(decoded) => {
+                    if let Message::Open(o) = &decoded.message {
+                        // Everything after the OPEN uses the negotiated codec.
+                        ctx = codec_context(&our_open, o);
+                    }
+                    if tx
+                        .send(ConnEvent::Message(Box::new(decoded)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(ConnEvent::DecodeError(e.notification())).await;
+                    return;
+                }
+            }
+            start += len;
+        }
+        if start > 0 {
+            buf.drain(..start.min(buf.len()));
+        }
+        buf.reserve(READ_CHUNK);
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(ConnEvent::Closed).await;
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn recv_rib(rib: &mut Option<mpsc::Receiver<PeerOutput>>) -> Option<PeerOutput> {
+    match rib {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn writer_loop(
+    mut wr: OwnedWriteHalf,
+    mut ctrl: mpsc::Receiver<WriterCmd>,
+    events: mpsc::Sender<ConnEvent>,
+    send_hold: Duration,
+) {
+    let mut rib: Option<mpsc::Receiver<PeerOutput>> = None;
+    loop {
+        // Session traffic (KEEPALIVE, NOTIFICATION) goes before RIB output;
+        // both are whole messages, so they never interleave inside one.
+        let bytes = tokio::select! {
+            biased;
+            cmd = ctrl.recv() => match cmd {
+                Some(WriterCmd::Send(b)) => b,
+                Some(WriterCmd::Attach(r)) => {
+                    rib = Some(r);
+                    continue;
+                }
+                Some(WriterCmd::Last(b)) => {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                        wr.write_all(&b).await?;
+                        wr.shutdown().await
+                    })
+                    .await;
+                    return;
+                }
+                None => return,
+            },
+            out = recv_rib(&mut rib) => match out {
+                Some(PeerOutput::Messages(b)) => b,
+                Some(PeerOutput::Close(n)) => {
+                    rib = None;
+                    let _ = events.send(ConnEvent::LocalClose(n)).await;
+                    continue;
+                }
+                None => {
+                    rib = None;
+                    continue;
+                }
+            },
+        };
+        match tokio::time::timeout(send_hold, wr.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                let _ = events.send(ConnEvent::WriteFailed).await;
+                return;
+            }
+            Err(_) => {
+                let _ = events.send(ConnEvent::SendHoldExpired).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Why an outgoing connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("link-local neighbour {0} needs an interface")]
+    NoInterface(IpAddr),
+    #[error("interface {0} not found")]
+    UnknownInterface(String),
+    #[error("connect to {addr}: {source}")]
+    Io {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connect to {0}: timed out")]
+    Timeout(SocketAddr),
+}
+
+/// The socket address to reach a neighbour at; a link-local address gets
+/// the interface's index as its scope (`fe80::1%eth0`).
+pub fn peer_socket_addr(
+    address: IpAddr,
+    interface: Option<&str>,
+    port: u16,
+) -> Result<SocketAddr, ConnectError> {
+    match address {
+        IpAddr::V6(v6) if is_link_local(&v6) => {
+            let name = interface.ok_or(ConnectError::NoInterface(address))?;
+            let scope =
+                if_index(name).ok_or_else(|| ConnectError::UnknownInterface(name.into()))?;
+            Ok(SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope)))
+        }
+        other => Ok(SocketAddr::new(other, port)),
+    }
+}
+
+/// One outgoing connection attempt, bounded by `limit`.
+pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, ConnectError> {
+    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(source)) => Err(ConnectError::Io { addr, source }),
+        Err(_) => Err(ConnectError::Timeout(addr)),
+    }
+}

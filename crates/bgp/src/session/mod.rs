@@ -1,0 +1,803 @@
+//! The tokio driver of one neighbour: runs the pure FSM (`crate::fsm`)
+//! against real sockets and clocks, resolves connection collisions
+//! (RFC 4271 §6.8), and connects the session to the RIB task.
+//!
+//! One task per neighbour. Per TCP connection a reader task (framing and
+//! decoding) and a writer task (so a peer that stops reading never blocks
+//! the session loop: timers keep firing, RFC 9687 send hold applies).
+
+pub mod io;
+pub mod local;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use wire::{
+    encode_message, merge_as4_path, Decoded, Family, Message, Notification, Open, AS_TRANS,
+};
+
+use crate::config::NeighborConfig;
+use crate::events::{EstablishedSession, PeerId, RibInput};
+use crate::fsm::{
+    cease, cease_notification, resolve_collision, Action, CollisionWinner, Event, Fsm, FsmConfig,
+    State, Timer,
+};
+use crate::negotiate::{build_open, LocalIdentity, Negotiated};
+use io::{Conn, ConnEvent, ConnectError};
+use local::{canonical, if_index, interface_addresses, local_facts};
+
+/// Queue of encoded messages from the RIB to one peer.
+pub const OUTBOUND_QUEUE: usize = 128;
+/// Commands to a session task.
+const COMMAND_QUEUE: usize = 16;
+/// RFC 9687 §4: send hold time of at least 8 minutes.
+const MIN_SEND_HOLD: Duration = Duration::from_secs(480);
+
+/// Everything one session task needs.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub peer: PeerId,
+    pub neighbor: NeighborConfig,
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// First back-off after a failed session; doubles per failure.
+    pub idle_hold_base: Duration,
+    /// Cap of the back-off (RFC 4271 §8.1.1 DampPeerOscillations).
+    pub idle_hold_max: Duration,
+    /// RFC 9687 send hold time; `None` = max(8 min, 2 x hold time).
+    pub send_hold: Option<Duration>,
+}
+
+impl SessionConfig {
+    pub fn new(peer: PeerId, neighbor: NeighborConfig, local_as: u32, router_id: Ipv4Addr) -> Self {
+        SessionConfig {
+            peer,
+            neighbor,
+            local_as,
+            router_id,
+            idle_hold_base: Duration::from_secs(1),
+            idle_hold_max: Duration::from_secs(120),
+            send_hold: None,
+        }
+    }
+
+    fn fsm_config(&self) -> FsmConfig {
+        let n = &self.neighbor;
+        FsmConfig {
+            identity: LocalIdentity {
+                local_as: self.local_as,
+                remote_as: n.remote_as,
+                router_id: self.router_id,
+            },
+            open: build_open(n, self.local_as, self.router_id, n.address.is_ipv6()),
+            passive: n.passive,
+            connect_retry_secs: secs(n.connect_retry),
+            idle_hold_base_secs: secs(self.idle_hold_base),
+            idle_hold_max_secs: secs(self.idle_hold_max),
+        }
+    }
+}
+
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)
+}
+
+/// Requests to a session task.
+#[derive(Debug)]
+pub enum SessionCommand {
+    /// The listener accepted a connection from this neighbour.
+    Incoming(TcpStream),
+    /// Cease/4 (RFC 4486), with an RFC 9003 message, then start again.
+    Reset(Option<String>),
+    /// Send ROUTE-REFRESH (RFC 2918) for every negotiated family; the
+    /// answer says whether one was sent.
+    Refresh(oneshot::Sender<bool>),
+    /// Send this NOTIFICATION (a Cease), close, and end the task.
+    Stop(Notification),
+}
+
+/// What `via6ctl neighbors` shows of one session.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionStatus {
+    pub state: State,
+    #[serde(skip)]
+    pub established_at: Option<Instant>,
+    pub negotiated: Option<Negotiated>,
+    pub last_error: Option<String>,
+    pub local_address: Option<SocketAddr>,
+    pub remote_address: Option<SocketAddr>,
+    pub updates_received: u64,
+}
+
+impl SessionStatus {
+    fn idle() -> Self {
+        SessionStatus {
+            state: State::Idle,
+            established_at: None,
+            negotiated: None,
+            last_error: None,
+            local_address: None,
+            remote_address: None,
+            updates_received: 0,
+        }
+    }
+}
+
+/// The speaker's grip on one session task.
+#[derive(Debug)]
+pub struct SessionHandle {
+    pub peer: PeerId,
+    pub neighbor: NeighborConfig,
+    cmd: mpsc::Sender<SessionCommand>,
+    status: watch::Receiver<SessionStatus>,
+    updates_received: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl SessionHandle {
+    pub fn status(&self) -> SessionStatus {
+        let mut s = self.status.borrow().clone();
+        s.updates_received = self.updates_received.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Waits until the session reaches `state` or `limit` passes.
+    pub async fn wait_for(&mut self, state: State, limit: Duration) -> bool {
+        let fut = self.status.wait_for(|s| s.state == state);
+        matches!(tokio::time::timeout(limit, fut).await, Ok(Ok(_)))
+    }
+
+    /// Hands over an accepted connection; it is closed when the session
+    /// task is too busy to take it.
+    pub fn incoming(&self, stream: TcpStream) {
+        let _ = self.cmd.try_send(SessionCommand::Incoming(stream));
+    }
+
+    pub async fn reset(&self, message: Option<String>) -> bool {
+        self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
+    }
+
+    pub async fn refresh(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(SessionCommand::Refresh(tx)).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Sends `n`, closes, and waits (bounded) for the task to end.
+    pub async fn stop(self, n: Notification) {
+        let _ = self.cmd.send(SessionCommand::Stop(n)).await;
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// Starts the task of one neighbour; it connects (unless passive) at once.
+pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> SessionHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (status_tx, status_rx) = watch::channel(SessionStatus::idle());
+    let peer = cfg.peer;
+    let neighbor = cfg.neighbor.clone();
+    let fsm_cfg = cfg.fsm_config();
+    let our_open = Arc::new(fsm_cfg.open.clone());
+    let updates_received = Arc::new(AtomicU64::new(0));
+    let driver = Driver {
+        fsm: Fsm::new(fsm_cfg),
+        our_open,
+        cfg,
+        rib_tx,
+        cmd_rx,
+        cmd_closed: false,
+        status_tx,
+        conn: None,
+        candidate: None,
+        connecting: None,
+        timers: [None; 4],
+        to_rib: VecDeque::new(),
+        last_words: None,
+        exit: false,
+        established_at: None,
+        connect_error: None,
+        updates_received: updates_received.clone(),
+        published: None,
+    };
+    let task = tokio::spawn(driver.run());
+    SessionHandle {
+        peer,
+        neighbor,
+        cmd: cmd_tx,
+        status: status_rx,
+        updates_received,
+        task,
+    }
+}
+
+fn timer_ix(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+        Timer::IdleHold => 3,
+    }
+}
+
+const TIMERS: [(Timer, Event); 4] = [
+    (Timer::ConnectRetry, Event::ConnectRetryTimerExpires),
+    (Timer::Hold, Event::HoldTimerExpires),
+    (Timer::Keepalive, Event::KeepaliveTimerExpires),
+    (Timer::IdleHold, Event::IdleHoldTimerExpires),
+];
+
+type ConnectTask = JoinHandle<Result<TcpStream, ConnectError>>;
+
+struct Driver {
+    cfg: SessionConfig,
+    fsm: Fsm,
+    our_open: Arc<Open>,
+    rib_tx: mpsc::Sender<RibInput>,
+    cmd_rx: mpsc::Receiver<SessionCommand>,
+    cmd_closed: bool,
+    status_tx: watch::Sender<SessionStatus>,
+    /// The connection the FSM runs on.
+    conn: Option<Conn>,
+    /// A second connection from the peer, waiting for its OPEN to resolve
+    /// the collision (RFC 4271 §6.8).
+    candidate: Option<Conn>,
+    connecting: Option<ConnectTask>,
+    timers: [Option<tokio::time::Instant>; 4],
+    /// Messages for the RIB, in order; while any wait, the connection is not
+    /// read (back-pressure to TCP) but timers and commands still run.
+    to_rib: VecDeque<RibInput>,
+    /// NOTIFICATION bytes to write before the next disconnect.
+    last_words: Option<Vec<u8>>,
+    exit: bool,
+    established_at: Option<Instant>,
+    connect_error: Option<String>,
+    /// Shared with the handle: counted per UPDATE without republishing.
+    updates_received: Arc<AtomicU64>,
+    published: Option<(State, Option<String>)>,
+}
+
+async fn recv_conn(c: &mut Option<Conn>) -> Option<ConnEvent> {
+    match c {
+        Some(c) => c.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_connect(
+    c: &mut Option<ConnectTask>,
+) -> Result<Result<TcpStream, ConnectError>, tokio::task::JoinError> {
+    match c {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    fn name(&self) -> String {
+        match &self.cfg.neighbor.interface {
+            Some(i) => format!("{}%{}", self.cfg.neighbor.address, i),
+            None => self.cfg.neighbor.address.to_string(),
+        }
+    }
+
+    async fn run(mut self) {
+        self.feed(Event::ManualStart);
+        self.publish();
+        loop {
+            let next = self.timers.iter().flatten().min().copied();
+            // A local handle so the permit does not borrow `self`.
+            let rib_tx = self.rib_tx.clone();
+            tokio::select! {
+                biased;
+                cmd = self.cmd_rx.recv(), if !self.cmd_closed => match cmd {
+                    Some(c) => self.command(c),
+                    None => {
+                        self.cmd_closed = true;
+                        self.feed(Event::ManualStop(cease_notification(cease::ADMIN_SHUTDOWN, None)));
+                        self.exit = true;
+                    }
+                },
+                permit = rib_tx.reserve(), if !self.to_rib.is_empty() => match permit {
+                    Ok(p) => {
+                        if let Some(m) = self.to_rib.pop_front() {
+                            p.send(m);
+                        }
+                    }
+                    // The RIB is gone (speaker shutting down).
+                    Err(_) => self.to_rib.clear(),
+                },
+                ev = recv_conn(&mut self.conn), if self.to_rib.is_empty() => self.conn_event(ev),
+                ev = recv_conn(&mut self.candidate) => self.candidate_event(ev),
+                res = join_connect(&mut self.connecting) => {
+                    self.connecting = None;
+                    self.connected(res);
+                }
+                _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
+                    self.fire_timers();
+                }
+            }
+            self.publish();
+            if self.exit && self.to_rib.is_empty() {
+                break;
+            }
+        }
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+    }
+
+    fn publish(&mut self) {
+        let last_error = self
+            .fsm
+            .last_error()
+            .map(|e| e.to_string())
+            .or_else(|| self.connect_error.clone());
+        let key = (self.fsm.state(), last_error.clone());
+        if self.published.as_ref() == Some(&key) {
+            return;
+        }
+        if let Some((old, _)) = &self.published {
+            if *old != key.0 {
+                info!(neighbor = %self.name(), from = %old, to = %key.0, "state change");
+            }
+        }
+        self.published = Some(key);
+        let established = self.fsm.state() == State::Established;
+        let status = SessionStatus {
+            state: self.fsm.state(),
+            established_at: self.established_at.filter(|_| established),
+            negotiated: self.fsm.negotiated().filter(|_| established).cloned(),
+            last_error,
+            local_address: self.conn.as_ref().map(|c| c.local),
+            remote_address: self.conn.as_ref().map(|c| c.remote),
+            updates_received: 0,
+        };
+        self.status_tx.send_replace(status);
+    }
+
+    /// Runs the FSM on `ev` and everything it leads to.
+    fn feed(&mut self, ev: Event) {
+        let mut queue = VecDeque::from([ev]);
+        while let Some(ev) = queue.pop_front() {
+            let actions = self.fsm.handle(ev);
+            for a in actions {
+                self.act(a, &mut queue);
+            }
+        }
+        if let (Some(bytes), Some(conn)) = (self.last_words.take(), &self.conn) {
+            conn.send(bytes);
+        }
+    }
+
+    fn encode(&self, msg: &Message) -> Option<Vec<u8>> {
+        let ctx = self.fsm.negotiated().map(|n| n.codec()).unwrap_or_default();
+        let mut out = Vec::new();
+        match encode_message(msg, &ctx, &mut out) {
+            Ok(()) => Some(out),
+            Err(e) => {
+                warn!(neighbor = %self.name(), error = %e, "cannot encode message");
+                None
+            }
+        }
+    }
+
+    fn send(&self, msg: &Message) {
+        if let (Some(conn), Some(bytes)) = (&self.conn, self.encode(msg)) {
+            if !conn.send(bytes) {
+                debug!(neighbor = %self.name(), "writer behind, message dropped");
+            }
+        }
+    }
+
+    fn act(&mut self, a: Action, queue: &mut VecDeque<Event>) {
+        match a {
+            Action::Connect => self.start_connect(queue),
+            Action::Disconnect => {
+                if let Some(c) = self.connecting.take() {
+                    c.abort();
+                }
+                if let Some(conn) = self.conn.take() {
+                    conn.close(self.last_words.take());
+                }
+                self.last_words = None;
+                if let Some(c) = self.candidate.take() {
+                    c.close(None);
+                }
+            }
+            Action::SendOpen(o) => self.send(&Message::Open(*o)),
+            Action::SendKeepalive => self.send(&Message::Keepalive),
+            Action::SendNotification(n) => {
+                self.last_words = self.encode(&Message::Notification(n));
+            }
+            Action::StartTimer(t, s) => {
+                self.timers[timer_ix(t)] =
+                    Some(tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
+            }
+            Action::StopTimer(t) => self.timers[timer_ix(t)] = None,
+            Action::Established(neg) => self.established(&neg),
+            Action::Down => {
+                self.established_at = None;
+                self.to_rib.push_back(RibInput::Down {
+                    peer: self.cfg.peer,
+                });
+                info!(neighbor = %self.name(), error = ?self.fsm.last_error().map(|e| e.to_string()), "session down");
+            }
+        }
+    }
+
+    fn start_connect(&mut self, queue: &mut VecDeque<Event>) {
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+        let n = &self.cfg.neighbor;
+        match io::peer_socket_addr(n.address, n.interface.as_deref(), n.port) {
+            Ok(addr) => {
+                let limit = n.connect_retry.max(Duration::from_secs(1));
+                self.connecting = Some(tokio::spawn(io::connect(addr, limit)));
+            }
+            Err(e) => {
+                self.connect_error = Some(e.to_string());
+                queue.push_back(Event::TcpConnectionFails);
+            }
+        }
+    }
+
+    fn send_hold(&self) -> Duration {
+        self.cfg.send_hold.unwrap_or_else(|| {
+            MIN_SEND_HOLD.max(Duration::from_secs(
+                2 * u64::from(self.cfg.neighbor.hold_time),
+            ))
+        })
+    }
+
+    fn start_conn(&self, stream: TcpStream, incoming: bool) -> Option<Conn> {
+        match Conn::start(stream, incoming, self.our_open.clone(), self.send_hold()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                debug!(neighbor = %self.name(), error = %e, "connection gone before start");
+                None
+            }
+        }
+    }
+
+    fn connected(&mut self, res: Result<Result<TcpStream, ConnectError>, tokio::task::JoinError>) {
+        match res {
+            Ok(Ok(stream)) if self.fsm.state() == State::Connect && self.conn.is_none() => {
+                self.connect_error = None;
+                match self.start_conn(stream, false) {
+                    Some(c) => {
+                        self.conn = Some(c);
+                        self.feed(Event::TcpConnected);
+                    }
+                    None => self.feed(Event::TcpConnectionFails),
+                }
+            }
+            // Late: an incoming connection took over meanwhile.
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                debug!(neighbor = %self.name(), error = %e, "connect failed");
+                self.connect_error = Some(e.to_string());
+                self.feed(Event::TcpConnectionFails);
+            }
+            Err(_) => self.feed(Event::TcpConnectionFails),
+        }
+    }
+
+    fn command(&mut self, c: SessionCommand) {
+        match c {
+            SessionCommand::Incoming(stream) => self.incoming(stream),
+            SessionCommand::Reset(text) => {
+                self.feed(Event::ManualStop(cease_notification(
+                    cease::ADMIN_RESET,
+                    text.as_deref(),
+                )));
+                self.feed(Event::ManualStart);
+            }
+            SessionCommand::Refresh(reply) => {
+                let sent = self.send_refresh();
+                let _ = reply.send(sent);
+            }
+            SessionCommand::Stop(n) => {
+                self.feed(Event::ManualStop(n));
+                self.exit = true;
+            }
+        }
+    }
+
+    fn send_refresh(&mut self) -> bool {
+        if self.fsm.state() != State::Established {
+            return false;
+        }
+        let Some(neg) = self.fsm.negotiated().cloned() else {
+            return false;
+        };
+        // RFC 2918 §3: only to a peer that advertised the capability.
+        if !neg.route_refresh {
+            return false;
+        }
+        for f in &neg.families {
+            self.send(&Message::RouteRefresh(wire::RouteRefresh {
+                afi: f.afi(),
+                subtype: 0,
+                safi: f.safi(),
+            }));
+        }
+        true
+    }
+
+    fn incoming(&mut self, stream: TcpStream) {
+        let state = self.fsm.state();
+        if self.fsm.accepts_incoming() && self.conn.is_none() {
+            if let Some(c) = self.connecting.take() {
+                c.abort();
+            }
+            if let Some(c) = self.start_conn(stream, true) {
+                self.conn = Some(c);
+                self.feed(Event::TcpConnected);
+            }
+        } else if matches!(state, State::OpenSent | State::OpenConfirm) {
+            // RFC 4271 §6.8: keep both until the new one's OPEN tells the
+            // peer's identifier.
+            if let Some(c) = self.start_conn(stream, true) {
+                if let Some(old) = self.candidate.replace(c) {
+                    old.close(None);
+                }
+            }
+        } else {
+            let sub = if state == State::Established {
+                cease::CONNECTION_COLLISION
+            } else {
+                cease::CONNECTION_REJECTED
+            };
+            debug!(neighbor = %self.name(), %state, "refusing connection");
+            let bytes = self.encode(&Message::Notification(cease_notification(sub, None)));
+            tokio::spawn(reject(stream, bytes));
+        }
+    }
+
+    fn candidate_event(&mut self, ev: Option<ConnEvent>) {
+        let Some(cand) = self.candidate.take() else {
+            return;
+        };
+        let open = match ev {
+            Some(ConnEvent::Message(d)) => match d.message {
+                Message::Open(o) => o,
+                _ => {
+                    cand.close(None);
+                    return;
+                }
+            },
+            _ => {
+                cand.close(None);
+                return;
+            }
+        };
+        let collision = self.encode(&Message::Notification(cease_notification(
+            cease::CONNECTION_COLLISION,
+            None,
+        )));
+        let state = self.fsm.state();
+        let Some(existing_incoming) = self.conn.as_ref().map(|c| c.incoming) else {
+            cand.close(collision);
+            return;
+        };
+        if !matches!(state, State::OpenSent | State::OpenConfirm) {
+            cand.close(collision);
+            return;
+        }
+        // The connection initiated by the higher identifier survives; if
+        // the peer opened both, it has given up the older one.
+        let keep_new = existing_incoming
+            || resolve_collision(self.cfg.router_id, open.router_id) == CollisionWinner::Theirs;
+        info!(neighbor = %self.name(), keep_new, "connection collision");
+        if keep_new {
+            if let Some(old) = self.conn.replace(cand) {
+                old.close(collision);
+            }
+            self.feed(Event::ConnectionReplaced);
+            self.feed(Event::OpenReceived(Box::new(open)));
+        } else {
+            cand.close(collision);
+        }
+    }
+
+    fn conn_event(&mut self, ev: Option<ConnEvent>) {
+        match ev {
+            None | Some(ConnEvent::Closed) | Some(ConnEvent::WriteFailed) => {
+                self.feed(Event::TcpConnectionFails)
+            }
+            Some(ConnEvent::SendHoldExpired) => self.feed(Event::SendHoldTimerExpires),
+            Some(ConnEvent::LocalClose(n)) => self.feed(Event::ErrorStop(n)),
+            Some(ConnEvent::DecodeError(n)) => {
+                warn!(neighbor = %self.name(), error = %crate::fsm::describe(&n), "bad message from peer");
+                self.feed(Event::MessageError(n))
+            }
+            Some(ConnEvent::Message(d)) => self.message(*d),
+        }
+    }
+
+    fn message(&mut self, d: Decoded) {
+        let Decoded {
+            message,
+            treat_as_withdraw,
+            discarded,
+        } = d;
+        match message {
+            Message::Open(o) => self.feed(Event::OpenReceived(Box::new(o))),
+            Message::Keepalive => self.feed(Event::KeepaliveReceived),
+            Message::Notification(n) => {
+                if n.code == crate::negotiate::code::CEASE
+                    && n.subcode == cease::CONNECTION_COLLISION
+                    && self.candidate.is_some()
+                {
+                    // The peer resolved the collision for its connection
+                    // before we read its OPEN: continue on that one.
+                    if let (Some(old), Some(new)) = (self.conn.take(), self.candidate.take()) {
+                        old.close(None);
+                        self.conn = Some(new);
+                        self.feed(Event::ConnectionReplaced);
+                        return;
+                    }
+                }
+                info!(neighbor = %self.name(), notification = %crate::fsm::describe(&n), "peer sent NOTIFICATION");
+                self.feed(Event::NotificationReceived(n));
+            }
+            Message::Update(u) => {
+                let established = self.fsm.state() == State::Established;
+                self.feed(Event::UpdateReceived);
+                if !established {
+                    return;
+                }
+                self.updates_received.fetch_add(1, Ordering::Relaxed);
+                for e in &discarded {
+                    debug!(neighbor = %self.name(), error = ?e, "attribute discarded (RFC 7606)");
+                }
+                if let Some(e) = &treat_as_withdraw {
+                    warn!(neighbor = %self.name(), error = ?e, "treat-as-withdraw (RFC 7606)");
+                }
+                let four = self.fsm.negotiated().is_some_and(|n| n.four_octet_as);
+                let update = fix_as4(u, four);
+                self.to_rib.push_back(RibInput::Update {
+                    peer: self.cfg.peer,
+                    update,
+                    treat_as_withdraw: treat_as_withdraw.is_some(),
+                });
+            }
+            Message::RouteRefresh(rr) => {
+                let established = self.fsm.state() == State::Established;
+                self.feed(Event::RouteRefreshReceived);
+                if !established || rr.subtype != 0 {
+                    // BoRR/EoRR (RFC 7313) only bracket the peer's resend.
+                    return;
+                }
+                let family = Family::from_afi_safi(rr.afi, rr.safi);
+                let ok = family.filter(|f| {
+                    self.fsm
+                        .negotiated()
+                        .is_some_and(|n| n.families.contains(f))
+                });
+                match ok {
+                    Some(family) => self.to_rib.push_back(RibInput::RouteRefresh {
+                        peer: self.cfg.peer,
+                        family,
+                    }),
+                    // RFC 2918 §4: a family we did not advertise is ignored.
+                    None => {
+                        debug!(neighbor = %self.name(), afi = rr.afi, safi = rr.safi, "ROUTE-REFRESH for unknown family ignored")
+                    }
+                }
+            }
+        }
+    }
+
+    fn established(&mut self, neg: &Negotiated) {
+        let Some(conn) = &self.conn else {
+            return;
+        };
+        let scope = match conn.remote {
+            SocketAddr::V6(v6) if v6.scope_id() != 0 => Some(v6.scope_id()),
+            _ => None,
+        }
+        .or_else(|| self.cfg.neighbor.interface.as_deref().and_then(if_index));
+        let addrs = interface_addresses().unwrap_or_default();
+        let facts = local_facts(conn.local, scope, &addrs);
+        let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        conn.attach(out_rx);
+        let session = EstablishedSession {
+            peer: self.cfg.peer,
+            peer_address: self.cfg.neighbor.address,
+            peer_as: neg.peer_as,
+            peer_router_id: neg.peer_router_id,
+            local_as: self.cfg.local_as,
+            local_address: canonical(conn.local.ip()),
+            local_link_local: facts.link_local,
+            local_global_v6: facts.global_v6,
+            local_ipv4: facts.ipv4,
+            ifindex: facts.ifindex,
+            ebgp: neg.peer_as != self.cfg.local_as,
+            families: neg.families.clone(),
+            codec: neg.codec(),
+            route_refresh: neg.route_refresh,
+            enhanced_route_refresh: neg.enhanced_route_refresh,
+        };
+        info!(
+            neighbor = %self.name(),
+            peer_as = neg.peer_as,
+            families = ?neg.families,
+            extended_next_hop = ?neg.extended_next_hop,
+            local_link_local = ?facts.link_local,
+            "session established"
+        );
+        self.established_at = Some(Instant::now());
+        self.to_rib.push_back(RibInput::Established {
+            session,
+            outbound: out_tx,
+        });
+    }
+
+    fn fire_timers(&mut self) {
+        let now = tokio::time::Instant::now();
+        for (t, ev) in TIMERS {
+            let ix = timer_ix(t);
+            if self.timers[ix].is_some_and(|d| d <= now) {
+                self.timers[ix] = None;
+                self.feed(ev);
+            }
+        }
+    }
+}
+
+/// RFC 6793 §4.2.3: from a 2-octet peer, rebuild the real AS path from
+/// AS_PATH and AS4_PATH (unless AGGREGATOR shows a non-AS_TRANS ASN, then
+/// ignore both AS4 attributes); from a 4-octet peer, AS4_PATH and
+/// AS4_AGGREGATOR must not appear and are discarded (§4.1).
+pub fn fix_as4(mut u: wire::Update, peer_four_octet: bool) -> wire::Update {
+    let a = &mut u.attributes;
+    if peer_four_octet {
+        a.as4_path = None;
+        a.as4_aggregator = None;
+        return u;
+    }
+    let as4_path = a.as4_path.take();
+    let as4_agg = a.as4_aggregator.take();
+    if a.aggregator.is_some_and(|g| g.asn != u32::from(AS_TRANS)) {
+        return u;
+    }
+    if let (Some(_), Some(g4)) = (a.aggregator, as4_agg) {
+        a.aggregator = Some(g4);
+    }
+    if let (Some(p), Some(p4)) = (&a.as_path, as4_path) {
+        a.as_path = Some(merge_as4_path(p, &p4));
+    }
+    u
+}
+
+/// Tells an unwanted connection why, briefly, and closes it.
+async fn reject(mut stream: TcpStream, bytes: Option<Vec<u8>>) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        if let Some(b) = bytes {
+            stream.write_all(&b).await?;
+        }
+        stream.shutdown().await
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,396 @@
+//! Sessions over loopback TCP: no BIRD needed, real sockets and timers.
+
+use super::*;
+use crate::events::PeerOutput;
+use crate::negotiate::tests_support::neighbor;
+use std::net::IpAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wire::{Ipv4Net, MpNextHop, MpReach, Origin, PathAttributes, Update};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` and hands them to `handle`'s session.
+fn serve(listener: TcpListener, handle: mpsc::Sender<TcpStream>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            if handle.send(s).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+fn forward_incoming(h: &SessionHandle) -> mpsc::Sender<TcpStream> {
+    let (tx, mut rx) = mpsc::channel::<TcpStream>(4);
+    let cmd = h.cmd.clone();
+    tokio::spawn(async move {
+        while let Some(s) = rx.recv().await {
+            let _ = cmd.send(SessionCommand::Incoming(s)).await;
+        }
+    });
+    tx
+}
+
+struct Side {
+    handle: SessionHandle,
+    rib: mpsc::Receiver<RibInput>,
+}
+
+fn side(peer: u32, asn: u32, remote_as: u32, id: [u8; 4], n: NeighborConfig) -> Side {
+    let (rib_tx, rib) = mpsc::channel(64);
+    let mut cfg = SessionConfig::new(PeerId(peer), n, asn, Ipv4Addr::from(id));
+    cfg.idle_hold_base = Duration::from_secs(1);
+    let _ = remote_as;
+    Side {
+        handle: spawn_session(cfg, rib_tx),
+        rib,
+    }
+}
+
+async fn next_rib(rib: &mut mpsc::Receiver<RibInput>) -> RibInput {
+    match tokio::time::timeout(LIMIT, rib.recv()).await {
+        Ok(Some(m)) => m,
+        other => panic!("no RIB input: {other:?}"),
+    }
+}
+
+async fn expect_established(
+    rib: &mut mpsc::Receiver<RibInput>,
+) -> (EstablishedSession, mpsc::Sender<PeerOutput>) {
+    match next_rib(rib).await {
+        RibInput::Established { session, outbound } => (session, outbound),
+        other => panic!("expected Established, got {other:?}"),
+    }
+}
+
+fn update_v4_via_v6() -> Update {
+    Update {
+        withdrawn: vec![],
+        nlri: vec![],
+        attributes: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(wire::AsPath {
+                segments: vec![wire::AsSegment::Sequence(vec![65001])],
+            }),
+            mp_reach: Some(MpReach {
+                family: Family::Ipv4Unicast,
+                next_hop: MpNextHop::V6Pair(
+                    "::".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED),
+                    "fe80::1".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED),
+                ),
+                nlri: vec!["198.51.100.0/24"
+                    .parse::<Ipv4Net>()
+                    .map(Into::into)
+                    .unwrap_or_default()],
+            }),
+            ..PathAttributes::default()
+        },
+    }
+}
+
+/// Two sessions, one active and one passive, reach Established over
+/// `addr`, keep it across several hold-time periods of KEEPALIVEs, and
+/// carry an UPDATE from the RIB of one to the RIB of the other.
+async fn pair_over(addr: IpAddr) {
+    let listener = TcpListener::bind(SocketAddr::new(addr, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let mut nb = neighbor(&addr.to_string(), 65001);
+    nb.passive = true;
+    nb.hold_time = 3;
+    let mut b = side(2, 65002, 65001, [192, 0, 2, 2], nb);
+    let _srv = serve(listener, forward_incoming(&b.handle));
+
+    let mut na = neighbor(&addr.to_string(), 65002);
+    na.port = port;
+    na.hold_time = 3;
+    let mut a = side(1, 65001, 65002, [192, 0, 2, 1], na);
+
+    let (sa, out_a) = expect_established(&mut a.rib).await;
+    let (sb, _out_b) = expect_established(&mut b.rib).await;
+    assert_eq!(sa.peer, PeerId(1));
+    assert_eq!(sa.peer_as, 65002);
+    assert_eq!(sb.peer_as, 65001);
+    assert!(sa.ebgp && sb.ebgp);
+    assert_eq!(sa.peer_router_id, Ipv4Addr::new(192, 0, 2, 2));
+    assert_eq!(sa.families, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert!(sa.codec.four_octet_as && sa.codec.extended_message);
+    assert_eq!(sa.codec.extended_next_hop_ipv4, addr.is_ipv6());
+    assert_eq!(sa.local_address, addr);
+    assert_eq!(a.handle.status().state, State::Established);
+
+    // Hold time 3 s: only KEEPALIVEs every second keep it up.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(a.handle.status().state, State::Established);
+    assert_eq!(b.handle.status().state, State::Established);
+    assert!(a.rib.try_recv().is_err(), "no Down while KEEPALIVEs flow");
+
+    // An UPDATE from A's RIB arrives at B's RIB: IPv4 via IPv6 where
+    // extended next hop was negotiated, classic IPv4 otherwise.
+    let u = if addr.is_ipv6() {
+        update_v4_via_v6()
+    } else {
+        let mut u = Update::default();
+        u.attributes.origin = Some(Origin::Igp);
+        u.attributes.as_path = Some(wire::AsPath::default());
+        u.attributes.next_hop = Some(Ipv4Addr::LOCALHOST);
+        u.nlri = vec!["198.51.100.0/24".parse().unwrap_or_default()];
+        u
+    };
+    let ctx = sa.codec;
+    let mut bytes = Vec::new();
+    encode_message(&Message::Update(u.clone()), &ctx, &mut bytes).unwrap();
+    out_a.send(PeerOutput::Messages(bytes)).await.unwrap();
+    match next_rib(&mut b.rib).await {
+        RibInput::Update {
+            peer,
+            update,
+            treat_as_withdraw,
+        } => {
+            assert_eq!(peer, PeerId(2));
+            assert!(!treat_as_withdraw);
+            assert_eq!(update, u);
+        }
+        other => panic!("expected Update, got {other:?}"),
+    }
+    assert_eq!(b.handle.status().updates_received, 1);
+
+    // Route refresh reaches the other RIB.
+    assert!(a.handle.refresh().await);
+    let mut fams = Vec::new();
+    for _ in 0..2 {
+        match next_rib(&mut b.rib).await {
+            RibInput::RouteRefresh { peer, family } => {
+                assert_eq!(peer, PeerId(2));
+                fams.push(family);
+            }
+            other => panic!("expected RouteRefresh, got {other:?}"),
+        }
+    }
+    assert_eq!(fams, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+
+    // The RIB closes A with Cease/1: both sides go Down, B records it.
+    out_a
+        .send(PeerOutput::Close(crate::fsm::max_prefix_notification(
+            1, 1, 10,
+        )))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_rib(&mut a.rib).await,
+        RibInput::Down { peer: PeerId(1) }
+    ));
+    assert!(matches!(
+        next_rib(&mut b.rib).await,
+        RibInput::Down { peer: PeerId(2) }
+    ));
+    let err = b.handle.status().last_error.unwrap_or_default();
+    assert!(err.contains("received NOTIFICATION 6/1"), "{err}");
+
+    // Both come back by themselves (idle hold back-off of 1 s).
+    expect_established(&mut a.rib).await;
+    expect_established(&mut b.rib).await;
+
+    // Shutdown sends Cease/2 with the RFC 9003 text.
+    a.handle
+        .stop(cease_notification(
+            cease::ADMIN_SHUTDOWN,
+            Some("maintenance"),
+        ))
+        .await;
+    assert!(matches!(next_rib(&mut b.rib).await, RibInput::Down { .. }));
+    let err = b.handle.status().last_error.unwrap_or_default();
+    assert!(err.contains("6/2") && err.contains("maintenance"), "{err}");
+}
+
+#[tokio::test]
+async fn two_sessions_over_ipv4_loopback() {
+    pair_over(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+}
+
+#[tokio::test]
+async fn two_sessions_over_ipv6_loopback() {
+    pair_over(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)).await;
+}
+
+/// Both sides connect at once; collision detection leaves one session.
+#[tokio::test]
+async fn collision_leaves_one_session() {
+    let la = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (pa, pb) = (
+        la.local_addr().unwrap().port(),
+        lb.local_addr().unwrap().port(),
+    );
+    let mut na = neighbor("127.0.0.1", 65002);
+    na.port = pb;
+    let mut nb = neighbor("127.0.0.1", 65001);
+    nb.port = pa;
+    let mut a = side(1, 65001, 65002, [10, 0, 0, 1], na);
+    let mut b = side(2, 65002, 65001, [10, 0, 0, 2], nb);
+    let _s1 = serve(la, forward_incoming(&a.handle));
+    let _s2 = serve(lb, forward_incoming(&b.handle));
+    let (sa, _oa) = expect_established(&mut a.rib).await;
+    let (sb, _ob) = expect_established(&mut b.rib).await;
+    // Same TCP connection on both ends.
+    assert_eq!(sa.local_address, sb.local_address);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.handle.status().state, State::Established);
+    assert_eq!(b.handle.status().state, State::Established);
+    assert!(a.rib.try_recv().is_err() && b.rib.try_recv().is_err());
+    let (ra, rb) = (a.handle.status(), b.handle.status());
+    assert_eq!(ra.local_address, rb.remote_address);
+}
+
+/// A raw peer that speaks OPEN and one KEEPALIVE, then falls silent: our
+/// hold timer fires and the peer receives NOTIFICATION 4/0.
+#[tokio::test]
+async fn hold_timer_fires_on_silent_peer() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = port;
+    n.hold_time = 3;
+    let mut a = side(1, 65002, 65001, [10, 0, 0, 2], n);
+    let (mut s, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let open = Open {
+        version: 4,
+        my_as: 65001,
+        hold_time: 3,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![wire::Capability::Multiprotocol { afi: 1, safi: 1 }],
+        other_params: vec![],
+    };
+    let ctx = wire::CodecContext::default();
+    let mut out = Vec::new();
+    encode_message(&Message::Open(open), &ctx, &mut out).unwrap();
+    encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+    s.write_all(&out).await.unwrap();
+    let (sess, _o) = expect_established(&mut a.rib).await;
+    // No 4-octet AS, no extended message: the peer did not offer them.
+    assert!(!sess.codec.four_octet_as && !sess.codec.extended_message);
+    let t0 = Instant::now();
+    assert!(matches!(next_rib(&mut a.rib).await, RibInput::Down { .. }));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Read everything we were sent; the last message is NOTIFICATION 4/0.
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut got)).await;
+    let tail = got.get(got.len().saturating_sub(21)..).unwrap_or_default();
+    assert_eq!(tail.get(18..), Some(&[3u8, 4, 0][..]), "{got:?}");
+    assert!(a
+        .handle
+        .status()
+        .last_error
+        .unwrap_or_default()
+        .contains("4/0"));
+}
+
+/// A raw peer that keeps sending KEEPALIVEs but never reads: the RIB is
+/// never blocked (its queue just fills) and the send hold timer
+/// (RFC 9687) closes the session with NOTIFICATION 8.
+#[tokio::test]
+async fn peer_that_stops_reading_hits_send_hold() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = port;
+    n.hold_time = 3;
+    let (rib_tx, mut rib) = mpsc::channel(64);
+    let mut cfg = SessionConfig::new(PeerId(7), n, 65002, Ipv4Addr::new(10, 0, 0, 2));
+    cfg.send_hold = Some(Duration::from_secs(2));
+    let h = spawn_session(cfg, rib_tx);
+    let (s, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_rd, mut wr) = s.into_split();
+    let open = Open {
+        version: 4,
+        my_as: 65001,
+        hold_time: 3,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![],
+        other_params: vec![],
+    };
+    let ctx = wire::CodecContext::default();
+    let mut out = Vec::new();
+    encode_message(&Message::Open(open), &ctx, &mut out).unwrap();
+    encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+    wr.write_all(&out).await.unwrap();
+    let keepalives = tokio::spawn(async move {
+        let mut ka = Vec::new();
+        let _ = encode_message(&Message::Keepalive, &wire::CodecContext::default(), &mut ka);
+        for _ in 0..30 {
+            if wr.write_all(&ka).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let (_sess, outbound) = expect_established(&mut rib).await;
+    // Fill socket buffers and the queue without ever blocking.
+    let mut ka = Vec::new();
+    encode_message(&Message::Keepalive, &ctx, &mut ka).unwrap();
+    let chunk: Vec<u8> = ka.iter().copied().cycle().take(19 * 3000).collect();
+    let t0 = Instant::now();
+    let mut full = false;
+    while t0.elapsed() < Duration::from_secs(5) {
+        match outbound.try_send(PeerOutput::Messages(chunk.clone())) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                full = true;
+                break;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => break,
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(full, "queue must fill against a peer that does not read");
+    assert!(matches!(
+        next_rib(&mut rib).await,
+        RibInput::Down { peer: PeerId(7) }
+    ));
+    let err = h.status().last_error.unwrap_or_default();
+    assert!(err.contains("8/0"), "{err}");
+    keepalives.abort();
+}
+
+#[test]
+fn as4_path_merged_from_two_octet_peer() {
+    use wire::{AsPath, AsSegment};
+    let mut u = Update::default();
+    u.attributes.as_path = Some(AsPath {
+        segments: vec![AsSegment::Sequence(vec![65001, u32::from(AS_TRANS)])],
+    });
+    u.attributes.as4_path = Some(AsPath {
+        segments: vec![AsSegment::Sequence(vec![4_200_000_000])],
+    });
+    let merged = fix_as4(u.clone(), false);
+    assert_eq!(
+        merged.attributes.as_path,
+        Some(AsPath {
+            segments: vec![AsSegment::Sequence(vec![65001, 4_200_000_000])]
+        })
+    );
+    assert_eq!(merged.attributes.as4_path, None);
+    // From a 4-octet peer AS4_PATH is discarded, AS_PATH untouched.
+    let kept = fix_as4(u.clone(), true);
+    assert_eq!(kept.attributes.as_path, u.attributes.as_path);
+    assert_eq!(kept.attributes.as4_path, None);
+    // AGGREGATOR with a real 2-octet ASN: AS4 attributes ignored.
+    let mut v = u.clone();
+    v.attributes.aggregator = Some(wire::Aggregator {
+        asn: 65001,
+        address: Ipv4Addr::new(10, 0, 0, 1),
+    });
+    let w = fix_as4(v, false);
+    assert_eq!(w.attributes.as_path, u.attributes.as_path);
+}
