@@ -297,11 +297,25 @@ impl Bird {
 
     /// `show route PREFIX all` (exact prefix); empty if BIRD has no route.
     pub fn route(&self, prefix: &str) -> Result<String> {
-        let out = self.birdc(&format!("show route {prefix} all"))?;
-        if out.contains("Network not found") {
+        let mut cmd = Command::new("birdc");
+        cmd.arg("-s")
+            .arg(&self.daemon.socket)
+            .args(["show", "route", prefix, "all"]);
+        let line = exec::describe(&cmd);
+        let out = exec::output_within(&mut cmd, exec::COMMAND_TIMEOUT)?;
+        let text = strip_banner(&String::from_utf8_lossy(&out.stdout));
+        // birdc exits 1 on "Network not found" (BIRD reply code 8001).
+        if text.contains("Network not found") {
             return Ok(String::new());
         }
-        Ok(out)
+        if !out.status.success() {
+            return Err(Error::Command {
+                cmd: line,
+                status: out.status.to_string(),
+                stderr: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(text)
     }
 }
 

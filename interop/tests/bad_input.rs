@@ -1,0 +1,167 @@
+//! Scenario 13: a raw test peer in BIRD's place sends an UPDATE whose
+//! optional attribute is malformed (MULTI_EXIT_DISC of 3 bytes). RFC 7606
+//! §7.4 makes that treat-as-withdraw: the prefix leaves via6's RIB and
+//! kernel, and the session stays up (no NOTIFICATION, still Established,
+//! later UPDATEs still honoured).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use interop::check::{kernel_route_absent, kernel_route_has, via6_established, via6_lacks};
+use interop::rawbgp::{self, RawSpeaker, OPTIONAL};
+use interop::topo::{default_via6, BIRD_AS, BIRD_ID, BIRD_LL, T, VIA6_LL};
+use interop::{holds_for, scenario, Error, Via6d};
+
+#[test]
+fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
+    scenario("s13-treat-as-withdraw", |lab| {
+        let peer = lab.add_host("peer")?;
+        let v = lab.add_host("via6")?;
+        lab.link_ll(&peer, "eth0", BIRD_LL, &v, "eth0", VIA6_LL)?;
+        let mut cfg = default_via6();
+        if let Some(n) = cfg.neighbors.first_mut() {
+            n.passive = Some(true);
+        }
+        let via6 = Via6d::start(lab, &v, "via6d", &cfg)?;
+        let addr = format!("{BIRD_LL}%eth0");
+
+        let mut stream = None;
+        lab.wait_until(T, "TCP to via6 [fe80::2%eth0]:179", || {
+            stream = Some(rawbgp::connect_in_netns(&peer.ns, "eth0", VIA6_LL, 179)?);
+            Ok(true)
+        })?;
+        let stream = stream.ok_or_else(|| Error::Check("no stream".into()))?;
+        let open = rawbgp::open(BIRD_AS, 9, BIRD_ID, &rawbgp::default_capabilities(BIRD_AS));
+        let sp = RawSpeaker::start(stream, &open, 9)?;
+        lab.wait_until(T, "raw peer and via6 Established", || {
+            let r = sp.received();
+            if r.notification.is_some() || r.closed {
+                return Err(Error::Check(format!("via6 refused the session: {r:?}")));
+            }
+            Ok(r.open.is_some() && r.keepalives > 0 && via6_established(&via6, &addr)?)
+        })?;
+
+        let ll: Ipv6Addr = BIRD_LL;
+        let good = |prefixes: &[(Ipv4Addr, u8)], extra: &[u8]| {
+            let mut attrs = rawbgp::base_attributes(&[BIRD_AS]);
+            attrs.extend(rawbgp::mp_reach_v4(Ipv6Addr::UNSPECIFIED, ll, prefixes));
+            attrs.extend_from_slice(extra);
+            rawbgp::update(&attrs)
+        };
+        sp.send(&good(
+            &[
+                (Ipv4Addr::new(10, 1, 0, 0), 24),
+                (Ipv4Addr::new(10, 1, 1, 0), 24),
+            ],
+            &[],
+        ))?;
+        lab.wait_until(
+            T,
+            "via6 kernel: 10.1.0.0/24 and 10.1.1.0/24 via inet6 fe80::1",
+            || {
+                Ok(
+                    kernel_route_has(lab, &v, "10.1.0.0/24", &["via inet6 fe80::1 dev eth0"])?
+                        && kernel_route_has(
+                            lab,
+                            &v,
+                            "10.1.1.0/24",
+                            &["via inet6 fe80::1 dev eth0"],
+                        )?,
+                )
+            },
+        )?;
+
+        // MED is 4 bytes (RFC 4271 §5.1.4); 3 is malformed -> treat-as-withdraw.
+        let bad_med = rawbgp::attribute(OPTIONAL, 4, &[0, 0, 1]);
+        sp.send(&good(&[(Ipv4Addr::new(10, 1, 0, 0), 24)], &bad_med))?;
+        lab.wait_until(
+            T,
+            "10.1.0.0/24 withdrawn from via6's RIB and kernel",
+            || {
+                Ok(via6_lacks(&via6, "routes", "10.1.0.0/24")?
+                    && kernel_route_absent(lab, &v, "10.1.0.0/24")?)
+            },
+        )?;
+        holds_for(
+            std::time::Duration::from_secs(2),
+            "session stays up, 10.1.1.0/24 stays",
+            || {
+                let r = sp.received();
+                if r.notification.is_some() || r.closed {
+                    return Err(Error::Check(format!(
+                        "session reset on a malformed MED: {r:?}"
+                    )));
+                }
+                Ok(via6_established(&via6, &addr)?
+                    && kernel_route_has(lab, &v, "10.1.1.0/24", &["via inet6 fe80::1 dev eth0"])?)
+            },
+        )?;
+        // The session still carries UPDATEs.
+        sp.send(&good(&[(Ipv4Addr::new(10, 1, 2, 0), 24)], &[]))?;
+        lab.wait_until(
+            T,
+            "via6 kernel: 10.1.2.0/24 after the malformed UPDATE",
+            || kernel_route_has(lab, &v, "10.1.2.0/24", &["via inet6 fe80::1 dev eth0"]),
+        )?;
+        Ok(())
+    });
+}
+
+/// The same bytes sent to BIRD 2.0.12: proves the raw peer's messages
+/// are well formed, and shows BIRD's own RFC 7606 handling of the
+/// malformed MED (withdraw, session kept).
+#[test]
+fn s13_baseline_bird_treats_malformed_med_as_withdraw() {
+    use interop::check::{bird_established, bird_route_absent, bird_route_has};
+    use interop::{Bird, BirdConfig, BirdPeer};
+    scenario("s13-baseline-bird", |lab| {
+        let peer = lab.add_host("peer")?;
+        let b = lab.add_host("bird")?;
+        lab.link_ll(&peer, "eth0", BIRD_LL, &b, "eth0", VIA6_LL)?;
+        let mut cfg = BirdConfig::new(interop::topo::VIA6_ID, interop::topo::VIA6_AS);
+        let mut p = BirdPeer::link_local("raw", &BIRD_LL.to_string(), "eth0", BIRD_AS);
+        p.passive = true;
+        cfg.peers.push(p);
+        let bird = Bird::start(lab, &b, "bird", &cfg)?;
+        let mut stream = None;
+        lab.wait_until(T, "TCP to BIRD [fe80::2%eth0]:179", || {
+            stream = Some(rawbgp::connect_in_netns(&peer.ns, "eth0", VIA6_LL, 179)?);
+            Ok(true)
+        })?;
+        let stream = stream.ok_or_else(|| Error::Check("no stream".into()))?;
+        let open = rawbgp::open(BIRD_AS, 9, BIRD_ID, &rawbgp::default_capabilities(BIRD_AS));
+        let sp = RawSpeaker::start(stream, &open, 9)?;
+        lab.wait_until(T, "BIRD Established with the raw peer", || {
+            bird_established(&bird, "raw")
+        })?;
+        let update = |prefix: Ipv4Addr, extra: &[u8]| {
+            let mut attrs = rawbgp::base_attributes(&[BIRD_AS]);
+            attrs.extend(rawbgp::mp_reach_v4(
+                Ipv6Addr::UNSPECIFIED,
+                BIRD_LL,
+                &[(prefix, 24)],
+            ));
+            attrs.extend_from_slice(extra);
+            rawbgp::update(&attrs)
+        };
+        sp.send(&update(Ipv4Addr::new(10, 1, 0, 0), &[]))?;
+        lab.wait_until(T, "BIRD: 10.1.0.0/24 via fe80::1 on eth0", || {
+            bird_route_has(
+                &bird,
+                "10.1.0.0/24",
+                &["via fe80::1 on eth0", "BGP.next_hop: :: fe80::1"],
+            )
+        })?;
+        sp.send(&update(
+            Ipv4Addr::new(10, 1, 0, 0),
+            &rawbgp::attribute(OPTIONAL, 4, &[0, 0, 1]),
+        ))?;
+        lab.wait_until(T, "BIRD withdraws 10.1.0.0/24 on the malformed MED", || {
+            bird_route_absent(&bird, "10.1.0.0/24")
+        })?;
+        let r = sp.received();
+        if r.notification.is_some() || r.closed || !bird_established(&bird, "raw")? {
+            return Err(Error::Check(format!("BIRD reset the session: {r:?}")));
+        }
+        Ok(())
+    });
+}
