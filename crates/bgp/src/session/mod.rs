@@ -160,16 +160,19 @@ impl SessionHandle {
         let _ = self.cmd.try_send(SessionCommand::Incoming(stream));
     }
 
+    /// A sender for commands that can be used without holding the handle.
+    pub fn commander(&self) -> SessionCommander {
+        SessionCommander {
+            cmd: self.cmd.clone(),
+        }
+    }
+
     pub async fn reset(&self, message: Option<String>) -> bool {
-        self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
+        self.commander().reset(message).await
     }
 
     pub async fn refresh(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        if self.cmd.send(SessionCommand::Refresh(tx)).await.is_err() {
-            return false;
-        }
-        rx.await.unwrap_or(false)
+        self.commander().refresh().await
     }
 
     /// Sends `n`, closes, and waits (bounded) for the task to end.
@@ -182,6 +185,29 @@ impl SessionHandle {
         {
             abort.abort();
         }
+    }
+}
+
+/// Commands to one session, detached from its handle.
+#[derive(Debug, Clone)]
+pub struct SessionCommander {
+    cmd: mpsc::Sender<SessionCommand>,
+}
+
+impl SessionCommander {
+    /// Cease/4 then start again; false when the session is gone.
+    pub async fn reset(&self, message: Option<String>) -> bool {
+        self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
+    }
+
+    /// ROUTE-REFRESH for every negotiated family; false when not
+    /// Established or the peer lacks the capability.
+    pub async fn refresh(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(SessionCommand::Refresh(tx)).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
     }
 }
 

@@ -1,0 +1,390 @@
+//! The speaker: one TCP listener, one session task per neighbour, and the
+//! RIB task, wired together; plus the handle the daemon and the control
+//! socket use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{NeighborConfig, SpeakerConfig};
+use crate::events::{FibEvent, PeerId, RibInput};
+use crate::fsm::{cease, cease_notification, State};
+use crate::negotiate::Negotiated;
+use crate::rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};
+use crate::session::local::{canonical, if_index, is_link_local};
+use crate::session::{spawn_session, SessionConfig, SessionHandle};
+
+/// Errors of the speaker's public API.
+#[derive(Debug, thiserror::Error)]
+pub enum BgpError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no configured neighbor {0}")]
+    UnknownNeighbor(IpAddr),
+    #[error("neighbor {0} is not Established or did not offer route refresh")]
+    RefreshNotPossible(IpAddr),
+    #[error("the speaker is shut down")]
+    Stopped,
+}
+
+/// One neighbour as `via6ctl neighbors` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NeighborStatus {
+    pub peer: PeerId,
+    pub address: IpAddr,
+    pub interface: Option<String>,
+    pub remote_as: u32,
+    pub description: Option<String>,
+    pub state: State,
+    /// Seconds since Established.
+    pub uptime: Option<u64>,
+    pub local_address: Option<SocketAddr>,
+    pub remote_address: Option<SocketAddr>,
+    /// Capabilities in force (families, extended next hop per family, ...).
+    pub negotiated: Option<Negotiated>,
+    pub counts: PeerCounts,
+    pub updates_received: u64,
+    pub last_error: Option<String>,
+}
+
+/// Starts speakers.
+pub struct Speaker;
+
+impl Speaker {
+    /// Spawns the RIB task, the listener and one session per neighbour.
+    pub async fn start(
+        config: SpeakerConfig,
+        fib_tx: mpsc::Sender<FibEvent>,
+    ) -> Result<SpeakerHandle, BgpError> {
+        let (rib_tx, rib) = spawn_rib(&config, fib_tx);
+        Self::start_with_rib(config, rib_tx, rib).await
+    }
+
+    /// Like `start`, with a RIB task that is already running.
+    pub async fn start_with_rib(
+        config: SpeakerConfig,
+        rib_tx: mpsc::Sender<RibInput>,
+        rib: RibHandle,
+    ) -> Result<SpeakerHandle, BgpError> {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(Shared {
+                sessions: Vec::new(),
+                config: config.clone(),
+                next_peer: 0,
+                rib_tx: Some(rib_tx),
+                rib: Some(rib),
+                listener: None,
+                local_port: None,
+            }),
+        });
+        let handle = SpeakerHandle { inner };
+        handle.listen(config.listen).await?;
+        {
+            let mut st = handle.lock();
+            for n in &config.neighbors {
+                start_session(&mut st, n.clone());
+            }
+        }
+        info!(neighbors = config.neighbors.len(), "speaker started");
+        Ok(handle)
+    }
+}
+
+struct Inner {
+    state: Mutex<Shared>,
+}
+
+struct Shared {
+    sessions: Vec<SessionHandle>,
+    config: SpeakerConfig,
+    next_peer: u32,
+    rib_tx: Option<mpsc::Sender<RibInput>>,
+    rib: Option<RibHandle>,
+    listener: Option<JoinHandle<()>>,
+    local_port: Option<u16>,
+}
+
+/// Starts one neighbour's session. `PeerId(n)` is handed out in
+/// configuration order, so at start it equals the neighbour's index.
+fn start_session(st: &mut Shared, n: NeighborConfig) {
+    let Some(rib_tx) = st.rib_tx.clone() else {
+        return;
+    };
+    let peer = PeerId(st.next_peer);
+    st.next_peer += 1;
+    let cfg = SessionConfig::new(peer, n, st.config.asn, st.config.router_id);
+    st.sessions.push(spawn_session(cfg, rib_tx));
+}
+
+/// The fields that shape a session; a change in any of them restarts it.
+/// Policies, max-prefix and next-hop form are the RIB's and apply live.
+fn session_key(n: &NeighborConfig) -> impl PartialEq + '_ {
+    (
+        n.address,
+        &n.interface,
+        n.remote_as,
+        n.port,
+        &n.families,
+        n.extended_next_hop,
+        n.passive,
+        n.hold_time,
+        n.connect_retry,
+    )
+}
+
+fn same_neighbor(a: &NeighborConfig, b: &NeighborConfig) -> bool {
+    a.address == b.address && a.interface == b.interface
+}
+
+/// Does an accepted connection from `remote` belong to `n`? A link-local
+/// peer must also come in over the configured interface.
+fn matches_peer(n: &NeighborConfig, remote: &SocketAddr) -> bool {
+    let ip = canonical(remote.ip());
+    if ip != n.address {
+        return false;
+    }
+    match (remote, n.address) {
+        (SocketAddr::V6(v6), IpAddr::V6(a)) if is_link_local(&a) => {
+            n.interface.as_deref().and_then(if_index) == Some(v6.scope_id())
+        }
+        _ => true,
+    }
+}
+
+/// Handle to a running speaker; cheap to clone.
+#[derive(Clone)]
+pub struct SpeakerHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SpeakerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpeakerHandle")
+    }
+}
+
+impl SpeakerHandle {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic elsewhere must not take the control API down with it.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The port the listener is bound to (useful with port 0 in tests).
+    pub fn local_port(&self) -> Option<u16> {
+        self.lock().local_port
+    }
+
+    async fn listen(&self, addr: Option<SocketAddr>) -> Result<(), BgpError> {
+        let old = self.lock().listener.take();
+        if let Some(t) = old {
+            t.abort();
+        }
+        let Some(addr) = addr else {
+            self.lock().local_port = None;
+            return Ok(());
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| BgpError::Listen { addr, source })?;
+        let port = listener.local_addr().ok().map(|a| a.port());
+        info!(%addr, "listening");
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, remote) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: do not spin.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let h = SpeakerHandle { inner };
+                let st = h.lock();
+                match st
+                    .sessions
+                    .iter()
+                    .find(|s| matches_peer(&s.neighbor, &remote))
+                {
+                    Some(s) => s.incoming(stream),
+                    None => info!(%remote, "connection from unknown peer closed"),
+                }
+            }
+        });
+        let mut st = self.lock();
+        st.listener = Some(task);
+        st.local_port = port;
+        Ok(())
+    }
+
+    /// Every configured neighbour with its session state and RIB counts.
+    pub async fn neighbors(&self) -> Vec<NeighborStatus> {
+        let (snap, rib) = {
+            let st = self.lock();
+            let snap: Vec<_> = st
+                .sessions
+                .iter()
+                .map(|s| (s.peer, s.neighbor.clone(), s.status()))
+                .collect();
+            (snap, st.rib.clone())
+        };
+        let mut out = Vec::with_capacity(snap.len());
+        for (peer, n, s) in snap {
+            let counts = match &rib {
+                Some(r) => r.peer_counts(peer).await,
+                None => PeerCounts::default(),
+            };
+            out.push(NeighborStatus {
+                peer,
+                address: n.address,
+                interface: n.interface.clone(),
+                remote_as: n.remote_as,
+                description: n.description.clone(),
+                state: s.state,
+                uptime: s.established_at.map(|t| t.elapsed().as_secs()),
+                local_address: s.local_address,
+                remote_address: s.remote_address,
+                negotiated: s.negotiated,
+                counts,
+                updates_received: s.updates_received,
+                last_error: s.last_error,
+            });
+        }
+        out
+    }
+
+    /// Every path in the RIB.
+    pub async fn routes(&self) -> Vec<RouteStatus> {
+        let rib = self.lock().rib.clone();
+        match rib {
+            Some(r) => r.routes().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Cease/4 (administrative reset) and start again.
+    pub async fn reset(&self, addr: IpAddr) -> Result<(), BgpError> {
+        let cmd = {
+            let st = self.lock();
+            st.sessions
+                .iter()
+                .find(|s| s.neighbor.address == addr)
+                .map(|s| s.commander())
+        };
+        let cmd = cmd.ok_or(BgpError::UnknownNeighbor(addr))?;
+        if cmd.reset(None).await {
+            Ok(())
+        } else {
+            Err(BgpError::Stopped)
+        }
+    }
+
+    /// Asks the peer to resend its routes (ROUTE-REFRESH, RFC 2918).
+    pub async fn refresh(&self, addr: IpAddr) -> Result<(), BgpError> {
+        let cmd = {
+            let st = self.lock();
+            st.sessions
+                .iter()
+                .find(|s| s.neighbor.address == addr)
+                .map(|s| s.commander())
+        };
+        let cmd = cmd.ok_or(BgpError::UnknownNeighbor(addr))?;
+        if cmd.refresh().await {
+            Ok(())
+        } else {
+            Err(BgpError::RefreshNotPossible(addr))
+        }
+    }
+
+    /// Applies a new configuration: removed neighbours get Cease/3 (peer
+    /// de-configured), neighbours whose session parameters changed get
+    /// Cease/6 and start again, new ones start, the rest stay up; the RIB
+    /// re-applies policies (soft reconfiguration).
+    pub async fn reconfigure(&self, new: SpeakerConfig) {
+        let (to_stop, rib, listen_changed) = {
+            let mut st = self.lock();
+            let identity_changed = st.config.asn != new.asn || st.config.router_id != new.router_id;
+            let listen_changed = st.config.listen != new.listen;
+            let mut to_stop = Vec::new();
+            let mut kept = Vec::new();
+            for mut s in std::mem::take(&mut st.sessions) {
+                match new.neighbors.iter().find(|n| same_neighbor(n, &s.neighbor)) {
+                    None => to_stop.push((s, cease::PEER_DECONFIGURED)),
+                    Some(n) if identity_changed || session_key(n) != session_key(&s.neighbor) => {
+                        to_stop.push((s, cease::OTHER_CONFIG_CHANGE))
+                    }
+                    Some(n) => {
+                        s.neighbor = n.clone();
+                        kept.push(s);
+                    }
+                }
+            }
+            st.sessions = kept;
+            (to_stop, st.rib.clone(), listen_changed)
+        };
+        for (s, sub) in to_stop {
+            info!(neighbor = %s.neighbor.address, subcode = sub, "stopping session for new configuration");
+            s.stop(cease_notification(sub, None)).await;
+        }
+        if let Some(r) = &rib {
+            r.reconfigure(new.clone()).await;
+        }
+        if listen_changed {
+            if let Err(e) = self.listen(new.listen).await {
+                warn!(error = %e, "new listen address refused; not listening");
+            }
+        }
+        let mut st = self.lock();
+        st.config = new.clone();
+        for n in &new.neighbors {
+            if !st.sessions.iter().any(|s| same_neighbor(&s.neighbor, n)) {
+                start_session(&mut st, n.clone());
+            }
+        }
+    }
+
+    /// Cease/2 (administrative shutdown) to every peer, then stop the
+    /// listener and let the RIB task finish (it hands its last changes to
+    /// the FIB and closes the FIB channel).
+    pub async fn shutdown(&self) {
+        let sessions = {
+            let mut st = self.lock();
+            if let Some(t) = st.listener.take() {
+                t.abort();
+            }
+            std::mem::take(&mut st.sessions)
+        };
+        let mut stops = Vec::new();
+        for s in sessions {
+            stops.push(tokio::spawn(s.stop(cease_notification(
+                cease::ADMIN_SHUTDOWN,
+                Some("via6d shutting down"),
+            ))));
+        }
+        for t in stops {
+            let _ = t.await;
+        }
+        let mut st = self.lock();
+        st.rib_tx = None;
+        st.rib = None;
+        info!("speaker stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests;
