@@ -1,1 +1,256 @@
-fn main() {}
+//! `via6-feeder`: a BGP route feeder for benchmarks. It pre-encodes a
+//! whole table (real prefixes, synthetic but realistic attributes, an
+//! IPv6 next hop per RFC 8950), opens one session, sends the table as
+//! fast as the receiver reads, then End-of-RIB, and can later flap part
+//! of it or withdraw everything. Every step is a JSON line on stdout.
+
+mod args;
+mod error;
+mod events;
+mod rng;
+mod session;
+mod signals;
+mod table;
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use args::{Args, Mode, Source, Trigger};
+use error::FeederError;
+use events::{emit, Val};
+use session::Session;
+use table::{NextHopSpec, Select, Shape};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("via6-feeder: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    signals::install();
+    match run(&args) {
+        Ok(()) | Err(FeederError::Stopped) => ExitCode::SUCCESS,
+        Err(e) => {
+            events::error(&e.to_string());
+            eprintln!("via6-feeder: {e}");
+            ExitCode::from(if matches!(e, FeederError::Usage(_)) {
+                2
+            } else {
+                1
+            })
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn next_hop(args: &Args) -> Result<NextHopSpec, FeederError> {
+    let link_local = match (args.next_hop_ll, &args.interface) {
+        (Some(ll), _) => ll,
+        (None, Some(ifn)) => session::link_local_of(ifn)?,
+        (None, None) if args.dry_run => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+        (None, None) => {
+            return Err(FeederError::Usage(
+                "give --next-hop-ll, or a link-local --connect/--listen address with %IF".into(),
+            ))
+        }
+    };
+    Ok(NextHopSpec {
+        link_local,
+        global: args.next_hop_global,
+        form: args.ll_form,
+    })
+}
+
+fn run(args: &Args) -> Result<(), FeederError> {
+    let t0 = Instant::now();
+    let select = Select {
+        ipv6: args.ipv6,
+        limit: args.limit,
+    };
+    let prefixes = match &args.source {
+        Source::Text(p) => table::load_text(p, select)?,
+        Source::Mrt(p) => table::load_mrt(p, select)?,
+    };
+    if prefixes.is_empty() {
+        return Err(FeederError::EmptyTable);
+    }
+    let shape = Shape {
+        local_as: args.local_as,
+        avoid_as: args.remote_as,
+        seed: args.seed,
+    };
+    let groups = table::group(&prefixes, &shape);
+    let nh = next_hop(args)?;
+    let enc = table::encode(&groups, &nh)?;
+    let flap = match args.flap {
+        Some(s) => Some(table::flap(&groups, &enc, s, args.seed)?),
+        None => None,
+    };
+    drop(prefixes);
+    emit(
+        "encoded",
+        &[
+            ("prefixes", Val::N(enc.prefixes as u64)),
+            ("updates", Val::N(enc.updates as u64)),
+            ("attribute_sets", Val::N(groups.len() as u64)),
+            ("bytes", Val::N(enc.announce.len() as u64)),
+            ("withdraw_updates", Val::N(enc.withdraw_updates as u64)),
+            (
+                "flap_prefixes",
+                Val::N(flap.as_ref().map_or(0, |f| f.prefixes) as u64),
+            ),
+            ("ms", Val::F(ms_since(t0))),
+        ],
+    );
+    drop(groups);
+    if args.dry_run {
+        return Ok(());
+    }
+
+    let scope = match &args.interface {
+        Some(i) => session::if_index(i)?,
+        None => 0,
+    };
+    let sa = SocketAddrV6::new(args.address, args.port, 0, scope);
+    let stream = match args.mode {
+        Mode::Connect => session::connect(sa, args.connect_timeout)?,
+        Mode::Listen => session::accept(sa)?,
+    };
+    emit("connected", &[]);
+    let local = session::Local {
+        asn: args.local_as,
+        router_id: args.router_id,
+        hold_time: args.hold_time,
+        remote_as: args.remote_as,
+        ipv6: args.ipv6,
+    };
+    let s = session::establish(stream, &local)?;
+    emit(
+        "established",
+        &[
+            ("local", Val::S(&s.local_addr.to_string())),
+            ("peer", Val::S(&s.peer_addr.to_string())),
+            ("hold_time", Val::N(u64::from(s.hold_time))),
+        ],
+    );
+
+    let t_send = Instant::now();
+    s.send(&enc.announce)?;
+    let mut eor = Vec::new();
+    wire::end_of_rib(wire::Family::Ipv4Unicast, &mut eor);
+    if args.ipv6 {
+        wire::end_of_rib(wire::Family::Ipv6Unicast, &mut eor);
+    }
+    s.send(&eor)?;
+    emit(
+        "sent",
+        &[
+            ("updates", Val::N(enc.updates as u64)),
+            ("prefixes", Val::N(enc.prefixes as u64)),
+            ("bytes", Val::N(enc.announce.len() as u64)),
+            ("ms", Val::F(ms_since(t_send))),
+        ],
+    );
+    if s.wait_acked(Duration::from_secs(600)) {
+        emit("acked", &[("ms", Val::F(ms_since(t_send)))]);
+    }
+
+    if let Some(f) = &flap {
+        for round in 1..=args.flap_rounds {
+            pause(&s, args.flap_interval)?;
+            s.send(&f.withdraw)?;
+            emit(
+                "flap_withdrawn",
+                &[
+                    ("round", Val::N(u64::from(round))),
+                    ("prefixes", Val::N(f.prefixes as u64)),
+                ],
+            );
+            pause(&s, args.flap_interval)?;
+            s.send(&f.announce)?;
+            emit(
+                "flap_announced",
+                &[
+                    ("round", Val::N(u64::from(round))),
+                    ("prefixes", Val::N(f.prefixes as u64)),
+                ],
+            );
+        }
+    }
+
+    if let Some(trigger) = args.withdraw {
+        match trigger {
+            Trigger::After(d) => pause(&s, d)?,
+            Trigger::Signal => wait_signal(&s)?,
+        }
+        let t = Instant::now();
+        emit("withdraw_start", &[]);
+        s.send(&enc.withdraw)?;
+        emit(
+            "withdraw_sent",
+            &[
+                ("updates", Val::N(enc.withdraw_updates as u64)),
+                ("ms", Val::F(ms_since(t))),
+            ],
+        );
+        if s.wait_acked(Duration::from_secs(600)) {
+            emit("withdraw_acked", &[("ms", Val::F(ms_since(t)))]);
+        }
+    }
+
+    if !args.exit {
+        while !signals::stop_requested() && !s.closed.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let peer_closed = s.closed.load(Ordering::SeqCst);
+    s.shutdown();
+    emit(
+        "done",
+        &[("received", Val::N(s.received.load(Ordering::Relaxed)))],
+    );
+    if peer_closed && !signals::stop_requested() {
+        return Err(FeederError::ClosedEarly);
+    }
+    Ok(())
+}
+
+/// Sleeps `d`, ending early with an error if the peer goes away or we are
+/// told to stop.
+fn pause(s: &Session, d: Duration) -> Result<(), FeederError> {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        check_alive(s)?;
+        thread::sleep(Duration::from_millis(10).min(d));
+    }
+    Ok(())
+}
+
+/// Waits for SIGUSR1.
+fn wait_signal(s: &Session) -> Result<(), FeederError> {
+    emit("waiting_for_signal", &[]);
+    while !signals::take_usr1() {
+        check_alive(s)?;
+        thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+fn check_alive(s: &Session) -> Result<(), FeederError> {
+    if signals::stop_requested() {
+        return Err(FeederError::Stopped);
+    }
+    if s.closed.load(Ordering::SeqCst) {
+        return Err(FeederError::ClosedEarly);
+    }
+    Ok(())
+}
