@@ -1,0 +1,147 @@
+//! UPDATE decoding throughput on the real global table.
+//!
+//! Reads the 901,899 real IPv4 prefixes of `../shared/data/prefixes.txt.gz`
+//! (in place) and builds the feed DESIGN.md measures against: MP_REACH
+//! IPv4 unicast UPDATEs with the 32-byte `[::, LL]` next hop and about 2.5
+//! prefixes per UPDATE, each with its own AS path, communities and MED, as
+//! a real table has. A second set packs the same prefixes into as few
+//! UPDATEs as fit 4096 bytes. Both are decoded from one byte stream with
+//! `frame_length` + `decode_message`, as the session reader does.
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv6Addr;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use wire::*;
+
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/prefixes.txt.gz"
+);
+
+const CTX: CodecContext = CodecContext {
+    four_octet_as: true,
+    extended_message: false,
+    extended_next_hop_ipv4: true,
+};
+
+fn real_ipv4_prefixes() -> Vec<IpNet> {
+    let file = std::fs::File::open(DATA).unwrap_or_else(|e| panic!("{DATA}: {e}"));
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.trim().parse::<Ipv4Net>().ok())
+        .map(IpNet::V4)
+        .collect()
+}
+
+fn next_hop() -> NextHop {
+    NextHop::V6(Ipv6NextHop {
+        global: None,
+        link_local: Some("fe80::1".parse::<Ipv6Addr>().unwrap()),
+    })
+}
+
+/// Attributes varying per UPDATE like a real feed: path of 2 to 6 ASNs,
+/// one to three communities, sometimes a MED.
+fn attrs_for(i: usize) -> PathAttributes {
+    let len = 2 + i % 5;
+    let path: Vec<u32> = (0..len)
+        .map(|k| 64500 + ((i * 7 + k * 13) % 3000) as u32)
+        .collect();
+    PathAttributes {
+        origin: Some(if i % 3 == 0 {
+            Origin::Incomplete
+        } else {
+            Origin::Igp
+        }),
+        as_path: Some(AsPath {
+            segments: vec![AsSegment::Sequence(path)],
+        }),
+        med: (i % 4 == 0).then_some(i as u32 % 1000),
+        communities: (0..1 + i % 3)
+            .map(|k| (65001u32 << 16) | (k as u32 + i as u32 % 50))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// ~2.5 prefixes per UPDATE: chunk sizes cycle 1, 2, 3, 4.
+fn small_updates(prefixes: &[IpNet]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(prefixes.len() * 40);
+    let (mut pos, mut i, mut msgs) = (0, 0, 0);
+    while pos < prefixes.len() {
+        let n = (1 + i % 4).min(prefixes.len() - pos);
+        msgs += pack_announcements(
+            &attrs_for(i),
+            next_hop(),
+            LinkLocalForm::Native,
+            &prefixes[pos..pos + n],
+            &CTX,
+            &mut out,
+        )
+        .unwrap();
+        pos += n;
+        i += 1;
+    }
+    (out, msgs)
+}
+
+fn packed_updates(prefixes: &[IpNet]) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let msgs = pack_announcements(
+        &attrs_for(1),
+        next_hop(),
+        LinkLocalForm::Native,
+        prefixes,
+        &CTX,
+        &mut out,
+    )
+    .unwrap();
+    (out, msgs)
+}
+
+/// Decodes every message of the stream; returns the prefix count.
+fn decode_stream(mut buf: &[u8]) -> usize {
+    let mut prefixes = 0;
+    while let Ok(Some(n)) = frame_length(buf, &CTX) {
+        let (frame, rest) = buf.split_at(n);
+        if let Ok(Decoded {
+            message: Message::Update(u),
+            ..
+        }) = decode_message(frame, &CTX)
+        {
+            prefixes += u.nlri.len() + u.attributes.mp_reach.map_or(0, |m| m.nlri.len());
+        }
+        buf = rest;
+    }
+    prefixes
+}
+
+fn bench(c: &mut Criterion) {
+    let prefixes = real_ipv4_prefixes();
+    assert!(
+        prefixes.len() > 900_000,
+        "only {} IPv4 prefixes in {DATA}",
+        prefixes.len()
+    );
+    let mut g = c.benchmark_group("decode_update");
+    g.sample_size(20);
+    for (name, (stream, msgs)) in [
+        ("mp_reach_ll_2.5_per_update", small_updates(&prefixes)),
+        ("mp_reach_ll_packed_4096", packed_updates(&prefixes)),
+    ] {
+        assert_eq!(decode_stream(&stream), prefixes.len());
+        eprintln!(
+            "{name}: {} prefixes in {msgs} UPDATEs, {} bytes",
+            prefixes.len(),
+            stream.len()
+        );
+        g.throughput(Throughput::Elements(prefixes.len() as u64));
+        g.bench_function(name, |b| b.iter(|| decode_stream(black_box(&stream))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
