@@ -50,7 +50,7 @@ fn attrs_for(i: usize) -> PathAttributes {
         .map(|k| 64500 + ((i * 7 + k * 13) % 3000) as u32)
         .collect();
     PathAttributes {
-        origin: Some(if i % 3 == 0 {
+        origin: Some(if i.is_multiple_of(3) {
             Origin::Incomplete
         } else {
             Origin::Igp
@@ -58,7 +58,7 @@ fn attrs_for(i: usize) -> PathAttributes {
         as_path: Some(AsPath {
             segments: vec![AsSegment::Sequence(path)],
         }),
-        med: (i % 4 == 0).then_some(i as u32 % 1000),
+        med: i.is_multiple_of(4).then_some(i as u32 % 1000),
         communities: (0..1 + i % 3)
             .map(|k| (65001u32 << 16) | (k as u32 + i as u32 % 50))
             .collect(),
