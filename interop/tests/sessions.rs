@@ -151,8 +151,8 @@ fn s04_bird_without_extended_next_hop() {
             },
         )?;
         // Nothing IPv4 crossed: BIRD has no 198.51.100.0/24, via6 installed
-        // none of BIRD's IPv4 routes (BIRD 2.0.12 sends them with NEXT_HOP
-        // 0.0.0.0 here; see README).
+        // none of BIRD's IPv4 routes (BIRD 2.0.12 drops them at export for
+        // want of an IPv4 next hop; see README).
         holds_for(
             Duration::from_secs(3),
             "no IPv4 crosses without extended next hop",
