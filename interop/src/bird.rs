@@ -2,8 +2,9 @@
 //! reading its view through `birdc`.
 //!
 //! 2.0.12 facts this module encodes (found by running it in a lab):
-//! - a link-local neighbour is `neighbor fe80::1%eth0 as N;` and also needs
-//!   `interface "eth0";`, else the session never leaves Active;
+//! - a link-local neighbour needs its interface: `neighbor fe80::1 as N;`
+//!   alone is a parse error ("Link-local addresses require defined
+//!   interface"); we write both `fe80::1%eth0` and `interface "eth0";`;
 //! - `extended next hop on;` is a per-channel option and belongs in the
 //!   `ipv4 { }` channel of an IPv6 session (RFC 8950 §3);
 //! - BIRD sends a link-local-only next hop as `[::, LL]` (32 bytes) and
