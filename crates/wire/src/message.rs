@@ -22,6 +22,23 @@ pub struct CodecContext {
 }
 
 impl CodecContext {
+    /// What two OPENs negotiate: each feature needs both sides'
+    /// capability (RFC 6793 §3, RFC 8654 §3, RFC 8950 §4 for the triple
+    /// IPv4/unicast/IPv6).
+    pub fn negotiate(local: &Open, remote: &Open) -> CodecContext {
+        let both = |code| local.has_capability(code) && remote.has_capability(code);
+        let enh = |o: &Open| {
+            o.extended_next_hop().any(|e| {
+                e.afi == AFI_IPV4 && e.safi == SAFI_UNICAST as u16 && e.next_hop_afi == AFI_IPV6
+            })
+        };
+        CodecContext {
+            four_octet_as: both(crate::open::cap::FOUR_OCTET_AS),
+            extended_message: both(crate::open::cap::EXTENDED_MESSAGE),
+            extended_next_hop_ipv4: enh(local) && enh(remote),
+        }
+    }
+
     /// Largest UPDATE/NOTIFICATION/ROUTE-REFRESH allowed (RFC 4271 §4.1,
     /// RFC 8654 §4).
     pub fn max_message_len(&self) -> usize {
@@ -208,6 +225,49 @@ pub(crate) fn finish_message(out: &mut [u8], start: usize, max: usize) -> Result
         f.copy_from_slice(&(length as u16).to_be_bytes());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiate_needs_both_sides() {
+        let id = Ipv4Addr::new(10, 0, 0, 1);
+        let enh = Capability::ExtendedNextHop(vec![ExtendedNextHopEntry {
+            afi: 1,
+            safi: 1,
+            next_hop_afi: 2,
+        }]);
+        let full = Open::new(
+            1,
+            90,
+            id,
+            vec![Capability::FourOctetAs(1), Capability::ExtendedMessage, enh],
+        );
+        assert_eq!(
+            CodecContext::negotiate(&full, &full),
+            CodecContext {
+                four_octet_as: true,
+                extended_message: true,
+                extended_next_hop_ipv4: true
+            }
+        );
+        let junk = Capability::ExtendedNextHop(vec![ExtendedNextHopEntry {
+            afi: 1,
+            safi: 128,
+            next_hop_afi: 2,
+        }]);
+        let partial = Open::new(1, 90, id, vec![Capability::FourOctetAs(1), junk]);
+        assert_eq!(
+            CodecContext::negotiate(&full, &partial),
+            CodecContext {
+                four_octet_as: true,
+                extended_message: false,
+                extended_next_hop_ipv4: false
+            }
+        );
+    }
 }
 
 impl Notification {

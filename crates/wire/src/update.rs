@@ -406,9 +406,9 @@ fn decode_attribute(
         }
         attr::AS4_PATH => {
             if ctx.four_octet_as {
-                // RFC 6793 §3: a NEW speaker never sends AS4_PATH to a NEW
+                // RFC 6793 §4.1: a NEW speaker never sends AS4_PATH to a NEW
                 // speaker; one received is discarded.
-                st.discard(code, Kind::NotExpected, "RFC 6793 §3");
+                st.discard(code, Kind::NotExpected, "RFC 6793 §4.1");
             } else {
                 match aspath::parse(value, true) {
                     Ok(p) => a.as4_path = Some(p),
@@ -419,7 +419,7 @@ fn decode_attribute(
         }
         attr::AS4_AGGREGATOR => {
             if ctx.four_octet_as {
-                st.discard(code, Kind::NotExpected, "RFC 6793 §3");
+                st.discard(code, Kind::NotExpected, "RFC 6793 §4.1");
             } else {
                 match (value.len() == 8)
                     .then(|| parse_aggregator(value, 4))
@@ -733,7 +733,7 @@ pub(crate) fn put_mp_unreach(out: &mut Vec<u8>, m: &MpUnreach) -> Result<(), Enc
 ///
 /// RFC 6793 §4.2.2: towards a 2-octet peer, AS4_PATH/AS4_AGGREGATOR are
 /// generated when the path or aggregator holds a 4-octet ASN and none was
-/// given; towards a 4-octet peer they are never sent (RFC 6793 §3).
+/// given; towards a 4-octet peer they are never sent (RFC 6793 §4.1).
 pub(crate) fn put_plain_attrs(
     out: &mut Vec<u8>,
     a: &PathAttributes,

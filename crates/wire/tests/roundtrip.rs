@@ -121,7 +121,7 @@ prop_compose! {
         unknown in unknown(),
     ) -> PathAttributes {
         // AS4_* attributes exist only between 2-octet and 4-octet speakers
-        // (RFC 6793 §3).
+        // (RFC 6793 §4.1).
         let (as4_path, as4_aggregator) = if four { (None, None) } else { (as4_path, as4_aggregator) };
         PathAttributes {
             origin, as_path, as4_path, next_hop, med, local_pref, atomic_aggregate, aggregator,
