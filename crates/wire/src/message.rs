@@ -227,6 +227,36 @@ pub(crate) fn finish_message(out: &mut [u8], start: usize, max: usize) -> Result
     Ok(())
 }
 
+impl Notification {
+    /// A Cease NOTIFICATION (RFC 4486 subcodes).
+    pub fn cease(subcode: u8) -> Notification {
+        Notification {
+            code: notify::CEASE,
+            subcode,
+            data: Vec::new(),
+        }
+    }
+}
+
+impl Open {
+    /// An OPEN with version 4 (RFC 4271 §4.2).
+    pub fn new(
+        my_as: u16,
+        hold_time: u16,
+        router_id: Ipv4Addr,
+        capabilities: Vec<Capability>,
+    ) -> Open {
+        Open {
+            version: 4,
+            my_as,
+            hold_time,
+            router_id,
+            capabilities,
+            other_params: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,35 +297,5 @@ mod tests {
                 extended_next_hop_ipv4: false
             }
         );
-    }
-}
-
-impl Notification {
-    /// A Cease NOTIFICATION (RFC 4486 subcodes).
-    pub fn cease(subcode: u8) -> Notification {
-        Notification {
-            code: notify::CEASE,
-            subcode,
-            data: Vec::new(),
-        }
-    }
-}
-
-impl Open {
-    /// An OPEN with version 4 (RFC 4271 §4.2).
-    pub fn new(
-        my_as: u16,
-        hold_time: u16,
-        router_id: Ipv4Addr,
-        capabilities: Vec<Capability>,
-    ) -> Open {
-        Open {
-            version: 4,
-            my_as,
-            hold_time,
-            router_id,
-            capabilities,
-            other_params: Vec::new(),
-        }
     }
 }
