@@ -1,1 +1,273 @@
-fn main() {}
+//! RIB insert + best path for a full IPv4 table (901,899 real prefixes from
+//! `../shared/data/prefixes.txt.gz`), fed as UPDATEs the way a peer sends
+//! them: about 2.5 prefixes per attribute set, AS paths of 1 to 7 hops,
+//! communities on about half, one `[::, LL]` next hop.
+//!
+//! Before the criterion runs it prints prefixes/s and heap bytes per route
+//! (a counting allocator) for one full insert.
+//!
+//! Data: `VIA6_PREFIXES` or the first of `../shared/data/prefixes.txt.gz`
+//! relative to the workspace and its parents.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{BufRead, BufReader};
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use bgp::rib::Rib;
+use bgp::{EstablishedSession, NeighborConfig, PeerId, PolicyRef, SpeakerConfig};
+use criterion::{criterion_group, criterion_main, Criterion};
+use ipnet::{IpNet, Ipv4Net};
+use wire::{
+    AsPath, AsSegment, CodecContext, Family, MpNextHop, MpReach, Origin, PathAttributes, Update,
+};
+
+/// Counts live heap bytes.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn data_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("VIA6_PREFIXES") {
+        return Some(p.into());
+    }
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let p = dir.join("../shared/data/prefixes.txt.gz");
+        if p.exists() {
+            return Some(p);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+fn load_prefixes() -> Vec<Ipv4Net> {
+    let path =
+        data_path().unwrap_or_else(|| panic!("prefixes.txt.gz not found; set VIA6_PREFIXES"));
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let r = BufReader::new(flate2::read::GzDecoder::new(f));
+    r.lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.trim_end_matches(['\r', '\n']).parse::<Ipv4Net>().ok())
+        .collect()
+}
+
+/// A tiny deterministic generator (xorshift) for attribute diversity.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn updates(prefixes: &[Ipv4Net]) -> Vec<Update> {
+    let nh = MpNextHop::V6Pair(
+        Ipv6Addr::UNSPECIFIED,
+        "fe80::1".parse().unwrap_or(Ipv6Addr::LOCALHOST),
+    );
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < prefixes.len() {
+        // 1 to 4 prefixes per UPDATE: 2.5 on average.
+        let n = 1 + (rng.next() % 4) as usize;
+        let hops = 1 + (rng.next() % 7) as usize;
+        let mut path = vec![65001u32];
+        for _ in 1..hops {
+            path.push(1 + (rng.next() % 60000) as u32);
+        }
+        let communities = if rng.next() & 1 == 0 {
+            vec![
+                (65001 << 16) | (rng.next() % 100) as u32,
+                (65001 << 16) | 1000,
+            ]
+        } else {
+            Vec::new()
+        };
+        let nlri: Vec<IpNet> = prefixes
+            .iter()
+            .skip(i)
+            .take(n)
+            .map(|p| IpNet::V4(*p))
+            .collect();
+        i += n;
+        out.push(Update {
+            withdrawn: vec![],
+            attributes: PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath {
+                    segments: vec![AsSegment::Sequence(path)],
+                }),
+                communities,
+                mp_reach: Some(MpReach {
+                    family: Family::Ipv4Unicast,
+                    next_hop: nh,
+                    nlri,
+                }),
+                ..Default::default()
+            },
+            nlri: vec![],
+        });
+    }
+    out
+}
+
+fn config() -> SpeakerConfig {
+    SpeakerConfig {
+        router_id: [192, 0, 2, 2].into(),
+        asn: 65002,
+        listen: None,
+        neighbors: vec![NeighborConfig {
+            address: "fe80::1"
+                .parse()
+                .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            interface: Some("eth0".into()),
+            remote_as: 65001,
+            port: 179,
+            families: vec![Family::Ipv4Unicast],
+            extended_next_hop: true,
+            passive: false,
+            hold_time: 90,
+            connect_retry: std::time::Duration::from_secs(5),
+            import: PolicyRef::AcceptAll,
+            export: PolicyRef::Default,
+            max_prefix: None,
+            link_local_form: wire::LinkLocalForm::Native,
+            description: None,
+        }],
+        originate_v4: vec![],
+        originate_v6: vec![],
+        policies: Default::default(),
+        max_paths: 1,
+        multipath_relax: false,
+    }
+}
+
+fn session(cfg: &SpeakerConfig) -> EstablishedSession {
+    EstablishedSession {
+        peer: PeerId(0),
+        peer_address: cfg.neighbors[0].address,
+        peer_as: 65001,
+        peer_router_id: [10, 0, 0, 1].into(),
+        local_as: cfg.asn,
+        local_address: "fe80::2"
+            .parse()
+            .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        local_link_local: "fe80::2".parse().ok(),
+        local_global_v6: None,
+        local_ipv4: None,
+        ifindex: Some(2),
+        ebgp: true,
+        families: vec![Family::Ipv4Unicast],
+        codec: CodecContext {
+            four_octet_as: true,
+            extended_message: false,
+            extended_next_hop_ipv4: true,
+        },
+        route_refresh: true,
+        enhanced_route_refresh: false,
+    }
+}
+
+/// Inserts everything, draining FIB changes as the task does; returns the
+/// number of FIB changes.
+fn insert_all(rib: &mut Rib, ups: &[Update]) -> usize {
+    let mut changes = 0;
+    for (i, u) in ups.iter().enumerate() {
+        rib.update(PeerId(0), u, false);
+        if i % 256 == 255 {
+            changes += rib.take_fib_changes().len();
+        }
+    }
+    changes + rib.take_fib_changes().len()
+}
+
+fn vm_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn bench(c: &mut Criterion) {
+    let prefixes = load_prefixes();
+    let ups = updates(&prefixes);
+    let cfg = config();
+
+    // One measured run: throughput and memory per route.
+    let live0 = LIVE.load(Ordering::Relaxed);
+    let rss0 = vm_rss_kib().unwrap_or(0);
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg), None);
+    let t = Instant::now();
+    let changes = insert_all(&mut rib, &ups);
+    let dt = t.elapsed();
+    let live = LIVE.load(Ordering::Relaxed) - live0;
+    let rss = vm_rss_kib().unwrap_or(0).saturating_sub(rss0);
+    let stats = rib.stats();
+    assert_eq!(stats.prefixes, changes, "every prefix reaches the FIB once");
+    println!(
+        "rib: {} prefixes in {} UPDATEs, {} attribute sets: {:.3} s, {:.0} prefixes/s, \
+         heap {:.1} MB = {:.1} bytes/route, VmRSS +{:.1} MB",
+        stats.prefixes,
+        ups.len(),
+        stats.attr_sets,
+        dt.as_secs_f64(),
+        stats.prefixes as f64 / dt.as_secs_f64(),
+        live as f64 / 1e6,
+        live as f64 / stats.prefixes.max(1) as f64,
+        rss as f64 / 1024.0,
+    );
+    let t = Instant::now();
+    rib.peer_down(PeerId(0));
+    let removed = rib.take_fib_changes().len();
+    println!(
+        "rib: peer down, {removed} removals in {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    drop(rib);
+
+    let mut g = c.benchmark_group("rib");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Elements(prefixes.len() as u64));
+    g.bench_function("insert_best_path_full_table", |b| {
+        b.iter_with_large_drop(|| {
+            let mut rib = Rib::new(cfg.clone());
+            rib.peer_up(session(&cfg), None);
+            insert_all(&mut rib, &ups);
+            rib
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

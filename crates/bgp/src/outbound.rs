@@ -206,7 +206,9 @@ impl Rib {
             .filter_map(|(slot, p)| {
                 self.export_decision(p, slot, prefix, best)
                     .err()
-                    .filter(|r| *r != NotSent::FamilyNotNegotiated)
+                    .filter(|r| {
+                        !matches!(r, NotSent::FamilyNotNegotiated | NotSent::LearnedFromPeer)
+                    })
                     .map(|r| format!("{}: {}", p.session.peer_address, r.as_str()))
             })
             .collect()

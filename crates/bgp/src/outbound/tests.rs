@@ -1,1 +1,367 @@
+//! Outbound tests: what a peer is sent, decoded back from the bytes.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use wire::{CodecContext, Family, LinkLocalForm, Message, MpNextHop, Update};
+
+use super::*;
+use crate::config::{
+    Policy, PolicyAction, PolicyMatch, PolicyRef, PolicySet, PolicyTerm, PrefixMatch,
+};
+use crate::events::{PeerId, PeerOutput};
+use crate::rib::tests::{attrs, config, ll, ll_nh, mp_update, neighbor, net, session, OUR_AS};
+use crate::rib::Rib;
+
+/// Every UPDATE in the peer's queued output.
+fn sent(rib: &mut Rib, peer: u32, ctx: &CodecContext) -> Vec<Update> {
+    let mut out = Vec::new();
+    for o in rib.take_peer_output(PeerId(peer)) {
+        let PeerOutput::Messages(bytes) = o else {
+            panic!("unexpected close");
+        };
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let n = wire::frame_length(rest, ctx)
+                .expect("valid header")
+                .expect("whole message");
+            let (msg, tail) = rest.split_at(n);
+            match wire::decode_message(msg, ctx).expect("decodes").message {
+                Message::Update(u) => out.push(u),
+                other => panic!("unexpected {other:?}"),
+            }
+            rest = tail;
+        }
+    }
+    out
+}
+
+fn announced(updates: &[Update]) -> Vec<(IpNet, Option<MpNextHop>, Option<Ipv4Addr>)> {
+    let mut v = Vec::new();
+    for u in updates {
+        for p in &u.nlri {
+            v.push((IpNet::V4(*p), None, u.attributes.next_hop));
+        }
+        if let Some(mp) = &u.attributes.mp_reach {
+            for p in &mp.nlri {
+                v.push((*p, Some(mp.next_hop), None));
+            }
+        }
+    }
+    v
+}
+
+fn eors(updates: &[Update]) -> Vec<Family> {
+    updates.iter().filter_map(wire::is_end_of_rib).collect()
+}
+
+/// Peer 0 (eBGP 65001, link-local) sends 10.0.0.0/24; peer 1 is set up
+/// by `tweak` and receives.
+fn two_peers(
+    tweak: impl Fn(&mut EstablishedSession, &mut crate::config::NeighborConfig),
+) -> (Rib, EstablishedSession) {
+    let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    let mut s1 = session(&cfg, 1, "10.0.0.2");
+    tweak(&mut s1, &mut cfg.neighbors[1]);
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    rib.peer_up(s1.clone(), None);
+    rib.take_peer_output(PeerId(0));
+    rib.take_peer_output(PeerId(1));
+    let mut a = attrs(&[65001, 65100]);
+    a.local_pref = Some(555);
+    a.med = Some(9);
+    rib.update(
+        PeerId(0),
+        &mp_update(a, ll_nh("fe80::1"), &["10.0.0.0/24"]),
+        false,
+    );
+    rib.flush_outbound();
+    (rib, s1)
+}
+
+#[test]
+fn link_local_session_sends_native_form_with_prepend_and_no_local_pref() {
+    let (mut rib, s) = two_peers(|_, _| {});
+    let ups = sent(&mut rib, 1, &s.codec);
+    assert_eq!(ups.len(), 1);
+    let a = &ups[0].attributes;
+    assert_eq!(
+        announced(&ups),
+        vec![(
+            net("10.0.0.0/24"),
+            Some(MpNextHop::V6Pair(Ipv6Addr::UNSPECIFIED, ll("fe80::ff"))),
+            None
+        )]
+    );
+    assert_eq!(
+        a.as_path.as_ref().map(|p| p.segments.clone()),
+        Some(vec![wire::AsSegment::Sequence(vec![OUR_AS, 65001, 65100])])
+    );
+    assert_eq!(a.local_pref, None);
+    assert_eq!(a.med, None, "MED does not cross to another AS");
+    assert_eq!(rib.peer_counts(PeerId(1)).advertised, 1);
+    // Never back to the peer it came from.
+    assert!(sent(&mut rib, 0, &s.codec).is_empty());
+    assert_eq!(rib.peer_counts(PeerId(0)).advertised, 0);
+}
+
+#[test]
+fn global_session_sends_global_and_link_local() {
+    let (mut rib, s) = two_peers(|s, _| {
+        s.local_global_v6 = Some(ll("2001:db8::ff"));
+    });
+    assert_eq!(
+        announced(&sent(&mut rib, 1, &s.codec)),
+        vec![(
+            net("10.0.0.0/24"),
+            Some(MpNextHop::V6Pair(ll("2001:db8::ff"), ll("fe80::ff"))),
+            None
+        )]
+    );
+}
+
+#[test]
+fn single_and_double_link_local_forms() {
+    for (form, want) in [
+        (LinkLocalForm::Single, MpNextHop::V6(ll("fe80::ff"))),
+        (
+            LinkLocalForm::Double,
+            MpNextHop::V6Pair(ll("fe80::ff"), ll("fe80::ff")),
+        ),
+    ] {
+        let (mut rib, s) = two_peers(|_, n| n.link_local_form = form);
+        assert_eq!(
+            announced(&sent(&mut rib, 1, &s.codec)),
+            vec![(net("10.0.0.0/24"), Some(want), None)]
+        );
+    }
+}
+
+#[test]
+fn without_extended_next_hop_ipv4_next_hop_or_nothing() {
+    // No capability 5 but an IPv4 address: classic NEXT_HOP.
+    let (mut rib, s) = two_peers(|s, _| {
+        s.codec.extended_next_hop_ipv4 = false;
+        s.local_ipv4 = Some("192.0.2.9".parse().unwrap());
+    });
+    assert_eq!(
+        announced(&sent(&mut rib, 1, &s.codec)),
+        vec![(net("10.0.0.0/24"), None, Some("192.0.2.9".parse().unwrap()))]
+    );
+    // Neither: not sent, and the reason is visible.
+    let (mut rib, s) = two_peers(|s, _| s.codec.extended_next_hop_ipv4 = false);
+    assert!(sent(&mut rib, 1, &s.codec).is_empty());
+    let routes = rib.routes();
+    let r = routes.iter().find(|r| r.best).expect("a best route");
+    assert_eq!(
+        r.not_advertised,
+        vec![format!("fe80::2: {}", NotSent::NoIpv4NextHop.as_str())]
+    );
+}
+
+#[test]
+fn ibgp_split_horizon_and_local_pref_kept_for_ibgp() {
+    let mut cfg = config(vec![
+        neighbor("fe80::1", OUR_AS),
+        neighbor("fe80::2", OUR_AS),
+        neighbor("fe80::3", 65003),
+    ]);
+    cfg.neighbors[2].export = PolicyRef::AcceptAll;
+    let mut rib = Rib::new(cfg.clone());
+    for i in 0..3 {
+        rib.peer_up(session(&cfg, i, &format!("10.0.0.{}", i + 1)), None);
+        rib.take_peer_output(PeerId(i));
+    }
+    let mut a = attrs(&[65100]);
+    a.local_pref = Some(150);
+    rib.update(
+        PeerId(0),
+        &mp_update(a, ll_nh("fe80::1"), &["10.0.0.0/24"]),
+        false,
+    );
+    // eBGP peer 2 sends another prefix; iBGP peer 1 gets it with
+    // LOCAL_PREF and no prepend.
+    rib.update(
+        PeerId(2),
+        &mp_update(attrs(&[65003]), ll_nh("fe80::3"), &["10.3.0.0/16"]),
+        false,
+    );
+    rib.flush_outbound();
+    let ctx = session(&cfg, 1, "10.0.0.2").codec;
+    let to1 = sent(&mut rib, 1, &ctx);
+    assert_eq!(announced(&to1).len(), 1);
+    assert_eq!(announced(&to1)[0].0, net("10.3.0.0/16"));
+    assert_eq!(to1[0].attributes.local_pref, Some(100));
+    assert_eq!(
+        to1[0].attributes.as_path.as_ref().map(|p| p.segments.len()),
+        Some(1)
+    );
+    // The eBGP peer gets the iBGP-learned one, prepended.
+    let to2 = sent(&mut rib, 2, &ctx);
+    assert_eq!(
+        announced(&to2).iter().map(|a| a.0).collect::<Vec<_>>(),
+        vec![net("10.0.0.0/24")]
+    );
+}
+
+#[test]
+fn initial_dump_with_originated_prefixes_then_end_of_rib_and_withdrawals() {
+    let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    cfg.originate_v4 = vec!["198.51.100.0/24".parse().unwrap()];
+    cfg.originate_v6 = vec!["2001:db8:100::/48".parse().unwrap()];
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]),
+        false,
+    );
+    let s1 = session(&cfg, 1, "10.0.0.2");
+    rib.peer_up(s1.clone(), None);
+    let ups = sent(&mut rib, 1, &s1.codec);
+    let mut got: Vec<IpNet> = announced(&ups).iter().map(|a| a.0).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            net("10.0.0.0/24"),
+            net("198.51.100.0/24"),
+            net("2001:db8:100::/48")
+        ]
+    );
+    assert_eq!(eors(&ups), vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    // The originated IPv6 prefix carries our link-local next hop.
+    let v6 = announced(&ups)
+        .into_iter()
+        .find(|a| a.0 == net("2001:db8:100::/48"))
+        .unwrap();
+    assert_eq!(
+        v6.1,
+        Some(MpNextHop::V6Pair(Ipv6Addr::UNSPECIFIED, ll("fe80::ff")))
+    );
+    // Origin: our AS only.
+    let orig = ups
+        .iter()
+        .find(|u| {
+            u.attributes
+                .mp_reach
+                .as_ref()
+                .is_some_and(|m| m.nlri.contains(&net("198.51.100.0/24")))
+        })
+        .unwrap();
+    assert_eq!(
+        orig.attributes.as_path.as_ref().map(|p| p.segments.clone()),
+        Some(vec![wire::AsSegment::Sequence(vec![OUR_AS])])
+    );
+
+    // The learned route goes away: peer 1 gets a withdrawal.
+    rib.peer_down(PeerId(0));
+    rib.flush_outbound();
+    let ups = sent(&mut rib, 1, &s1.codec);
+    assert_eq!(ups.len(), 1);
+    assert_eq!(ups[0].withdrawn, vec!["10.0.0.0/24".parse().unwrap()]);
+    assert_eq!(rib.peer_counts(PeerId(1)).advertised, 2);
+
+    // Route refresh: everything for the family again, no End-of-RIB.
+    rib.route_refresh(PeerId(1), Family::Ipv4Unicast);
+    let ups = sent(&mut rib, 1, &s1.codec);
+    assert_eq!(
+        announced(&ups).iter().map(|a| a.0).collect::<Vec<_>>(),
+        vec![net("198.51.100.0/24")]
+    );
+    assert!(eors(&ups).is_empty());
+}
+
+#[test]
+fn export_policies() {
+    // `originated` passes only ours; default on eBGP passes nothing.
+    for (export, want) in [
+        (PolicyRef::Originated, vec![net("198.51.100.0/24")]),
+        (PolicyRef::Default, vec![]),
+        (PolicyRef::DenyAll, vec![]),
+    ] {
+        let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+        cfg.originate_v4 = vec!["198.51.100.0/24".parse().unwrap()];
+        cfg.neighbors[1].export = export.clone();
+        let mut rib = Rib::new(cfg.clone());
+        rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+        rib.update(
+            PeerId(0),
+            &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]),
+            false,
+        );
+        let s1 = session(&cfg, 1, "10.0.0.2");
+        rib.peer_up(s1.clone(), None);
+        let got: Vec<IpNet> = announced(&sent(&mut rib, 1, &s1.codec))
+            .iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(got, want, "{export:?}");
+    }
+    // A named policy sets MED and a community, for a /24 in 10/8 only.
+    let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    cfg.policies.insert(
+        "out".into(),
+        Policy {
+            terms: vec![PolicyTerm {
+                matches: PolicyMatch {
+                    prefixes: vec![PrefixMatch {
+                        prefix: net("10.0.0.0/8"),
+                        ge: Some(24),
+                        le: Some(24),
+                    }],
+                    ..Default::default()
+                },
+                action: PolicyAction::Accept,
+                set: PolicySet {
+                    local_pref: None,
+                    med: Some(42),
+                    add_communities: vec![0x0001_0002],
+                },
+            }],
+        },
+    );
+    cfg.neighbors[1].export = PolicyRef::Named("out".into());
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    rib.update(
+        PeerId(0),
+        &mp_update(
+            attrs(&[65001]),
+            ll_nh("fe80::1"),
+            &["10.0.0.0/24", "10.1.0.0/16"],
+        ),
+        false,
+    );
+    let s1 = session(&cfg, 1, "10.0.0.2");
+    rib.peer_up(s1.clone(), None);
+    let ups = sent(&mut rib, 1, &s1.codec);
+    assert_eq!(
+        announced(&ups).iter().map(|a| a.0).collect::<Vec<_>>(),
+        vec![net("10.0.0.0/24")]
+    );
+    assert_eq!(ups[0].attributes.med, Some(42));
+    assert_eq!(ups[0].attributes.communities, vec![0x0001_0002]);
+}
+
+#[test]
+fn prefixes_sharing_attributes_share_an_update() {
+    let (mut rib, s) = two_peers(|_, _| {});
+    rib.take_peer_output(PeerId(1));
+    let many: Vec<String> = (0..50).map(|i| format!("10.{}.0.0/16", i + 1)).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001, 7]), ll_nh("fe80::1"), &refs),
+        false,
+    );
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001, 8]), ll_nh("fe80::1"), &["172.16.0.0/12"]),
+        false,
+    );
+    rib.flush_outbound();
+    let ups = sent(&mut rib, 1, &s.codec);
+    assert_eq!(ups.len(), 2);
+    assert_eq!(announced(&ups).len(), 51);
+}

@@ -410,7 +410,7 @@ pub struct Rib {
     pub(crate) slots: HashMap<PeerId, u16>,
     /// FIB changes not yet handed out, coalesced per prefix.
     pub(crate) fib: Vec<RouteChange>,
-    pub(crate) fib_index: HashMap<IpNet, usize>,
+    pub(crate) fib_index: hashbrown::HashMap<IpNet, usize>,
     /// eBGP neighbours already warned about RFC 8212 default deny.
     pub(crate) warned: HashSet<(PeerId, Direction)>,
     /// Configured neighbours (by index) that sent End-of-RIB for all
@@ -426,6 +426,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) peers: &'a [Option<Peer>],
     pub(crate) max_paths: usize,
     pub(crate) relax: bool,
+    /// The resolved next hop of the path being inserted (peer slot,
+    /// pre-policy id): saves resolving it again for the FIB view.
+    pub(crate) hint: Option<(u16, Id, RouteNextHop)>,
 }
 
 impl Ctx<'_> {
@@ -436,6 +439,11 @@ impl Ctx<'_> {
         self.peers.get(slot as usize).and_then(Option::as_ref)
     }
     fn next_hop(&self, p: &Path) -> Option<RouteNextHop> {
+        if let Some((peer, pre, r)) = self.hint {
+            if p.peer == peer && p.pre == pre {
+                return Some(r);
+            }
+        }
         let a = self.attrs(p.post)?;
         let nh = self.nexthops.get(a.next_hop)?;
         resolve_next_hop(nh, &self.peer(p.peer)?.session).ok()
@@ -574,7 +582,7 @@ impl Rib {
             peers: Vec::new(),
             slots: HashMap::new(),
             fib: Vec::new(),
-            fib_index: HashMap::new(),
+            fib_index: hashbrown::HashMap::new(),
             warned: HashSet::new(),
             eor_done: HashSet::new(),
             initial_tables_in: false,
@@ -611,6 +619,7 @@ impl Rib {
             peers: &self.peers,
             max_paths: self.config.max_paths,
             relax: self.config.multipath_relax,
+            hint: None,
         }
     }
 
@@ -841,11 +850,13 @@ impl Rib {
             return;
         };
         let ebgp = peer.session.ebgp;
+        let resolved = resolve_next_hop(&nh, &peer.session);
         let base_state = if peer_loop(wire_attrs, self.config.asn) {
             Some(PathState::AsLoop)
         } else {
-            resolve_next_hop(&nh, &peer.session).err()
+            resolved.err()
         };
+        let resolved = resolved.ok();
         let import = peer.import().clone();
         let nh_id = self.nexthops.intern(nh);
         let mut a = Attrs::from_wire(wire_attrs, nh_id);
@@ -916,8 +927,8 @@ impl Rib {
                 post,
             };
             match prefix {
-                IpNet::V4(p) => self.upsert(p, path),
-                IpNet::V6(p) => self.upsert(p, path),
+                IpNet::V4(p) => self.upsert(p, path, resolved),
+                IpNet::V6(p) => self.upsert(p, path, resolved),
             }
         }
         for (_, id) in by_term {
@@ -928,7 +939,7 @@ impl Rib {
 
     /// Inserts or replaces `path` (its references already taken) and
     /// reruns the decision for the prefix.
-    fn upsert<P: Prefix>(&mut self, prefix: P, path: Path) {
+    fn upsert<P: Prefix>(&mut self, prefix: P, path: Path, resolved: Option<RouteNextHop>) {
         let mut released: [Id; 2] = [NO_ATTRS; 2];
         let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
         let ctx = Ctx {
@@ -937,6 +948,7 @@ impl Rib {
             peers: &self.peers,
             max_paths: self.config.max_paths,
             relax: self.config.multipath_relax,
+            hint: resolved.map(|r| (path.peer, path.pre, r)),
         };
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix);
@@ -995,6 +1007,7 @@ impl Rib {
             peers: &self.peers,
             max_paths: self.config.max_paths,
             relax: self.config.multipath_relax,
+            hint: None,
         };
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix);
@@ -1421,6 +1434,7 @@ impl Rib {
                         pre: old.pre,
                         post,
                     },
+                    None,
                 );
             }
             // Settings such as max-paths may change the set even when no
@@ -1436,6 +1450,7 @@ impl Rib {
             peers: &self.peers,
             max_paths: self.config.max_paths,
             relax: self.config.multipath_relax,
+            hint: None,
         };
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix);
@@ -1468,4 +1483,4 @@ fn peer_loop(a: &wire::PathAttributes, asn: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
