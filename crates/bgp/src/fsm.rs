@@ -503,7 +503,14 @@ impl Fsm {
         match event {
             Event::ManualStart => {}
             Event::ManualStop(n) => self.manual_stop(n, out),
-            Event::ErrorStop(n) => self.fail_with(n, out),
+            Event::ErrorStop(n) => {
+                if n.code == code::CEASE && n.subcode == cease::MAX_PREFIXES {
+                    // RFC 4486 §4: after max-prefix, stay down for the full
+                    // (maximum) idle hold instead of re-flooding the RIB.
+                    self.flaps = 16;
+                }
+                self.fail_with(n, out)
+            }
             Event::HoldTimerExpires => self.fail_with(Self::hold_expired(), out),
             Event::SendHoldTimerExpires => self.fail_with(
                 Notification {
@@ -978,6 +985,15 @@ mod tests {
         assert_eq!(f.state(), State::Established);
         assert!(f.handle(Event::ConnectionReplaced).is_empty());
         assert_eq!(f.state(), State::Established);
+    }
+
+    #[test]
+    fn max_prefix_stop_waits_the_longest_idle_hold() {
+        let mut f = established();
+        let a = f.handle(Event::ErrorStop(max_prefix_notification(1, 1, 100)));
+        assert_eq!(sent(&a), Some((6, 1)));
+        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 8)));
     }
 
     #[test]

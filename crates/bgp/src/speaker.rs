@@ -52,6 +52,7 @@ pub struct NeighborStatus {
     pub negotiated: Option<Negotiated>,
     pub counts: PeerCounts,
     pub updates_received: u64,
+    pub updates_sent: u64,
     pub last_error: Option<String>,
 }
 
@@ -262,6 +263,7 @@ impl SpeakerHandle {
                 negotiated: s.negotiated,
                 counts,
                 updates_received: s.updates_received,
+                updates_sent: s.updates_sent,
                 last_error: s.last_error,
             });
         }

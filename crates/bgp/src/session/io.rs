@@ -2,6 +2,7 @@
 //! messages, and a writer task that never blocks the session or the RIB.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use wire::{decode_message, frame_length, CodecContext, Decoded, Message, Notific
 use crate::events::PeerOutput;
 use crate::negotiate::codec_context;
 use crate::session::local::{if_index, is_link_local};
+use crate::session::Counters;
 
 /// What a connection reports to its session.
 #[derive(Debug)]
@@ -70,6 +72,7 @@ impl Conn {
         incoming: bool,
         our_open: Arc<Open>,
         send_hold: Duration,
+        counters: Arc<Counters>,
     ) -> std::io::Result<Conn> {
         let local = stream.local_addr()?;
         let remote = stream.peer_addr()?;
@@ -78,7 +81,9 @@ impl Conn {
         let (ev_tx, events) = mpsc::channel(EVENT_QUEUE);
         let (writer, wr_rx) = mpsc::channel(WRITER_QUEUE);
         let reader_task = tokio::spawn(reader(rd, ev_tx.clone(), our_open));
-        let writer_task = Some(tokio::spawn(writer_loop(wr, wr_rx, ev_tx, send_hold)));
+        let writer_task = Some(tokio::spawn(writer_loop(
+            wr, wr_rx, ev_tx, send_hold, counters,
+        )));
         Ok(Conn {
             events,
             writer,
@@ -189,6 +194,7 @@ async fn writer_loop(
     mut ctrl: mpsc::Receiver<WriterCmd>,
     events: mpsc::Sender<ConnEvent>,
     send_hold: Duration,
+    counters: Arc<Counters>,
 ) {
     let mut rib: Option<mpsc::Receiver<PeerOutput>> = None;
     loop {
@@ -213,7 +219,12 @@ async fn writer_loop(
                 None => return,
             },
             out = recv_rib(&mut rib) => match out {
-                Some(PeerOutput::Messages(b)) => b,
+                Some(PeerOutput::Messages(b)) => {
+                    counters
+                        .updates_sent
+                        .fetch_add(count_updates(&b), Ordering::Relaxed);
+                    b
+                }
                 Some(PeerOutput::Close(n)) => {
                     rib = None;
                     let _ = events.send(ConnEvent::LocalClose(n)).await;
@@ -237,6 +248,24 @@ async fn writer_loop(
             }
         }
     }
+}
+
+/// UPDATE messages in a buffer of whole encoded messages (walks the
+/// 19-byte headers: length at 16..18, type at 18).
+fn count_updates(buf: &[u8]) -> u64 {
+    let mut n = 0;
+    let mut at = 0usize;
+    while let Some(hdr) = buf.get(at..).and_then(|b| b.first_chunk::<19>()) {
+        let len = usize::from(u16::from_be_bytes([hdr[16], hdr[17]]));
+        if hdr[18] == 2 {
+            n += 1;
+        }
+        if len < 19 {
+            break;
+        }
+        at += len;
+    }
+    n
 }
 
 /// Why an outgoing connection could not be made.
@@ -279,5 +308,50 @@ pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Con
         Ok(Ok(s)) => Ok(s),
         Ok(Err(source)) => Err(ConnectError::Io { addr, source }),
         Err(_) => Err(ConnectError::Timeout(addr)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{encode_message, CodecContext, Message, Update};
+
+    #[test]
+    fn counts_updates_in_a_chunk() {
+        let ctx = CodecContext::default();
+        let mut b = Vec::new();
+        encode_message(&Message::Update(Update::default()), &ctx, &mut b).unwrap_or_default();
+        encode_message(&Message::Keepalive, &ctx, &mut b).unwrap_or_default();
+        encode_message(&Message::Update(Update::default()), &ctx, &mut b).unwrap_or_default();
+        assert_eq!(count_updates(&b), 2);
+        assert_eq!(count_updates(&b[..30]), 1);
+        assert_eq!(count_updates(&[0xff; 19]), 0);
+    }
+
+    #[test]
+    fn link_local_needs_a_known_interface() {
+        let ll: IpAddr = "fe80::1"
+            .parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        assert!(matches!(
+            peer_socket_addr(ll, None, 179),
+            Err(ConnectError::NoInterface(_))
+        ));
+        assert!(matches!(
+            peer_socket_addr(ll, Some("no-such-if0"), 179),
+            Err(ConnectError::UnknownInterface(_))
+        ));
+        match peer_socket_addr(ll, Some("lo"), 1790) {
+            Ok(SocketAddr::V6(a)) => {
+                assert_eq!(a.scope_id(), 1);
+                assert_eq!(a.port(), 1790);
+            }
+            other => panic!("{other:?}"),
+        }
+        let g: IpAddr = "2001:db8::1".parse().unwrap_or(ll);
+        assert_eq!(
+            peer_socket_addr(g, None, 179).ok(),
+            Some(SocketAddr::new(g, 179))
+        );
     }
 }

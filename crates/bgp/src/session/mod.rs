@@ -114,6 +114,7 @@ pub struct SessionStatus {
     pub local_address: Option<SocketAddr>,
     pub remote_address: Option<SocketAddr>,
     pub updates_received: u64,
+    pub updates_sent: u64,
 }
 
 impl SessionStatus {
@@ -126,6 +127,7 @@ impl SessionStatus {
             local_address: None,
             remote_address: None,
             updates_received: 0,
+            updates_sent: 0,
         }
     }
 }
@@ -137,14 +139,15 @@ pub struct SessionHandle {
     pub neighbor: NeighborConfig,
     cmd: mpsc::Sender<SessionCommand>,
     status: watch::Receiver<SessionStatus>,
-    updates_received: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     task: JoinHandle<()>,
 }
 
 impl SessionHandle {
     pub fn status(&self) -> SessionStatus {
         let mut s = self.status.borrow().clone();
-        s.updates_received = self.updates_received.load(Ordering::Relaxed);
+        s.updates_received = self.counters.updates_received.load(Ordering::Relaxed);
+        s.updates_sent = self.counters.updates_sent.load(Ordering::Relaxed);
         s
     }
 
@@ -188,6 +191,13 @@ impl SessionHandle {
     }
 }
 
+/// Message counters a session shares with its handle.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub updates_received: AtomicU64,
+    pub updates_sent: AtomicU64,
+}
+
 /// Commands to one session, detached from its handle.
 #[derive(Debug, Clone)]
 pub struct SessionCommander {
@@ -219,7 +229,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
     let neighbor = cfg.neighbor.clone();
     let fsm_cfg = cfg.fsm_config();
     let our_open = Arc::new(fsm_cfg.open.clone());
-    let updates_received = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let driver = Driver {
         fsm: Fsm::new(fsm_cfg),
         our_open,
@@ -237,7 +247,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         exit: false,
         established_at: None,
         connect_error: None,
-        updates_received: updates_received.clone(),
+        counters: counters.clone(),
         published: None,
     };
     let task = tokio::spawn(driver.run());
@@ -246,7 +256,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         neighbor,
         cmd: cmd_tx,
         status: status_rx,
-        updates_received,
+        counters,
         task,
     }
 }
@@ -293,7 +303,7 @@ struct Driver {
     established_at: Option<Instant>,
     connect_error: Option<String>,
     /// Shared with the handle: counted per UPDATE without republishing.
-    updates_received: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     published: Option<(State, Option<String>)>,
 }
 
@@ -392,6 +402,7 @@ impl Driver {
             local_address: self.conn.as_ref().map(|c| c.local),
             remote_address: self.conn.as_ref().map(|c| c.remote),
             updates_received: 0,
+            updates_sent: 0,
         };
         self.status_tx.send_replace(status);
     }
@@ -492,7 +503,13 @@ impl Driver {
     }
 
     fn start_conn(&self, stream: TcpStream, incoming: bool) -> Option<Conn> {
-        match Conn::start(stream, incoming, self.our_open.clone(), self.send_hold()) {
+        match Conn::start(
+            stream,
+            incoming,
+            self.our_open.clone(),
+            self.send_hold(),
+            self.counters.clone(),
+        ) {
             Ok(c) => Some(c),
             Err(e) => {
                 debug!(neighbor = %self.name(), error = %e, "connection gone before start");
@@ -689,7 +706,9 @@ impl Driver {
                 if !established {
                     return;
                 }
-                self.updates_received.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .updates_received
+                    .fetch_add(1, Ordering::Relaxed);
                 for e in &discarded {
                     debug!(neighbor = %self.name(), error = ?e, "attribute discarded (RFC 7606)");
                 }

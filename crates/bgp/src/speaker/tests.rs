@@ -97,6 +97,8 @@ async fn two_speakers_exchange_routes_over_ipv6() {
     assert!(n.uptime.is_some());
     let neg = n.negotiated.unwrap_or_else(|| panic!("no negotiated caps"));
     assert_eq!(neg.extended_next_hop, vec![wire::Family::Ipv4Unicast]);
+    let sent = a.neighbors().await.first().map(|n| n.updates_sent);
+    assert!(sent.is_some_and(|s| s >= 1), "{sent:?}");
     let json = serde_json_like(&b).await;
     assert!(json.contains("Established"), "{json}");
 
