@@ -225,3 +225,116 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::PeerOutput;
+    use crate::rib::tests::{attrs, config, ll_nh, mp_update, neighbor, session};
+    use wire::Update;
+
+    async fn next_event(rx: &mut mpsc::Receiver<FibEvent>) -> FibEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("FIB event in time")
+            .expect("RIB task alive")
+    }
+
+    #[tokio::test]
+    async fn task_feeds_fib_reports_initial_tables_and_answers_queries() {
+        let cfg = config(vec![neighbor("fe80::1", 65001)]);
+        let (fib_tx, mut fib_rx) = mpsc::channel(4);
+        let (tx, handle) = spawn_rib(&cfg, fib_tx);
+        let (out_tx, mut out_rx) = mpsc::channel(8);
+        tx.send(RibInput::Established {
+            session: session(&cfg, 0, "10.0.0.1"),
+            outbound: out_tx,
+        })
+        .await
+        .unwrap();
+        // End-of-RIB for both families comes first as the initial dump.
+        let first = tokio::time::timeout(Duration::from_secs(5), out_rx.recv())
+            .await
+            .unwrap();
+        assert!(matches!(first, Some(PeerOutput::Messages(ref b)) if !b.is_empty()));
+        let prefixes: Vec<String> = (0..10_000)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect();
+        for chunk in prefixes.chunks(4) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            tx.send(RibInput::Update {
+                peer: PeerId(0),
+                update: mp_update(attrs(&[65001]), ll_nh("fe80::1"), &refs),
+                treat_as_withdraw: false,
+            })
+            .await
+            .unwrap();
+        }
+        // End-of-RIB for both families.
+        tx.send(RibInput::Update {
+            peer: PeerId(0),
+            update: Update::default(),
+            treat_as_withdraw: false,
+        })
+        .await
+        .unwrap();
+        let mut eor6 = Update::default();
+        eor6.attributes.mp_unreach = Some(wire::MpUnreach {
+            family: wire::Family::Ipv6Unicast,
+            withdrawn: vec![],
+        });
+        tx.send(RibInput::Update {
+            peer: PeerId(0),
+            update: eor6,
+            treat_as_withdraw: false,
+        })
+        .await
+        .unwrap();
+        let mut installs = 0;
+        loop {
+            match next_event(&mut fib_rx).await {
+                FibEvent::Changes(c) => {
+                    assert!(c.len() <= FIB_CHUNK);
+                    installs += c.len();
+                }
+                FibEvent::InitialTablesIn => break,
+            }
+        }
+        assert_eq!(installs, 10_000, "every route before InitialTablesIn");
+        let counts = handle.peer_counts(PeerId(0)).await;
+        assert_eq!((counts.received, counts.accepted), (10_000, 10_000));
+        let routes = handle.routes().await;
+        assert_eq!(routes.len(), 10_000);
+        assert_eq!(routes[0].prefix, "10.0.0.0/24");
+
+        // Soft reconfiguration: deny-all removes everything.
+        let mut cfg2 = cfg.clone();
+        cfg2.neighbors[0].import = crate::config::PolicyRef::DenyAll;
+        handle.reconfigure(cfg2).await;
+        let mut removes = 0;
+        while removes < 10_000 {
+            match next_event(&mut fib_rx).await {
+                FibEvent::Changes(c) => {
+                    assert!(c.iter().all(|c| matches!(c, RouteChange::Remove { .. })));
+                    removes += c.len();
+                }
+                FibEvent::InitialTablesIn => panic!("reported twice"),
+            }
+        }
+        assert_eq!(handle.peer_counts(PeerId(0)).await.accepted, 0);
+
+        // Peer down: the paths leave Adj-RIB-In as well. Queries and
+        // inputs are separate channels, so poll.
+        tx.send(RibInput::Down { peer: PeerId(0) }).await.unwrap();
+        let mut received = u64::MAX;
+        for _ in 0..100 {
+            received = handle.peer_counts(PeerId(0)).await.received;
+            if received == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(received, 0);
+        assert!(handle.routes().await.is_empty());
+    }
+}
