@@ -464,6 +464,80 @@ mod tests {
         ));
     }
 
+    /// A minimal peer on loopback: answers OPEN and KEEPALIVE, then
+    /// counts announced prefixes until End-of-RIB. Returns its socket so
+    /// that the session stays open until the test drops it.
+    fn fake_peer(listener: TcpListener) -> thread::JoinHandle<(usize, bool, TcpStream)> {
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            let peer_local = Local {
+                asn: 65002,
+                remote_as: Some(65001),
+                ..local()
+            };
+            let open = read_message(&mut s, &mut buf, &CodecContext::default()).unwrap();
+            assert!(matches!(open, Message::Open(_)));
+            let mut out = Vec::new();
+            let ctx = crate::table::context();
+            encode_message(&Message::Open(our_open(&peer_local)), &ctx, &mut out).unwrap();
+            encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+            s.write_all(&out).unwrap();
+            let mut prefixes = 0;
+            loop {
+                match read_message(&mut s, &mut buf, &ctx).unwrap() {
+                    Message::Keepalive => {}
+                    Message::Update(u) => {
+                        if wire::is_end_of_rib(&u).is_some() {
+                            return (prefixes, true, s);
+                        }
+                        prefixes += u.attributes.mp_reach.map_or(0, |m| m.nlri.len());
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn table_reaches_a_peer_over_tcp_then_end_of_rib() {
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let SocketAddr::V6(addr) = listener.local_addr().unwrap() else {
+            panic!("not IPv6")
+        };
+        let peer = fake_peer(listener);
+        let stream = connect(addr, Duration::from_secs(5)).unwrap();
+        let l = Local {
+            remote_as: Some(65002),
+            ..local()
+        };
+        let s = establish(stream, &l).unwrap();
+        assert_eq!(s.hold_time, 90);
+        let ps: Vec<wire::IpNet> = (0..3000u32)
+            .map(|i| {
+                wire::IpNet::V4(wire::Ipv4Net::new((0x0b00_0000 + (i << 8)).into(), 24).unwrap())
+            })
+            .collect();
+        let shape = crate::table::Shape {
+            local_as: 65001,
+            avoid_as: Some(65002),
+            seed: 1,
+        };
+        let nh = crate::table::NextHopSpec {
+            link_local: "fe80::1".parse().unwrap(),
+            global: None,
+            form: wire::LinkLocalForm::Native,
+        };
+        let enc = crate::table::encode(&crate::table::group(&ps, &shape), &nh).unwrap();
+        s.send(&enc.announce).unwrap();
+        let mut eor = Vec::new();
+        wire::end_of_rib(wire::Family::Ipv4Unicast, &mut eor);
+        s.send(&eor).unwrap();
+        assert!(s.wait_acked(Duration::from_secs(5)));
+        let (prefixes, eor, _stream) = peer.join().unwrap();
+        assert_eq!((prefixes, eor), (3000, true));
+    }
+
     #[test]
     fn boundaries_fall_between_messages() {
         let mut bytes = Vec::new();
