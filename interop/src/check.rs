@@ -159,3 +159,33 @@ pub fn bird_counter(bird: &Bird, proto: &str, family: &str, row: &str) -> Result
             reason: format!("no `{row}:` in channel {family}:\n{ch}"),
         })
 }
+
+/// The `installed` count of `via6ctl --json fib` (routes via6 has in the
+/// kernel), checked together with an empty `failed` list.
+pub fn via6_fib_installed(v: &Via6d) -> Result<u64> {
+    let j = v.ctl_json(&["fib"])?;
+    let failed = j
+        .get("failed")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if failed > 0 {
+        return Err(Error::Check(format!(
+            "via6ctl fib reports failed routes: {j}"
+        )));
+    }
+    j.get("installed")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Parse {
+            cmd: "via6ctl --json fib".into(),
+            reason: format!("no `installed` count in {j}"),
+        })
+}
+
+/// `via6ctl fib` says exactly `want` routes are installed.
+pub fn via6_fib_count(v: &Via6d, want: u64) -> Result<bool> {
+    let n = via6_fib_installed(v)?;
+    if n == want {
+        return Ok(true);
+    }
+    not_yet(format!("via6ctl fib: installed {n}, want {want}"))
+}

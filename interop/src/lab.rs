@@ -149,8 +149,7 @@ impl Lab {
     }
 
     /// Adds a host: a namespace with `lo` up, forwarding on for both
-    /// families, DAD off (addresses usable at once) and addresses kept
-    /// across link down/up (a router keeps its link-local address).
+    /// families and DAD off (addresses usable at once).
     pub fn add_host(&self, name: &str) -> Result<Host> {
         let ns = format!("{}{}", self.id, name);
         exec::run_args(&["ip", "netns", "add", &ns])?;
@@ -164,8 +163,6 @@ impl Lab {
         for (key, value) in [
             ("net.ipv6.conf.all.accept_dad", "0"),
             ("net.ipv6.conf.default.accept_dad", "0"),
-            ("net.ipv6.conf.all.keep_addr_on_down", "1"),
-            ("net.ipv6.conf.default.keep_addr_on_down", "1"),
             ("net.ipv4.conf.all.forwarding", "1"),
             ("net.ipv6.conf.all.forwarding", "1"),
         ] {
@@ -285,6 +282,32 @@ impl Lab {
             .map(|_| ())
     }
 
+    /// Takes one end of a link down or up, like a flapping port. Linux
+    /// drops link-local addresses on admin down whatever
+    /// `keep_addr_on_down` says, and with `addrgenmode none` nothing
+    /// regenerates them; so on up the end's configured link-local address
+    /// is put back, as the kernel would regenerate an EUI-64 one.
+    pub fn set_link_end(&self, end: &LinkEnd, up: bool) -> Result<()> {
+        self.set_link(&end.host, &end.ifname, up)?;
+        if up {
+            let have = self.ip(&end.host, &["-6", "addr", "show", "dev", &end.ifname])?;
+            if !have.contains(&format!("{}/64", end.ll)) {
+                self.ip(
+                    &end.host,
+                    &[
+                        "addr",
+                        "add",
+                        &format!("{}/64", end.ll),
+                        "dev",
+                        &end.ifname,
+                        "nodad",
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// What the kernel of `host` has for exactly `prefix` in the main
     /// table (`ip route show exact`); empty when there is no such route.
     /// IPv4 routes with an IPv6 gateway read `via inet6 fe80::1 dev eth0`.
@@ -320,6 +343,8 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err_file)
+            // Plain logs in the evidence (tracing honours NO_COLOR).
+            .env("NO_COLOR", "1")
             .process_group(0);
         let line = exec::describe(&cmd);
         let child = cmd

@@ -35,6 +35,8 @@ pub const PEER: &str = "via6";
 
 /// BIRD host -- via6 host over one link-local-only veth (`eth0` both).
 pub struct Pair {
+    /// via6's name for its BIRD neighbour (first `neighbors:` entry).
+    pub bird_neighbor: String,
     pub bird_host: Host,
     pub via6_host: Host,
     pub link: Link,
@@ -43,9 +45,9 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// via6's name for its BIRD neighbour: `fe80::1%eth0`.
+    /// via6's name for its BIRD neighbour, e.g. `fe80::1%eth0`.
     pub fn bird_addr(&self) -> String {
-        self.link.a.scoped()
+        self.bird_neighbor.clone()
     }
 }
 
@@ -99,7 +101,13 @@ where
     setup(lab, &bird_host, &via6_host)?;
     let bird = Bird::start(lab, &bird_host, "bird", bird_cfg)?;
     let via6 = Via6d::start(lab, &via6_host, "via6d", via6_cfg)?;
+    let bird_neighbor = via6_cfg
+        .neighbors
+        .first()
+        .map(|n| n.address.clone())
+        .unwrap_or_else(|| link.a.scoped());
     let p = Pair {
+        bird_neighbor,
         bird_host,
         via6_host,
         link,

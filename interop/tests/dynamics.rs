@@ -3,7 +3,8 @@
 //! via6's RIB and the kernel, both ways.
 
 use interop::check::{
-    bird_established, kernel_route_absent, kernel_route_has, via6_established, via6_has, via6_lacks,
+    bird_established, kernel_route_absent, kernel_route_has, via6_established, via6_fib_count,
+    via6_has, via6_lacks,
 };
 use interop::topo::{self, default_bird, default_via6, NH_LL1, PEER, T};
 use interop::{scenario, Bird, Lab, Pair};
@@ -36,7 +37,7 @@ fn routes_out(lab: &Lab, p: &Pair, why: &str) -> interop::Result<()> {
         &format!("{why}: BIRD's routes gone from via6's RIB, FIB and kernel"),
         || {
             Ok(via6_lacks(&p.via6, "routes", topo::BIRD_V4)?
-                && via6_lacks(&p.via6, "fib", topo::BIRD_V4)?
+                && via6_fib_count(&p.via6, 0)?
                 && kernel_route_absent(lab, &p.via6_host, topo::BIRD_V4)?
                 && kernel_route_absent(lab, &p.via6_host, topo::BIRD_V6)?)
         },
@@ -89,9 +90,9 @@ fn s12_link_flap() {
     scenario("s12-link-flap", |lab| {
         let p = topo::pair(lab, &default_bird(), &default_via6())?;
         routes_in(lab, &p)?;
-        lab.set_link(&p.via6_host, "eth0", false)?;
+        lab.set_link_end(&p.link.b, false)?;
         routes_out(lab, &p, "via6's eth0 down")?;
-        lab.set_link(&p.via6_host, "eth0", true)?;
+        lab.set_link_end(&p.link.b, true)?;
         lab.wait_until(T, "session back after link up", || {
             Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
         })?;
