@@ -92,8 +92,12 @@ impl TryFrom<serde_yaml::Value> for Asn {
             _ => return Err("expected an AS number such as 65001 or 4200000001".into()),
         };
         let asn = if let Some((hi, lo)) = text.split_once('.') {
-            let hi: u16 = hi.parse().map_err(|_| format!("bad asdot AS number {text:?}"))?;
-            let lo: u16 = lo.parse().map_err(|_| format!("bad asdot AS number {text:?}"))?;
+            let hi: u16 = hi
+                .parse()
+                .map_err(|_| format!("bad asdot AS number {text:?}"))?;
+            let lo: u16 = lo
+                .parse()
+                .map_err(|_| format!("bad asdot AS number {text:?}"))?;
             (u32::from(hi) << 16) | u32::from(lo)
         } else {
             text.parse::<u32>()
@@ -138,9 +142,9 @@ impl TryFrom<String> for NeighborAddress {
             Some(_) => return Err(format!("{s:?}: empty interface after '%'")),
             None => (s.as_str(), None),
         };
-        let address: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address (expected e.g. fe80::1%eth0 or 2001:db8::1)"))?;
+        let address: IpAddr = addr.parse().map_err(|_| {
+            format!("{s:?} is not an IP address (expected e.g. fe80::1%eth0 or 2001:db8::1)")
+        })?;
         if let IpAddr::V6(v6) = address {
             if is_link_local(&v6) && interface.is_none() {
                 return Err(format!(
@@ -354,7 +358,9 @@ impl TryFrom<String> for Community {
             .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)));
         match parsed {
             Some((a, b)) => Ok(Community((u32::from(a) << 16) | u32::from(b))),
-            None => Err(format!("{s:?} is not a community: expected ASN:VALUE, e.g. 65000:100")),
+            None => Err(format!(
+                "{s:?} is not a community: expected ASN:VALUE, e.g. 65000:100"
+            )),
         }
     }
 }
@@ -371,7 +377,8 @@ pub struct Fib {
     pub table: Table,
     #[serde(default)]
     pub protocol: RouteProtocol,
-    #[serde(default)]
+    /// Route metric; default 20 (IPv6 metric 0 would read back as 1024).
+    #[serde(default = "default_metric")]
     pub metric: u32,
     /// Leave routes in the kernel on exit (graceful restart style).
     #[serde(default)]
@@ -384,6 +391,9 @@ pub struct Fib {
     pub max_routes: Option<usize>,
 }
 
+fn default_metric() -> u32 {
+    fib::FibConfig::default().metric
+}
 fn yes() -> bool {
     true
 }
@@ -398,7 +408,7 @@ impl Default for Fib {
             source_address: None,
             table: Table::default(),
             protocol: RouteProtocol::default(),
-            metric: 0,
+            metric: default_metric(),
             keep_on_exit: false,
             stale_timeout: default_stale_timeout(),
             max_routes: None,
@@ -686,6 +696,7 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         stale_timeout: Duration::from_secs(raw.fib.stale_timeout),
         keep_on_exit: raw.fib.keep_on_exit,
         max_routes: raw.fib.max_routes,
+        ..fib::FibConfig::default()
     });
     Ok(Config { raw, speaker, fib })
 }

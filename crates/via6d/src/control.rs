@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 /// What a client may ask.
@@ -18,9 +18,13 @@ pub enum Request {
     Routes,
     Fib,
     /// Tear the session down (Cease/4, administrative reset) and restart it.
-    Reset { neighbor: IpAddr },
+    Reset {
+        neighbor: IpAddr,
+    },
     /// Ask the peer to resend its routes (RFC 2918 ROUTE-REFRESH).
-    Refresh { neighbor: IpAddr },
+    Refresh {
+        neighbor: IpAddr,
+    },
 }
 
 /// The reply: exactly one of `ok` or `error`.
@@ -88,7 +92,9 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 }
 
 /// Reads one request from a connection; `None` when the line is not a request.
-pub async fn read_request(stream: &mut UnixStream) -> Result<Result<Request, String>, ControlError> {
+pub async fn read_request(
+    stream: &mut UnixStream,
+) -> Result<Result<Request, String>, ControlError> {
     let mut line = String::new();
     let (read, _) = stream.split();
     let mut reader = BufReader::new(read).take(64 * 1024);

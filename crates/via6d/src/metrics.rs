@@ -42,7 +42,9 @@ pub async fn serve(listener: TcpListener, parts: Arc<Parts>) {
 }
 
 fn label_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders every metric from the same status the control socket serves.
@@ -50,12 +52,36 @@ pub async fn render(parts: &Parts) -> String {
     let mut out = String::new();
     let neighbors = serde_json::to_value(parts.speaker.neighbors().await).unwrap_or_default();
     let gauges: [(&str, &str, &str); 6] = [
-        ("via6_bgp_peer_up", "1 when the session is Established", "up"),
-        ("via6_bgp_peer_uptime_seconds", "seconds since Established", "uptime"),
-        ("via6_bgp_peer_prefixes_received", "prefixes received from the peer", "received"),
-        ("via6_bgp_peer_prefixes_accepted", "prefixes accepted by import policy", "accepted"),
-        ("via6_bgp_peer_prefixes_advertised", "prefixes advertised to the peer", "advertised"),
-        ("via6_bgp_peer_updates_received_total", "UPDATE messages received", "updates_received"),
+        (
+            "via6_bgp_peer_up",
+            "1 when the session is Established",
+            "up",
+        ),
+        (
+            "via6_bgp_peer_uptime_seconds",
+            "seconds since Established",
+            "uptime",
+        ),
+        (
+            "via6_bgp_peer_prefixes_received",
+            "prefixes received from the peer",
+            "received",
+        ),
+        (
+            "via6_bgp_peer_prefixes_accepted",
+            "prefixes accepted by import policy",
+            "accepted",
+        ),
+        (
+            "via6_bgp_peer_prefixes_advertised",
+            "prefixes advertised to the peer",
+            "advertised",
+        ),
+        (
+            "via6_bgp_peer_updates_received_total",
+            "UPDATE messages received",
+            "updates_received",
+        ),
     ];
     let peers = neighbors.as_array().cloned().unwrap_or_default();
     for (name, help, field) in gauges {
@@ -66,22 +92,48 @@ pub async fn render(parts: &Parts) -> String {
             let value = if field == "up" {
                 f64::from(u8::from(p["state"] == "Established"))
             } else {
-                p[field].as_f64().or_else(|| p["counts"][field].as_f64()).unwrap_or(0.0)
+                p[field]
+                    .as_f64()
+                    .or_else(|| p["counts"][field].as_f64())
+                    .unwrap_or(0.0)
             };
             let _ = writeln!(out, "{name}{{peer=\"{peer}\",remote_as=\"{asn}\"}} {value}");
         }
     }
-    out.push_str(&updates_counter(&peers, "updates_sent", "via6_bgp_peer_updates_sent_total"));
+    out.push_str(&updates_counter(
+        &peers,
+        "updates_sent",
+        "via6_bgp_peer_updates_sent_total",
+    ));
     if let Some(fib) = &parts.fib {
         let status = serde_json::to_value(fib.status().await).unwrap_or_default();
         for (name, field, help) in [
-            ("via6_fib_routes_installed", "installed", "routes installed in the kernel"),
-            ("via6_fib_routes_pending", "pending", "routes waiting for the kernel"),
-            ("via6_fib_routes_failed", "failed", "routes the kernel refused"),
-            ("via6_fib_routes_foreign_conflicts", "foreign", "prefixes held by a route via6 did not install"),
+            (
+                "via6_fib_routes_installed",
+                "installed",
+                "routes installed in the kernel",
+            ),
+            (
+                "via6_fib_routes_pending",
+                "pending",
+                "routes waiting for the kernel",
+            ),
+            (
+                "via6_fib_routes_failed",
+                "failed",
+                "routes the kernel refused",
+            ),
+            (
+                "via6_fib_routes_foreign_conflicts",
+                "foreign",
+                "prefixes held by a route via6 did not install",
+            ),
         ] {
             let v = &status[field];
-            let n = v.as_u64().or_else(|| v.as_array().map(|a| a.len() as u64)).unwrap_or(0);
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_array().map(|a| a.len() as u64))
+                .unwrap_or(0);
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {n}");
         }
     }

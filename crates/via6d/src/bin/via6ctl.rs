@@ -96,7 +96,9 @@ fn print_human(v: &serde_json::Value) {
         serde_json::Value::Object(map) => {
             for (k, val) in map {
                 match val {
-                    serde_json::Value::Array(a) if a.iter().all(|r| r.is_object()) && !a.is_empty() => {
+                    serde_json::Value::Array(a)
+                        if a.iter().all(|r| r.is_object()) && !a.is_empty() =>
+                    {
                         println!("{k}:");
                         print_human(val);
                     }
@@ -143,7 +145,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("via6ctl: {e}");
