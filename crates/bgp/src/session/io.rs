@@ -21,7 +21,8 @@ use crate::session::Counters;
 /// What a connection reports to its session.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
-    Message(Box<Decoded>),
+    /// Messages decoded from one read, in order.
+    Messages(Vec<Decoded>),
     /// A message failed to decode; answer with this and close.
     DecodeError(Notification),
     /// The peer closed the connection or reading failed.
@@ -134,7 +135,14 @@ impl Drop for Conn {
 async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Arc<Open>) {
     let mut ctx = CodecContext::default();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Batches of one read tend to be alike in size: start at the last one
+    // so the batch does not grow (and copy ~400-byte items) as it fills.
+    let mut batch_hint = 16usize;
     loop {
+        // Everything whole in the buffer goes to the session as one batch:
+        // one wake-up per read, not per message.
+        let mut batch = Vec::with_capacity(batch_hint);
+        let mut failed = None;
         let mut start = 0usize;
         loop {
             let avail = buf.get(start..).unwrap_or_default();
@@ -142,8 +150,8 @@ async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Ar
                 Ok(Some(len)) => len,
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(ConnEvent::DecodeError(e.notification())).await;
-                    return;
+                    failed = Some(e.notification());
+                    break;
                 }
             };
             let frame = avail.get(..len).unwrap_or_default();
@@ -153,20 +161,22 @@ async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Ar
                         // Everything after the OPEN uses the negotiated codec.
                         ctx = codec_context(&our_open, o);
                     }
-                    if tx
-                        .send(ConnEvent::Message(Box::new(decoded)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                    batch.push(decoded);
                 }
                 Err(e) => {
-                    let _ = tx.send(ConnEvent::DecodeError(e.notification())).await;
-                    return;
+                    failed = Some(e.notification());
+                    break;
                 }
             }
             start += len;
+        }
+        batch_hint = batch.len().clamp(16, 4096);
+        if !batch.is_empty() && tx.send(ConnEvent::Messages(batch)).await.is_err() {
+            return;
+        }
+        if let Some(n) = failed {
+            let _ = tx.send(ConnEvent::DecodeError(n)).await;
+            return;
         }
         if start > 0 {
             buf.drain(..start.min(buf.len()));

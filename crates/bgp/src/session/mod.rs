@@ -249,6 +249,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         connect_error: None,
         counters: counters.clone(),
         published: None,
+        batch_now: None,
     };
     let task = tokio::spawn(driver.run());
     SessionHandle {
@@ -305,6 +306,7 @@ struct Driver {
     /// Shared with the handle: counted per UPDATE without republishing.
     counters: Arc<Counters>,
     published: Option<(State, Option<String>)>,
+    batch_now: Option<tokio::time::Instant>,
 }
 
 async fn recv_conn(c: &mut Option<Conn>) -> Option<ConnEvent> {
@@ -409,8 +411,10 @@ impl Driver {
 
     /// Runs the FSM on `ev` and everything it leads to.
     fn feed(&mut self, ev: Event) {
-        let mut queue = VecDeque::from([ev]);
-        while let Some(ev) = queue.pop_front() {
+        // `VecDeque::new` does not allocate: the common single event is free.
+        let mut queue = VecDeque::new();
+        let mut first = Some(ev);
+        while let Some(ev) = first.take().or_else(|| queue.pop_front()) {
             let actions = self.fsm.handle(ev);
             for a in actions {
                 self.act(a, &mut queue);
@@ -462,8 +466,7 @@ impl Driver {
                 self.last_words = self.encode(&Message::Notification(n));
             }
             Action::StartTimer(t, s) => {
-                self.timers[timer_ix(t)] =
-                    Some(tokio::time::Instant::now() + Duration::from_secs(u64::from(s)));
+                self.timers[timer_ix(t)] = Some(self.now() + Duration::from_secs(u64::from(s)));
             }
             Action::StopTimer(t) => self.timers[timer_ix(t)] = None,
             Action::Established(neg) => self.established(&neg),
@@ -617,14 +620,17 @@ impl Driver {
         let Some(cand) = self.candidate.take() else {
             return;
         };
-        let open = match ev {
-            Some(ConnEvent::Message(d)) => match d.message {
-                Message::Open(o) => o,
-                _ => {
-                    cand.close(None);
-                    return;
+        let (open, rest) = match ev {
+            Some(ConnEvent::Messages(batch)) => {
+                let mut it = batch.into_iter();
+                match it.next().map(|d| d.message) {
+                    Some(Message::Open(o)) => (o, it),
+                    _ => {
+                        cand.close(None);
+                        return;
+                    }
                 }
-            },
+            }
             _ => {
                 cand.close(None);
                 return;
@@ -654,6 +660,7 @@ impl Driver {
             }
             self.feed(Event::ConnectionReplaced);
             self.feed(Event::OpenReceived(Box::new(open)));
+            self.messages(rest);
         } else {
             cand.close(collision);
         }
@@ -670,7 +677,43 @@ impl Driver {
                 warn!(neighbor = %self.name(), error = %crate::fsm::describe(&n), "bad message from peer");
                 self.feed(Event::MessageError(n))
             }
-            Some(ConnEvent::Message(d)) => self.message(*d),
+            Some(ConnEvent::Messages(batch)) => self.messages(batch),
+        }
+        self.flush_rib();
+    }
+
+    /// Handles a batch until the connection it came on goes away. One
+    /// clock reading serves the whole batch (timer restarts per UPDATE).
+    fn messages(&mut self, batch: impl IntoIterator<Item = Decoded>) {
+        self.batch_now = Some(tokio::time::Instant::now());
+        for d in batch {
+            self.message(d);
+            if self.conn.is_none() {
+                break;
+            }
+        }
+        self.batch_now = None;
+    }
+
+    fn now(&self) -> tokio::time::Instant {
+        self.batch_now.unwrap_or_else(tokio::time::Instant::now)
+    }
+
+    /// Hands queued RIB input over without waiting; what does not fit
+    /// waits for `reserve` in the main loop.
+    fn flush_rib(&mut self) {
+        while let Some(m) = self.to_rib.pop_front() {
+            match self.rib_tx.try_send(m) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(m)) => {
+                    self.to_rib.push_front(m);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.to_rib.clear();
+                    return;
+                }
+            }
         }
     }
 

@@ -457,7 +457,7 @@ async fn bulk_updates_reach_the_rib_in_order() {
     let total = out.len();
     let writer = tokio::spawn(async move {
         // Odd-sized writes so frames straddle reads.
-        for chunk in out.chunks(1000 + 7) {
+        for chunk in out.chunks(64 * 1024 + 7) {
             if s.write_all(chunk).await.is_err() {
                 return s;
             }
