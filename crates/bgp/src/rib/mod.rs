@@ -166,6 +166,10 @@ pub(crate) struct Entry<P> {
 /// A prefix type with its own table.
 pub trait Prefix: Copy + Eq + Hash + std::fmt::Debug + Into<IpNet> {
     const FAMILY: Family;
+    /// What the table hashes: the prefix as plain integers (cheaper than
+    /// the derived byte-wise hash).
+    type HKey: Hash;
+    fn hkey(self) -> Self::HKey;
     fn table(t: &mut Tables) -> &mut Table<Self>;
     fn table_ref(t: &Tables) -> &Table<Self>;
     fn normalize(self) -> Self;
@@ -173,6 +177,10 @@ pub trait Prefix: Copy + Eq + Hash + std::fmt::Debug + Into<IpNet> {
 
 impl Prefix for Ipv4Net {
     const FAMILY: Family = Family::Ipv4Unicast;
+    type HKey = u64;
+    fn hkey(self) -> u64 {
+        u64::from(u32::from(self.addr())) << 8 | u64::from(self.prefix_len())
+    }
     fn table(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v4
     }
@@ -186,6 +194,10 @@ impl Prefix for Ipv4Net {
 
 impl Prefix for Ipv6Net {
     const FAMILY: Family = Family::Ipv6Unicast;
+    type HKey = (u128, u8);
+    fn hkey(self) -> (u128, u8) {
+        (u128::from(self.addr()), self.prefix_len())
+    }
     fn table(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v6
     }
@@ -214,7 +226,7 @@ impl<P: Prefix> Default for Table<P> {
 
 impl<P: Prefix> Table<P> {
     pub(crate) fn get(&self, prefix: &P) -> Option<&Entry<P>> {
-        let h = self.hasher.hash_one(prefix);
+        let h = self.hasher.hash_one(prefix.hkey());
         self.map.find(h, |e| e.prefix == *prefix)
     }
     pub fn len(&self) -> usize {
@@ -410,7 +422,7 @@ pub struct Rib {
     pub(crate) slots: HashMap<PeerId, u16>,
     /// FIB changes not yet handed out, coalesced per prefix.
     pub(crate) fib: Vec<RouteChange>,
-    pub(crate) fib_index: hashbrown::HashMap<IpNet, usize>,
+    pub(crate) fib_index: hashbrown::HashMap<(u128, u16), usize>,
     /// eBGP neighbours already warned about RFC 8212 default deny.
     pub(crate) warned: HashSet<(PeerId, Direction)>,
     /// Configured neighbours (by index) that sent End-of-RIB for all
@@ -712,6 +724,8 @@ impl Rib {
         }
     }
 
+    /// Removes every path of `slot` in one pass over the table (a full
+    /// table from a peer that goes down must not cost a lookup per route).
     fn remove_peer_paths<P: Prefix>(&mut self, slot: u16) {
         let has_paths = self
             .peers
@@ -721,14 +735,78 @@ impl Rib {
         if !has_paths {
             return;
         }
-        let prefixes: Vec<P> = P::table_ref(&self.tables)
-            .map
-            .iter()
-            .filter(|e| e.paths.as_slice().iter().any(|p| p.peer == slot))
-            .map(|e| e.prefix)
-            .collect();
-        for p in prefixes {
-            self.withdraw_one(slot, p);
+        let ctx = Ctx {
+            attrs: &self.attrs,
+            nexthops: &self.nexthops,
+            peers: &self.peers,
+            max_paths: self.config.max_paths,
+            relax: self.config.multipath_relax,
+            hint: None,
+        };
+        let mut released: Vec<Id> = Vec::new();
+        let mut fib_changes: Vec<(IpNet, FibView)> = Vec::new();
+        let mut best_changed: Vec<IpNet> = Vec::new();
+        P::table(&mut self.tables).map.retain(|e| {
+            let Some(i) = e.paths.as_slice().iter().position(|p| p.peer == slot) else {
+                return true;
+            };
+            let Some(&gone) = e.paths.as_slice().get(i) else {
+                return true;
+            };
+            released.push(gone.pre);
+            released.push(gone.post);
+            let prefix: IpNet = e.prefix.into();
+            let in_set = i < e.nbest as usize;
+            if let PathList::One(_) = e.paths {
+                if in_set {
+                    fib_changes.push((prefix, FibView::None));
+                    best_changed.push(prefix);
+                }
+                return false;
+            }
+            let old_fib = if in_set {
+                ctx.fib_view(e.paths.as_slice(), e.nbest)
+            } else {
+                FibView::None
+            };
+            let old_best = best_key(e.paths.as_slice(), e.nbest);
+            e.paths.remove(i);
+            e.nbest = ctx.decide(e.paths.as_mut_slice());
+            if in_set {
+                let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                if new_fib != old_fib {
+                    fib_changes.push((prefix, new_fib));
+                }
+            }
+            if old_best != best_key(e.paths.as_slice(), e.nbest) {
+                best_changed.push(prefix);
+            }
+            true
+        });
+        for (prefix, view) in fib_changes {
+            if !self.is_originated(prefix) {
+                self.push_fib(view.into_change(prefix));
+            }
+        }
+        for peer in self.peers.iter_mut().flatten() {
+            if peer.exports_learned() {
+                peer.dirty.extend(best_changed.iter().copied());
+            }
+        }
+        // Many paths share an attribute set: release each set once.
+        released.sort_unstable();
+        for run in released.chunk_by(|a, b| a == b) {
+            if let Some(&id) = run.first() {
+                if id != NO_ATTRS {
+                    if let Some(a) = self.attrs.release_n(id, run.len() as u32) {
+                        self.nexthops.release(a.next_hop);
+                    }
+                }
+            }
+        }
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.received = 0;
+            peer.accepted = 0;
         }
     }
 
@@ -951,11 +1029,13 @@ impl Rib {
             hint: resolved.map(|r| (path.peer, path.pre, r)),
         };
         let table = P::table(&mut self.tables);
-        let h = table.hasher.hash_one(prefix);
+        let h = table.hasher.hash_one(prefix.hkey());
         let hasher = &table.hasher;
-        let entry = table
-            .map
-            .entry(h, |e| e.prefix == prefix, |e| hasher.hash_one(e.prefix));
+        let entry = table.map.entry(
+            h,
+            |e| e.prefix == prefix,
+            |e| hasher.hash_one(e.prefix.hkey()),
+        );
         let (old_fib, old_best, new_fib, new_best) = match entry {
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let mut e = Entry {
@@ -989,7 +1069,11 @@ impl Rib {
                 (old_fib, old_best, new_fib, new_best)
             }
         };
-        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+        self.after_change(
+            prefix.into(),
+            (old_fib != new_fib).then_some(new_fib),
+            old_best != new_best,
+        );
         for id in released {
             self.release_attrs(id);
         }
@@ -1010,7 +1094,7 @@ impl Rib {
             hint: None,
         };
         let table = P::table(&mut self.tables);
-        let h = table.hasher.hash_one(prefix);
+        let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;
         };
@@ -1018,22 +1102,36 @@ impl Rib {
         let Some(i) = e.paths.as_slice().iter().position(|p| p.peer == slot) else {
             return;
         };
-        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
-        let old_best = best_key(e.paths.as_slice(), e.nbest);
         let Some(&gone) = e.paths.as_slice().get(i) else {
             return;
         };
-        let (new_fib, new_best) = if e.paths.remove(i) {
-            e.nbest = ctx.decide(e.paths.as_mut_slice());
-            (
-                ctx.fib_view(e.paths.as_slice(), e.nbest),
-                best_key(e.paths.as_slice(), e.nbest),
-            )
-        } else {
+        if let PathList::One(_) = e.paths {
+            // The only path: the FIB loses the prefix if it had it, no
+            // need to resolve anything.
+            let had = e.nbest > 0;
             o.remove();
-            (FibView::None, None)
-        };
-        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+            if had {
+                self.after_change(prefix.into(), Some(FibView::None), true);
+            }
+            self.release_path_refs(slot, gone);
+            return;
+        }
+        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let old_best = best_key(e.paths.as_slice(), e.nbest);
+        e.paths.remove(i);
+        e.nbest = ctx.decide(e.paths.as_mut_slice());
+        let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let new_best = best_key(e.paths.as_slice(), e.nbest);
+        self.after_change(
+            prefix.into(),
+            (old_fib != new_fib).then_some(new_fib),
+            old_best != new_best,
+        );
+        self.release_path_refs(slot, gone);
+    }
+
+    /// Drops the references of a removed path and counts it out.
+    fn release_path_refs(&mut self, slot: u16, gone: Path) {
         self.release_attrs(gone.pre);
         self.release_attrs(gone.post);
         if let Some(peer) = self.peer_mut(slot) {
@@ -1045,18 +1143,14 @@ impl Rib {
     }
 
     /// Records the FIB change and marks the prefix for re-advertisement.
-    fn after_change(
-        &mut self,
-        prefix: IpNet,
-        old_fib: FibView,
-        new_fib: FibView,
-        old_best: Option<BestKey>,
-        new_best: Option<BestKey>,
-    ) {
-        if old_fib != new_fib && !self.is_originated(prefix) {
-            self.push_fib(new_fib.into_change(prefix));
+    /// `fib` is the new FIB view when it differs from the old one.
+    fn after_change(&mut self, prefix: IpNet, fib: Option<FibView>, best_changed: bool) {
+        if let Some(view) = fib {
+            if !self.is_originated(prefix) {
+                self.push_fib(view.into_change(prefix));
+            }
         }
-        if old_best != new_best {
+        if best_changed {
             for peer in self.peers.iter_mut().flatten() {
                 if peer.exports_learned() {
                     peer.dirty.insert(prefix);
@@ -1069,14 +1163,15 @@ impl Rib {
         let prefix = match &change {
             RouteChange::Install { prefix, .. } | RouteChange::Remove { prefix } => *prefix,
         };
-        match self
-            .fib_index
-            .get(&prefix)
-            .and_then(|&i| self.fib.get_mut(i))
-        {
+        let key = match prefix {
+            // The length says the family: IPv4 0..=32, IPv6 256..=384.
+            IpNet::V4(p) => (u128::from(u32::from(p.addr())), u16::from(p.prefix_len())),
+            IpNet::V6(p) => (u128::from(p.addr()), 256 + u16::from(p.prefix_len())),
+        };
+        match self.fib_index.get(&key).and_then(|&i| self.fib.get_mut(i)) {
             Some(slot) => *slot = change,
             None => {
-                self.fib_index.insert(prefix, self.fib.len());
+                self.fib_index.insert(key, self.fib.len());
                 self.fib.push(change);
             }
         }
@@ -1453,7 +1548,7 @@ impl Rib {
             hint: None,
         };
         let table = P::table(&mut self.tables);
-        let h = table.hasher.hash_one(prefix);
+        let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;
         };
@@ -1463,7 +1558,11 @@ impl Rib {
         e.nbest = ctx.decide(e.paths.as_mut_slice());
         let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
         let new_best = best_key(e.paths.as_slice(), e.nbest);
-        self.after_change(prefix.into(), old_fib, new_fib, old_best, new_best);
+        self.after_change(
+            prefix.into(),
+            (old_fib != new_fib).then_some(new_fib),
+            old_best != new_best,
+        );
     }
 }
 

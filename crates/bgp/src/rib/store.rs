@@ -18,6 +18,8 @@ pub struct Id(pub u32);
 struct Slot<T> {
     value: Option<T>,
     refs: u32,
+    /// Kept so that releasing and rehashing never hash the value again.
+    hash: u64,
 }
 
 /// Interns values of type `T`; equal values share one id.
@@ -44,11 +46,10 @@ impl<T: Hash + Eq> Store<T> {
     pub fn intern(&mut self, value: T) -> Id {
         let hash = self.hasher.hash_one(&value);
         let slots = &self.slots;
-        let hasher = &self.hasher;
         let entry = self.index.entry(
             hash,
             |&i| slot_value(slots, i) == Some(&value),
-            |&i| slot_value(slots, i).map_or(0, |v| hasher.hash_one(v)),
+            |&i| slots.get(i as usize).map_or(0, |s| s.hash),
         );
         match entry {
             Entry::Occupied(o) => {
@@ -65,6 +66,7 @@ impl<T: Hash + Eq> Store<T> {
                             *slot = Slot {
                                 value: Some(value),
                                 refs: 1,
+                                hash,
                             };
                         }
                         i
@@ -74,6 +76,7 @@ impl<T: Hash + Eq> Store<T> {
                         self.slots.push(Slot {
                             value: Some(value),
                             refs: 1,
+                            hash,
                         });
                         i
                     }
@@ -94,13 +97,19 @@ impl<T: Hash + Eq> Store<T> {
     /// Drops one reference; returns the value when it was the last one so
     /// the caller can release what the value itself refers to.
     pub fn release(&mut self, id: Id) -> Option<T> {
+        self.release_n(id, 1)
+    }
+
+    /// Drops `n` references at once (a peer going down releases many
+    /// paths that share a value).
+    pub fn release_n(&mut self, id: Id, n: u32) -> Option<T> {
         let slot = self.slots.get_mut(id.0 as usize)?;
-        slot.refs = slot.refs.saturating_sub(1);
+        slot.refs = slot.refs.saturating_sub(n);
         if slot.refs > 0 {
             return None;
         }
         let value = slot.value.take()?;
-        let hash = self.hasher.hash_one(&value);
+        let hash = slot.hash;
         if let Ok(o) = self.index.find_entry(hash, |&i| i == id.0) {
             o.remove();
         }
