@@ -5,6 +5,7 @@
 //! same with `ip -batch` for comparison, printing routes/s per phase.
 //!
 //!     cargo run --release -p fib --example fib_bench [-- --limit N] [--no-ip-batch]
+//!         [--nexthop-objects] [--batch-bytes N]
 //!
 //! Needs root. The sample is read in place from ../shared/data (override
 //! with FIB_PREFIXES=path).
@@ -69,6 +70,31 @@ fn load(limit: usize) -> Result<Vec<IpNet>, String> {
     Ok(v)
 }
 
+/// (user, system) CPU seconds of the FIB threads (named "fib*").
+fn fib_thread_cpu() -> (f64, f64) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0.0, 0.0);
+    };
+    let (mut tu, mut ts) = (0.0, 0.0);
+    for e in dir.flatten() {
+        let p = e.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with("fib") || comm.trim() == "fib_bench" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        // Fields after the ")" of comm: state is field 3; utime 14, stime 15.
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tick = 100.0;
+        let u = f.get(11).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+        let s = f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+        tu += u;
+        ts += s;
+    }
+    (tu, ts)
+}
+
 fn rate(n: usize, d: Duration) -> String {
     format!(
         "{n} routes in {:.3} s = {:.0} routes/s",
@@ -78,6 +104,7 @@ fn rate(n: usize, d: Duration) -> String {
 }
 
 async fn fib_phase(fib: &Fib, changes: Vec<FibChange>) -> Result<Duration, String> {
+    let (u0, s0) = fib_thread_cpu();
     let t = Instant::now();
     let mut it = changes.into_iter().peekable();
     while it.peek().is_some() {
@@ -85,7 +112,14 @@ async fn fib_phase(fib: &Fib, changes: Vec<FibChange>) -> Result<Duration, Strin
         fib.apply(chunk).await.map_err(|e| e.to_string())?;
     }
     fib.flush().await.map_err(|e| e.to_string())?;
-    Ok(t.elapsed())
+    let d = t.elapsed();
+    let (u1, s1) = fib_thread_cpu();
+    println!(
+        "       fib threads CPU: user {:.2} s, kernel {:.2} s",
+        u1 - u0,
+        s1 - s0
+    );
+    Ok(d)
 }
 
 fn ip_batch_phase(ns: &str, lines: impl Iterator<Item = String>) -> Result<Duration, String> {
@@ -120,6 +154,7 @@ async fn main() -> Result<(), String> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
     let ip_batch = !args.iter().any(|a| a == "--no-ip-batch");
+    let nexthop_objects = args.iter().any(|a| a == "--nexthop-objects");
     let batch_bytes = args
         .iter()
         .position(|a| a == "--batch-bytes")
@@ -127,9 +162,19 @@ async fn main() -> Result<(), String> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(FibConfig::default().batch_bytes);
 
-    let prefixes = load(limit)?;
+    let mut prefixes = load(limit)?;
+    if args.iter().any(|a| a == "--shuffle") {
+        // Fisher-Yates with a fixed xorshift seed: reproducible.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in (1..prefixes.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            prefixes.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+    }
     let n = prefixes.len();
-    println!("{n} IPv4 prefixes; batch {batch_bytes} bytes");
+    println!("{n} IPv4 prefixes; batch {batch_bytes} bytes; nexthop objects {nexthop_objects}");
 
     let name = format!("fibbench-{}", std::process::id());
     Command::new("ip")
@@ -150,6 +195,7 @@ async fn main() -> Result<(), String> {
     let fib = Fib::start(FibConfig {
         netns: Some(format!("/run/netns/{}", ns.0).into()),
         batch_bytes,
+        nexthop_objects,
         ..FibConfig::default()
     })
     .await
@@ -171,6 +217,11 @@ async fn main() -> Result<(), String> {
     let d = fib_phase(&fib, install("fe80::1")).await?;
     let c = count_bgp(&ns.0)?;
     println!("fib    install: {}  (kernel has {c})", rate(n, d));
+    let st = fib.status().await;
+    println!(
+        "       installed {} failed {} conflicts {}",
+        st.installed, st.failed_count, st.conflict_count
+    );
     let d = fib_phase(&fib, install("fe80::2")).await?;
     let c2 = ip(&ns.0, "-4 route show proto bgp")?
         .lines()

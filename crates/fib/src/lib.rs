@@ -16,6 +16,7 @@
 
 mod nl;
 mod owner;
+mod sender;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -50,6 +51,13 @@ pub struct FibConfig {
     pub netns: Option<PathBuf>,
     /// Bytes of route requests packed into one `sendmsg`.
     pub batch_bytes: usize,
+    /// Install single-gateway routes through nexthop objects
+    /// (`RTA_NH_ID`, one object per gateway and interface): the kernel then
+    /// validates the gateway once instead of once per route. `ip route`
+    /// shows these routes with an extra `nhid N`. ECMP routes always carry
+    /// their hops inline (`RTA_MULTIPATH`). Falls back to plain routes on
+    /// kernels without nexthop objects.
+    pub nexthop_objects: bool,
     /// How often routes that failed or were blocked by a foreign route
     /// are tried again.
     pub retry_interval: Duration,
@@ -67,6 +75,7 @@ impl Default for FibConfig {
             max_routes: None,
             netns: None,
             batch_bytes: 256 * 1024,
+            nexthop_objects: false,
             retry_interval: Duration::from_secs(30),
         }
     }

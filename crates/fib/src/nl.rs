@@ -26,6 +26,9 @@ pub const RTM_GETADDR: u16 = 22;
 pub const RTM_NEWROUTE: u16 = 24;
 pub const RTM_DELROUTE: u16 = 25;
 pub const RTM_GETROUTE: u16 = 26;
+pub const RTM_NEWNEXTHOP: u16 = 104;
+pub const RTM_DELNEXTHOP: u16 = 105;
+pub const RTM_GETNEXTHOP: u16 = 106;
 
 // Header flags (linux/netlink.h).
 pub const NLM_F_REQUEST: u16 = 0x1;
@@ -51,6 +54,12 @@ pub const RTA_MULTIPATH: u16 = 9;
 pub const RTA_TABLE: u16 = 15;
 pub const RTA_VIA: u16 = 18;
 pub const RTA_NH_ID: u16 = 30;
+
+// Nexthop object attributes (linux/nexthop.h).
+pub const NHA_ID: u16 = 1;
+pub const NHA_GROUP: u16 = 2;
+pub const NHA_OIF: u16 = 5;
+pub const NHA_GATEWAY: u16 = 6;
 
 pub const IFA_ADDRESS: u16 = 1;
 pub const IFA_LOCAL: u16 = 2;
@@ -82,8 +91,11 @@ pub fn align(n: usize) -> usize {
 pub struct NlSocket {
     fd: OwnedFd,
     seq: u32,
+    req_seq: u32,
     rx: Vec<u8>,
 }
+
+const REQ_SEQ_BASE: u32 = 0x8000_0000;
 
 fn setopt(fd: RawFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its exact size.
@@ -172,17 +184,34 @@ impl NlSocket {
         Ok(NlSocket {
             fd,
             seq: 1,
+            req_seq: REQ_SEQ_BASE,
             rx: vec![0; 1 << 20],
         })
     }
 
-    /// Reserve `n` consecutive sequence numbers, returning the first.
+    /// Next sequence number for batched messages. Batches use the low
+    /// half of the space and single requests the high half, so a request
+    /// made while a batch is being packed keeps the batch contiguous.
     pub fn next_seq(&mut self, n: u32) -> u32 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(n);
-        if self.seq == 0 {
+        if self.seq >= REQ_SEQ_BASE {
             self.seq = 1;
         }
+        s
+    }
+
+    /// Restart batch numbering early when a batch of up to `room`
+    /// messages could otherwise wrap inside itself.
+    pub fn ensure_seq_room(&mut self, room: u32) {
+        if self.seq >= REQ_SEQ_BASE - room {
+            self.seq = 1;
+        }
+    }
+
+    fn next_req_seq(&mut self) -> u32 {
+        let s = self.req_seq;
+        self.req_seq = self.req_seq.wrapping_add(1).max(REQ_SEQ_BASE);
         s
     }
 
@@ -239,7 +268,7 @@ impl NlSocket {
 
     /// Send one request with NLM_F_ACK and wait for its ACK.
     pub fn request(&mut self, mut msg: MsgBuf) -> Result<(), NlError> {
-        let seq = self.next_seq(1);
+        let seq = self.next_req_seq();
         msg.set_seq_all(seq);
         msg.add_ack_last();
         self.send(msg.bytes()).map_err(NlError::Io)?;
@@ -265,7 +294,7 @@ impl NlSocket {
         mut msg: MsgBuf,
         mut f: impl FnMut(&Message<'_>),
     ) -> Result<bool, NlError> {
-        let seq = self.next_seq(1);
+        let seq = self.next_req_seq();
         msg.set_seq_all(seq);
         self.send(msg.bytes()).map_err(NlError::Io)?;
         let mut consistent = true;
@@ -627,6 +656,7 @@ pub fn put_route(
     p: &RouteParams,
     prefix: &IpNet,
     hops: &[FibNextHop],
+    nh_id: Option<u32>,
 ) {
     let (ty, flags) = match op {
         RouteOp::Create => (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL),
@@ -671,7 +701,9 @@ pub fn put_route(
             b.attr(RTA_PREFSRC, &src.octets());
         }
     }
-    if let [h] = hops {
+    if let Some(id) = nh_id {
+        b.attr_u32(RTA_NH_ID, id);
+    } else if let [h] = hops {
         put_gateway(b, v4, &h.gateway);
         if let Some(ix) = h.ifindex {
             b.attr_u32(RTA_OIF, ix);
@@ -818,11 +850,19 @@ pub fn route_dump_request(family: u8, table: u32, protocol: u8) -> MsgBuf {
     b
 }
 
-/// Link state from an RTM_NEWLINK/RTM_DELLINK payload: (ifindex, IFF_UP).
-pub fn parse_link(payload: &[u8]) -> Option<(u32, bool)> {
-    let index = u32_at(payload, 4)?;
-    let flags = u32_at(payload, 8)?;
-    Some((index, flags & libc::IFF_UP as u32 != 0))
+/// Link from an RTM_NEWLINK/RTM_DELLINK payload: (ifindex, flags).
+pub fn parse_link(payload: &[u8]) -> Option<(u32, u32)> {
+    Some((u32_at(payload, 4)?, u32_at(payload, 8)?))
+}
+
+/// Whether routes over a link with these flags stay in the kernel. Plain
+/// routes are flushed when the link goes admin down; nexthop objects are
+/// also flushed on carrier loss (neither IFF_RUNNING nor IFF_LOWER_UP).
+pub fn link_usable(flags: u32, need_carrier: bool) -> bool {
+    const IFF_LOWER_UP: u32 = 0x1_0000;
+    let up = flags & libc::IFF_UP as u32 != 0;
+    let carrier = flags & (libc::IFF_RUNNING as u32 | IFF_LOWER_UP) != 0;
+    up && (!need_carrier || carrier)
 }
 
 pub fn link_dump_request() -> MsgBuf {
@@ -877,6 +917,71 @@ pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
     b
 }
 
+/// Create (exclusively) or delete a single-gateway nexthop object.
+pub fn nexthop_request(add: bool, id: u32, protocol: u8, hop: &FibNextHop) -> MsgBuf {
+    let mut b = MsgBuf::with_capacity(64);
+    let family = if hop.gateway.is_ipv4() {
+        AF_INET
+    } else {
+        AF_INET6
+    };
+    if add {
+        b.begin(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, 0);
+        b.put(&[family, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
+        b.attr_u32(NHA_ID, id);
+        match hop.gateway {
+            IpAddr::V4(a) => b.attr(NHA_GATEWAY, &a.octets()),
+            IpAddr::V6(a) => b.attr(NHA_GATEWAY, &a.octets()),
+        }
+        if let Some(ix) = hop.ifindex {
+            b.attr_u32(NHA_OIF, ix);
+        }
+    } else {
+        b.begin(RTM_DELNEXTHOP, 0, 0);
+        b.put(&[0u8; 8]);
+        b.attr_u32(NHA_ID, id);
+    }
+    b.end();
+    b
+}
+
+pub fn nexthop_dump_request() -> MsgBuf {
+    let mut b = MsgBuf::with_capacity(64);
+    b.begin(RTM_GETNEXTHOP, NLM_F_DUMP, 0);
+    b.put(&[0u8; 8]);
+    b.end();
+    b
+}
+
+/// A nexthop object from a dump: (id, protocol, its gateway and interface
+/// when it is a single gateway, None for groups and others).
+pub fn parse_nexthop(payload: &[u8]) -> Option<(u32, u8, Option<FibNextHop>)> {
+    let hdr = payload.get(0..8)?;
+    let family = hdr[0];
+    let protocol = hdr[2];
+    let mut id = None;
+    let mut gw = None;
+    let mut oif = None;
+    let mut group = false;
+    for (ty, p) in attrs(payload.get(8..)?) {
+        match ty {
+            NHA_ID => id = u32_at(p, 0),
+            NHA_GATEWAY => gw = addr_from(family, p),
+            NHA_OIF => oif = u32_at(p, 0),
+            NHA_GROUP => group = true,
+            _ => {}
+        }
+    }
+    let hop = match (group, gw) {
+        (false, Some(g)) => Some(FibNextHop {
+            gateway: g,
+            ifindex: oif,
+        }),
+        _ => None,
+    };
+    Some((id?, protocol, hop))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,7 +1007,7 @@ mod tests {
         let mut b = MsgBuf::with_capacity(256);
         let prefix: IpNet = "198.51.100.0/24".parse().unwrap();
         let hops = [hop("fe80::1", Some(7))];
-        put_route(&mut b, RouteOp::Create, 9, &P, &prefix, &hops);
+        put_route(&mut b, RouteOp::Create, 9, &P, &prefix, &hops, None);
         let m = Messages::new(b.bytes()).next().unwrap();
         assert_eq!(m.ty, RTM_NEWROUTE);
         assert_eq!(m.seq, 9);
@@ -928,7 +1033,7 @@ mod tests {
         let mut b = MsgBuf::with_capacity(256);
         let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
         let mut hops = vec![hop("fe80::2", Some(3)), hop("192.0.2.9", Some(4))];
-        put_route(&mut b, RouteOp::Replace, 1, &P, &prefix, &hops);
+        put_route(&mut b, RouteOp::Replace, 1, &P, &prefix, &hops, None);
         let m = Messages::new(b.bytes()).next().unwrap();
         let r = parse_route(m.payload).unwrap();
         hops.sort();
@@ -939,7 +1044,7 @@ mod tests {
     fn delete_is_protocol_scoped() {
         let mut b = MsgBuf::with_capacity(256);
         let prefix: IpNet = "2001:db8::/32".parse().unwrap();
-        put_route(&mut b, RouteOp::Delete, 1, &P, &prefix, &[]);
+        put_route(&mut b, RouteOp::Delete, 1, &P, &prefix, &[], None);
         let m = Messages::new(b.bytes()).next().unwrap();
         assert_eq!(m.ty, RTM_DELROUTE);
         assert_eq!(m.payload[5], 186);
@@ -952,13 +1057,29 @@ mod tests {
         let mut b = MsgBuf::with_capacity(1024);
         let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
         let hops = [hop("fe80::1", Some(1))];
-        put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &hops);
-        put_route(&mut b, RouteOp::Create, 2, &P, &prefix, &hops);
+        put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &hops, None);
+        put_route(&mut b, RouteOp::Create, 2, &P, &prefix, &hops, None);
         b.add_ack_last();
         let f: Vec<u16> = Messages::new(b.bytes())
             .map(|m| m.flags & NLM_F_ACK)
             .collect();
         assert_eq!(f, vec![0, NLM_F_ACK]);
+    }
+
+    #[test]
+    fn nexthop_roundtrip_and_nh_id_route() {
+        let h = hop("fe80::1", Some(4));
+        let b = nexthop_request(true, 77, 186, &h);
+        let m = Messages::new(b.bytes()).next().unwrap();
+        assert_eq!(m.ty, RTM_NEWNEXTHOP);
+        assert_eq!(parse_nexthop(m.payload), Some((77, 186, Some(h))));
+        let mut b = MsgBuf::with_capacity(256);
+        let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
+        put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &[h], Some(77));
+        let m = Messages::new(b.bytes()).next().unwrap();
+        let r = parse_route(m.payload).unwrap();
+        assert_eq!(r.nh_id, Some(77));
+        assert!(r.hops.is_empty(), "nh id and gateway are exclusive");
     }
 
     #[test]
@@ -982,6 +1103,7 @@ mod tests {
             &P,
             &prefix,
             &[hop("fe80::1", Some(2))],
+            None,
         );
         let bytes = b.bytes();
         for n in 0..bytes.len() {

@@ -4,6 +4,7 @@
 //! a multi-second full-table write never blocks the daemon's workers, and
 //! so it can enter a network namespace without affecting anyone else.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -18,10 +19,14 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteOp, RouteParams};
+use crate::sender::{send_and_collect, Done, Job, Pipeline};
 use crate::{
     Cmd, FailedRoute, FibChange, FibConfig, FibError, FibNextHop, FibStatus, ForeignConflict,
     STATUS_LIST_MAX,
 };
+
+/// Seeded per process, so peers cannot aim prefixes at one bucket.
+type FastHash = foldhash::fast::RandomState;
 
 type HopSetId = u32;
 /// A hop set we cannot compare (foreign shape); forces a replace.
@@ -57,10 +62,23 @@ struct Route {
 struct HopSets {
     sets: Vec<Vec<FibNextHop>>,
     ids: HashMap<Vec<FibNextHop>, HopSetId>,
+    /// The last set asked for, as given: full tables repeat it.
+    last: Option<(Vec<FibNextHop>, HopSetId)>,
 }
 
 impl HopSets {
-    fn intern(&mut self, mut hops: Vec<FibNextHop>) -> HopSetId {
+    fn intern(&mut self, hops: Vec<FibNextHop>) -> HopSetId {
+        if let Some((l, id)) = &self.last {
+            if *l == hops {
+                return *id;
+            }
+        }
+        let id = self.intern_slow(hops.clone());
+        self.last = Some((hops, id));
+        id
+    }
+
+    fn intern_slow(&mut self, mut hops: Vec<FibNextHop>) -> HopSetId {
         hops.sort();
         hops.dedup();
         if let Some(id) = self.ids.get(&hops) {
@@ -98,7 +116,10 @@ impl HopSets {
 struct InFlight {
     prefix: IpNet,
     op: RouteOp,
-    hops: HopSetId,
+    /// Kernel state before this request, restored if it fails.
+    prev: Kernel,
+    /// The nexthop object the route was sent with.
+    nh_id: Option<u32>,
     /// A delete of our route at another metric: no route entry to update.
     other_metric: bool,
 }
@@ -107,7 +128,7 @@ struct Owner {
     cfg: FibConfig,
     params: RouteParams,
     sock: NlSocket,
-    routes: HashMap<IpNet, Route>,
+    routes: HashMap<IpNet, Route, FastHash>,
     hopsets: HopSets,
     dirty: Vec<IpNet>,
     /// Our routes at another metric (config changed): removed at sync.
@@ -120,7 +141,31 @@ struct Owner {
     batch: MsgBuf,
     base_seq: u32,
     inflight: Vec<InFlight>,
+    pipe: Pipeline<Vec<InFlight>>,
+    /// Recycled batch buffers.
+    spare: Vec<(MsgBuf, Vec<InFlight>)>,
     to_describe: Vec<IpNet>,
+    nh: NhObjects,
+}
+
+/// Our nexthop objects, one per (gateway, interface).
+#[derive(Default)]
+struct NhObjects {
+    enabled: bool,
+    by_hop: HashMap<FibNextHop, NhObj>,
+    /// Every id of ours ever seen or made (deleted at shutdown).
+    ours: HashMap<u32, FibNextHop>,
+    /// Ids held by others.
+    taken: HashSet<u32>,
+    next_id: u32,
+}
+
+#[derive(Clone, Copy)]
+struct NhObj {
+    id: u32,
+    /// False once the kernel flushed it (link down) or a route using it
+    /// failed; it is then made again before use.
+    present: bool,
 }
 
 /// Thread entry point.
@@ -173,6 +218,34 @@ fn enter_netns(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Every next hop of the set is on a link that is down.
+fn all_hops_down(hopsets: &HopSets, links_down: &HashSet<u32>, h: HopSetId) -> bool {
+    let hops = hopsets.get(h);
+    !hops.is_empty()
+        && hops
+            .iter()
+            .all(|x| x.ifindex.is_some_and(|ix| links_down.contains(&ix)))
+}
+
+/// A step coprime to `n` near n/phi, so that i*step mod n visits every
+/// index once, with neighbours in the input far apart in the output.
+fn spread_stride(n: usize) -> usize {
+    if n < 1024 {
+        return 1;
+    }
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let mut s = (n as f64 * 0.618_033_988_7) as usize;
+    while gcd(s, n) != 1 {
+        s += 1;
+    }
+    s
+}
+
 fn set_kernel(in_kernel: &mut usize, r: &mut Route, k: Kernel) {
     let was = r.kernel != Kernel::Absent;
     let is = k != Kernel::Absent;
@@ -211,13 +284,16 @@ impl Owner {
         let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
             .map_err(|e| nl::NlError::Io(e.into()))?;
 
+        let pipe = Pipeline::start(NlSocket::open(&[], false).map_err(nl::NlError::Io)?)
+            .map_err(FibError::Thread)?;
+        let nh = load_nexthops(&mut sock, &cfg)?;
         let mut links_down = HashSet::new();
         loop {
             links_down.clear();
             let ok = sock.dump(nl::link_dump_request(), |m| {
                 if m.ty == nl::RTM_NEWLINK {
-                    if let Some((ix, up)) = nl::parse_link(m.payload) {
-                        if !up {
+                    if let Some((ix, flags)) = nl::parse_link(m.payload) {
+                        if !nl::link_usable(flags, nh.enabled) {
                             links_down.insert(ix);
                         }
                     }
@@ -239,7 +315,7 @@ impl Owner {
             cfg,
             params,
             sock,
-            routes: HashMap::new(),
+            routes: HashMap::with_hasher(FastHash::default()),
             hopsets: HopSets::default(),
             dirty: Vec::new(),
             stale_other: Vec::new(),
@@ -249,7 +325,10 @@ impl Owner {
             in_kernel: 0,
             base_seq: 0,
             inflight: Vec::new(),
+            pipe,
+            spare: Vec::new(),
             to_describe: Vec::new(),
+            nh,
         };
         o.ensure_source_address()?;
         o.load_stale()?;
@@ -320,10 +399,17 @@ impl Owner {
                     IpNet::V4(_) => r.prefsrc == self.cfg.source_address.map(Into::into),
                     IpNet::V6(_) => true,
                 };
-                let hops = if r.rtype == nl::RTN_UNICAST && prefsrc_ok && r.nh_id.is_none() {
-                    self.hopsets.intern(r.hops)
-                } else {
-                    UNKNOWN
+                // A route through one of our nexthop objects is adopted as
+                // that object's hop; one through anybody else's is replaced.
+                let hops = match r.nh_id {
+                    _ if r.rtype != nl::RTN_UNICAST || !prefsrc_ok => UNKNOWN,
+                    None => self.hopsets.intern(r.hops),
+                    Some(id) => match self.nh.ours.get(&id) {
+                        Some(h) if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) => {
+                            self.hopsets.intern(vec![*h])
+                        }
+                        _ => UNKNOWN,
+                    },
                 };
                 let route = Route {
                     want: None,
@@ -446,6 +532,7 @@ impl Owner {
     }
 
     fn apply(&mut self, changes: Vec<FibChange>) {
+        self.routes.reserve(changes.len());
         for c in changes {
             match c {
                 FibChange::Install { prefix, next_hops } => {
@@ -493,11 +580,20 @@ impl Owner {
             };
             let seq = self.sock.next_seq(1);
             self.start_batch_if_empty(seq);
-            nl::put_route(&mut self.batch, RouteOp::Delete, seq, &p, &prefix, &[]);
+            nl::put_route(
+                &mut self.batch,
+                RouteOp::Delete,
+                seq,
+                &p,
+                &prefix,
+                &[],
+                None,
+            );
             self.inflight.push(InFlight {
                 prefix,
                 op: RouteOp::Delete,
-                hops: UNKNOWN,
+                prev: Kernel::Absent,
+                nh_id: None,
                 other_metric: true,
             });
             if self.batch.len() >= self.cfg.batch_bytes {
@@ -518,11 +614,7 @@ impl Owner {
     }
 
     fn all_hops_down(&self, h: HopSetId) -> bool {
-        let hops = self.hopsets.get(h);
-        !hops.is_empty()
-            && hops
-                .iter()
-                .all(|x| x.ifindex.is_some_and(|ix| self.links_down.contains(&ix)))
+        all_hops_down(&self.hopsets, &self.links_down, h)
     }
 
     fn uses_link(&self, h: HopSetId, ifindex: u32) -> bool {
@@ -535,8 +627,9 @@ impl Owner {
     fn event(&mut self, ty: u16, payload: &[u8]) {
         match ty {
             nl::RTM_NEWLINK | nl::RTM_DELLINK => {
-                if let Some((ix, up)) = nl::parse_link(payload) {
-                    self.link_state(ix, up && ty == nl::RTM_NEWLINK);
+                if let Some((ix, flags)) = nl::parse_link(payload) {
+                    let up = ty == nl::RTM_NEWLINK && nl::link_usable(flags, self.nh.enabled);
+                    self.link_state(ix, up);
                 }
             }
             nl::RTM_DELADDR => {
@@ -559,6 +652,12 @@ impl Owner {
                 ifindex = ix,
                 "link down; its routes are gone from the kernel"
             );
+            // The kernel removes nexthop objects on a link that goes down.
+            for (h, o) in self.nh.by_hop.iter_mut() {
+                if h.ifindex == Some(ix) {
+                    o.present = false;
+                }
+            }
             // The kernel flushes routes whose every next hop is on a link
             // that went down; it sends no per-route notification.
             let gone: Vec<bool> = (0..self.hopsets.sets.len() as HopSetId)
@@ -600,10 +699,11 @@ impl Owner {
 
     fn resync_links(&mut self) {
         let mut states = Vec::new();
+        let need_carrier = self.nh.enabled;
         let res = self.sock.dump(nl::link_dump_request(), |m| {
             if m.ty == nl::RTM_NEWLINK {
-                if let Some(s) = nl::parse_link(m.payload) {
-                    states.push(s);
+                if let Some((ix, flags)) = nl::parse_link(m.payload) {
+                    states.push((ix, nl::link_usable(flags, need_carrier)));
                 }
             }
         });
@@ -661,73 +761,67 @@ impl Owner {
 
     fn start_batch_if_empty(&mut self, seq: u32) {
         if self.batch.count() == 0 {
+            self.sock.ensure_seq_room(1 << 20);
             self.base_seq = seq;
             self.inflight.clear();
         }
     }
 
-    /// Decide what the kernel needs for one dirty prefix.
-    fn plan(&mut self, prefix: IpNet) -> Option<(RouteOp, HopSetId)> {
-        let synced = self.synced;
+    /// Decide what the kernel needs for one dirty prefix. The route's state
+    /// is updated as if the kernel will accept the request (one map lookup
+    /// per route on the hot path); `failed` rolls back the rare refusal.
+    fn plan(&mut self, prefix: IpNet) -> Option<(RouteOp, HopSetId, Kernel)> {
         let limit = self.cfg.max_routes;
-        let in_kernel = self.in_kernel;
-        let r = self.routes.get(&prefix)?;
-        let (want, kernel) = (r.want, r.kernel);
-        let mut problem = None;
-        let mut remove = false;
-        let mut new_kernel = None;
-        let action = match (want, kernel) {
+        let Entry::Occupied(mut e) = self.routes.entry(prefix) else {
+            return None;
+        };
+        let r = e.get_mut();
+        r.dirty = false;
+        let hopsets = &self.hopsets;
+        let in_kernel = &mut self.in_kernel;
+        let prev = r.kernel;
+        match (r.want, r.kernel) {
             (Some(h), Kernel::Absent) => {
-                if let Err(e) = nl::check_route(&prefix, self.hopsets.get(h)) {
-                    problem = Some(Problem::Failed(e));
+                if let Err(t) = nl::check_route(&prefix, hopsets.get(h)) {
+                    r.problem = Some(Problem::Failed(t));
                     None
-                } else if self.all_hops_down(h) {
-                    problem = Some(Problem::LinkDown);
+                } else if all_hops_down(hopsets, &self.links_down, h) {
+                    r.problem = Some(Problem::LinkDown);
                     None
-                } else if limit.is_some_and(|m| in_kernel >= m) {
-                    problem = Some(Problem::Failed(format!(
-                        "max-routes {} reached",
-                        limit.unwrap_or(0)
-                    )));
+                } else if let Some(m) = limit.filter(|m| *in_kernel >= *m) {
+                    r.problem = Some(Problem::Failed(format!("max-routes {m} reached")));
                     None
                 } else {
-                    Some((RouteOp::Create, h))
+                    set_kernel(in_kernel, r, Kernel::Ours(h));
+                    r.problem = None;
+                    Some((RouteOp::Create, h, prev))
                 }
             }
             (Some(h), Kernel::Ours(k) | Kernel::Stale(k)) => {
-                if self.hopsets.same(h, k) {
-                    new_kernel = Some(Kernel::Ours(h));
+                if hopsets.same(h, k) {
+                    set_kernel(in_kernel, r, Kernel::Ours(h));
+                    r.problem = None;
                     None
-                } else if let Err(e) = nl::check_route(&prefix, self.hopsets.get(h)) {
-                    problem = Some(Problem::Failed(e));
+                } else if let Err(t) = nl::check_route(&prefix, hopsets.get(h)) {
+                    r.problem = Some(Problem::Failed(t));
                     None
                 } else {
-                    Some((RouteOp::Replace, h))
+                    set_kernel(in_kernel, r, Kernel::Ours(h));
+                    r.problem = None;
+                    Some((RouteOp::Replace, h, prev))
                 }
             }
-            (None, Kernel::Ours(_)) => Some((RouteOp::Delete, UNKNOWN)),
-            (None, Kernel::Stale(_)) if synced => Some((RouteOp::Delete, UNKNOWN)),
-            (None, Kernel::Stale(_)) => None,
+            (None, Kernel::Stale(_)) if !self.synced => None,
+            (None, Kernel::Ours(_) | Kernel::Stale(_)) => {
+                *in_kernel = in_kernel.saturating_sub(1);
+                e.remove();
+                Some((RouteOp::Delete, UNKNOWN, prev))
+            }
             (None, Kernel::Absent) => {
-                remove = true;
+                e.remove();
                 None
             }
-        };
-        if remove {
-            self.routes.remove(&prefix);
-            return None;
         }
-        if let Some(r) = self.routes.get_mut(&prefix) {
-            r.dirty = false;
-            if let Some(k) = new_kernel {
-                set_kernel(&mut self.in_kernel, r, k);
-                r.problem = None;
-            }
-            if problem.is_some() {
-                r.problem = problem;
-            }
-        }
-        action
     }
 
     /// Write every dirty prefix to the kernel in packed batches.
@@ -737,18 +831,47 @@ impl Owner {
                 break;
             }
             let dirty = std::mem::take(&mut self.dirty);
-            for prefix in dirty {
-                let Some((op, h)) = self.plan(prefix) else {
+            let n = dirty.len();
+            let stride = spread_stride(n);
+            for i in 0..n {
+                // Visit in a spread-out order: the kernel's LC-trie does much
+                // less rebalancing than for long runs of adjacent prefixes
+                // (sorted deletes are ~3x slower).
+                let at = ((i as u64 * stride as u64) % n as u64) as usize;
+                let Some(prefix) = dirty.get(at).copied() else {
                     continue;
                 };
+                let Some((op, h, prev)) = self.plan(prefix) else {
+                    continue;
+                };
+                let mut nh_id = None;
+                if op != RouteOp::Delete && self.nh.enabled {
+                    if let [hop] = self.hopsets.get(h) {
+                        match self.nh.ensure(&mut self.sock, self.cfg.protocol, *hop) {
+                            Ok(id) => nh_id = Some(id),
+                            Err(t) => {
+                                let f = InFlight {
+                                    prefix,
+                                    op,
+                                    prev,
+                                    nh_id: None,
+                                    other_metric: false,
+                                };
+                                self.failed(&f, t, 0);
+                                continue;
+                            }
+                        }
+                    }
+                }
                 let seq = self.sock.next_seq(1);
                 self.start_batch_if_empty(seq);
                 let hops = self.hopsets.get(h);
-                nl::put_route(&mut self.batch, op, seq, &self.params, &prefix, hops);
+                nl::put_route(&mut self.batch, op, seq, &self.params, &prefix, hops, nh_id);
                 self.inflight.push(InFlight {
                     prefix,
                     op,
-                    hops: h,
+                    prev,
+                    nh_id,
                     other_metric: false,
                 });
                 if self.batch.len() >= self.cfg.batch_bytes {
@@ -756,108 +879,116 @@ impl Owner {
                 }
             }
             self.send_batch();
+            self.drain();
             self.describe_conflicts();
         }
     }
 
-    /// Send the packed batch and read its replies. Only the last message
-    /// asks for an ACK: the kernel handles the buffer in order and reports
-    /// every error, so that ACK closes the batch.
+    /// Hand the packed batch to the sender thread; while it is in the
+    /// kernel the next one is packed. At most two are in flight.
     fn send_batch(&mut self) {
-        let count = self.batch.count() as usize;
-        if count == 0 {
+        if self.batch.count() == 0 {
             return;
         }
         self.batch.add_ack_last();
-        let base = self.base_seq;
-        let last = base.wrapping_add(count as u32 - 1);
-        let mut errors: Vec<(usize, String, i32)> = Vec::new();
-        let mut fatal = None;
-        if let Err(e) = self.sock.send(self.batch.bytes()) {
-            fatal = Some(format!("netlink send: {e}"));
-        } else {
-            'recv: loop {
-                let data = match self.sock.recv() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        fatal = Some(format!("netlink receive: {e}"));
-                        break;
-                    }
-                };
-                for m in nl::Messages::new(data) {
-                    if m.ty != nl::NLMSG_ERROR {
-                        continue;
-                    }
-                    let idx = m.seq.wrapping_sub(base) as usize;
-                    if idx < count {
-                        if let Some((errno, text)) = nl::parse_error_full(m.flags, m.payload) {
-                            if errno != 0 {
-                                errors.push((idx, nl::error_text(errno, text.as_deref()), errno));
-                            }
-                        }
-                    }
-                    if m.seq == last {
-                        break 'recv;
-                    }
-                }
-            }
+        if self.pipe.full() {
+            self.complete_one();
         }
-        self.batch.clear();
-        let inflight = std::mem::take(&mut self.inflight);
-        let mut err_at: HashMap<usize, (String, i32)> = HashMap::new();
-        for (i, t, e) in errors {
-            err_at.insert(i, (t, e));
+        let spare = self.spare.pop().unwrap_or_else(|| {
+            (
+                MsgBuf::with_capacity(self.cfg.batch_bytes + 4096),
+                Vec::new(),
+            )
+        });
+        let buf = std::mem::replace(&mut self.batch, spare.0);
+        let meta = std::mem::replace(&mut self.inflight, spare.1);
+        let job = Job {
+            buf,
+            base: self.base_seq,
+        };
+        if let Err((job, meta)) = self.pipe.submit(job, meta) {
+            // No sender thread: do it here.
+            let (errors, fatal) = send_and_collect(&mut self.sock, &job.buf, job.base);
+            self.settle(
+                Done {
+                    buf: job.buf,
+                    errors,
+                    fatal,
+                },
+                meta,
+            );
         }
-        for (i, f) in inflight.iter().enumerate() {
-            let res = match &fatal {
-                Some(t) => Some((t.clone(), 0)),
-                None => err_at.remove(&i),
-            };
-            self.outcome(f, res);
-        }
-        self.inflight = inflight;
-        self.inflight.clear();
     }
 
-    fn outcome(&mut self, f: &InFlight, res: Option<(String, i32)>) {
-        if f.other_metric {
-            if let Some((t, _)) = res {
-                warn!(prefix = %f.prefix, error = %t, "cannot remove our route at an old metric");
+    /// Wait for every batch in flight and settle its replies.
+    fn drain(&mut self) {
+        while self.pipe.in_flight() > 0 {
+            self.complete_one();
+        }
+    }
+
+    fn complete_one(&mut self) {
+        if let Some((done, meta)) = self.pipe.wait() {
+            self.settle(done, meta);
+        }
+    }
+
+    fn settle(&mut self, mut done: Done, mut meta: Vec<InFlight>) {
+        if let Some(t) = done.fatal.take() {
+            warn!(error = %t, routes = meta.len(), "netlink batch failed");
+            for f in &meta {
+                self.failed(f, t.clone(), 0);
             }
+        } else {
+            for (i, t, e) in std::mem::take(&mut done.errors) {
+                if let Some(f) = meta.get(i) {
+                    self.failed(f, t, e);
+                }
+            }
+        }
+        done.buf.clear();
+        meta.clear();
+        if self.spare.len() < 4 {
+            self.spare.push((done.buf, meta));
+        }
+    }
+
+    /// The kernel refused a request: undo the optimistic update of `plan`.
+    fn failed(&mut self, f: &InFlight, text: String, errno: i32) {
+        if f.other_metric {
+            warn!(prefix = %f.prefix, error = %text, "cannot remove our route at an old metric");
             return;
         }
-        let Some(r) = self.routes.get_mut(&f.prefix) else {
-            return;
-        };
-        match (f.op, res) {
-            (RouteOp::Create | RouteOp::Replace, None) => {
-                set_kernel(&mut self.in_kernel, r, Kernel::Ours(f.hops));
-                r.problem = None;
-            }
-            (RouteOp::Create, Some((_, e))) if e == libc::EEXIST => {
-                r.problem = Some(Problem::Conflict("unknown route".into()));
-                self.to_describe.push(f.prefix);
-            }
-            (RouteOp::Create | RouteOp::Replace, Some((t, _))) => {
-                debug!(prefix = %f.prefix, error = %t, "route failed");
-                r.problem = Some(Problem::Failed(t));
-            }
-            (RouteOp::Delete, None) => {
-                set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-                if r.want.is_none() {
-                    self.routes.remove(&f.prefix);
+        match f.op {
+            RouteOp::Create | RouteOp::Replace => {
+                let Some(r) = self.routes.get_mut(&f.prefix) else {
+                    return;
+                };
+                set_kernel(&mut self.in_kernel, r, f.prev);
+                if f.op == RouteOp::Create && errno == libc::EEXIST {
+                    r.problem = Some(Problem::Conflict("unknown route".into()));
+                    self.to_describe.push(f.prefix);
                 } else {
-                    r.problem = None;
+                    // Make the nexthop object again before the next try,
+                    // in case someone removed it.
+                    if let Some(id) = f.nh_id {
+                        self.nh.forget(id);
+                    }
+                    debug!(prefix = %f.prefix, error = %text, "route failed");
+                    r.problem = Some(Problem::Failed(text));
                 }
             }
-            (RouteOp::Delete, Some((_, e))) if e == libc::ESRCH => {
-                set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-                if r.want.is_none() {
-                    self.routes.remove(&f.prefix);
-                }
-            }
-            (RouteOp::Delete, Some((t, _))) => {
-                r.problem = Some(Problem::Failed(t));
+            // Already gone is as good as deleted.
+            RouteOp::Delete if errno == libc::ESRCH => {}
+            RouteOp::Delete => {
+                let r = self.routes.entry(f.prefix).or_insert(Route {
+                    want: None,
+                    kernel: Kernel::Absent,
+                    problem: None,
+                    dirty: false,
+                });
+                set_kernel(&mut self.in_kernel, r, f.prev);
+                r.problem = Some(Problem::Failed(text));
             }
         }
     }
@@ -968,6 +1099,7 @@ impl Owner {
             }
             self.flush();
             info!(left = self.in_kernel, "removed our routes");
+            self.nh.remove_all(&mut self.sock);
         }
         // With keep_on_exit the kept IPv4 routes need their prefsrc.
         if let Some(a) = self.src_added.take().filter(|_| !self.cfg.keep_on_exit) {
@@ -981,5 +1113,112 @@ impl Owner {
             info!(address = %a, "removed source address from lo");
         }
         Ok(())
+    }
+}
+
+/// Dump nexthop objects: ours are reused, others' ids avoided. Kernels
+/// without nexthop objects (before 5.3) answer with an error: plain routes.
+fn load_nexthops(sock: &mut NlSocket, cfg: &FibConfig) -> Result<NhObjects, FibError> {
+    let mut nh = NhObjects {
+        next_id: (cfg.protocol as u32) << 20,
+        ..NhObjects::default()
+    };
+    let mut found = Vec::new();
+    match sock.dump(nl::nexthop_dump_request(), |m| {
+        if m.ty == nl::RTM_NEWNEXTHOP {
+            if let Some(x) = nl::parse_nexthop(m.payload) {
+                found.push(x);
+            }
+        }
+    }) {
+        Ok(_) => {}
+        Err(nl::NlError::Kernel(e, t)) => {
+            if cfg.nexthop_objects {
+                warn!(error = %nl::error_text(e, t.as_deref()), "no nexthop objects; using plain routes");
+            }
+            return Ok(nh);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for (id, proto, hop) in found {
+        match hop {
+            Some(h) if proto == cfg.protocol => {
+                nh.ours.insert(id, h);
+                nh.by_hop.entry(h).or_insert(NhObj { id, present: true });
+            }
+            _ => {
+                nh.taken.insert(id);
+            }
+        }
+    }
+    nh.enabled = cfg.nexthop_objects;
+    Ok(nh)
+}
+
+impl NhObjects {
+    /// The id of our object for `hop`, made now if needed.
+    fn ensure(
+        &mut self,
+        sock: &mut NlSocket,
+        protocol: u8,
+        hop: FibNextHop,
+    ) -> Result<u32, String> {
+        let mut reuse = match self.by_hop.get(&hop) {
+            Some(o) if o.present => return Ok(o.id),
+            Some(o) => Some(o.id),
+            None => None,
+        };
+        for _ in 0..64 {
+            let id = match reuse.take() {
+                Some(id) => id,
+                None => self.alloc(),
+            };
+            match sock.request(nl::nexthop_request(true, id, protocol, &hop)) {
+                Ok(()) => {}
+                // Our own object for this hop is still there.
+                Err(nl::NlError::Kernel(e, _))
+                    if e == libc::EEXIST && self.ours.get(&id) == Some(&hop) => {}
+                Err(nl::NlError::Kernel(e, _)) if e == libc::EEXIST => {
+                    self.taken.insert(id);
+                    continue;
+                }
+                Err(e) => return Err(format!("nexthop object for {}: {e}", hop.gateway)),
+            }
+            self.ours.insert(id, hop);
+            self.by_hop.insert(hop, NhObj { id, present: true });
+            return Ok(id);
+        }
+        Err("no free nexthop id".into())
+    }
+
+    fn alloc(&mut self) -> u32 {
+        loop {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            let id = self.next_id;
+            if !self.taken.contains(&id) && !self.ours.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn forget(&mut self, id: u32) {
+        if let Some(h) = self.ours.get(&id) {
+            if let Some(o) = self.by_hop.get_mut(h) {
+                o.present = false;
+            }
+        }
+    }
+
+    /// Delete every nexthop object of ours (after our routes are gone;
+    /// deleting an object also deletes routes that use it).
+    fn remove_all(&mut self, sock: &mut NlSocket) {
+        for (id, hop) in self.ours.drain() {
+            match sock.request(nl::nexthop_request(false, id, 0, &hop)) {
+                Ok(()) => {}
+                Err(nl::NlError::Kernel(e, _)) if e == libc::ENOENT => {}
+                Err(e) => warn!(id, error = %e, "cannot remove nexthop object"),
+            }
+        }
+        self.by_hop.clear();
     }
 }

@@ -21,9 +21,8 @@ fn remove(prefix: &str) -> FibChange {
     }
 }
 
-#[tokio::test]
-async fn install_replace_remove() {
-    let ns = Ns::new("irr");
+async fn install_replace_remove_body(nh: bool) {
+    let ns = Ns::with("irr", nh);
     ns.ip("addr add 10.9.0.1/24 dev veth0");
     let v0 = ns.ifindex("veth0");
     let fib = Fib::start(ns.config()).await.unwrap();
@@ -35,7 +34,7 @@ async fn install_replace_remove() {
     .await
     .unwrap();
     fib.flush().await.unwrap();
-    let r = ns.ip("-4 route show");
+    let r = ns.route("-4 route show");
     assert!(
         r.contains("198.51.100.0/24 via inet6 fe80::1 dev veth0 proto bgp metric 20"),
         "{r}"
@@ -44,7 +43,7 @@ async fn install_replace_remove() {
         r.contains("203.0.113.0/24 via 10.9.0.2 dev veth0 proto bgp metric 20"),
         "{r}"
     );
-    let r6 = ns.ip("-6 route show");
+    let r6 = ns.route("-6 route show");
     assert!(
         r6.contains("2001:db8:1::/48 via fe80::1 dev veth0 proto bgp metric 20"),
         "{r6}"
@@ -56,7 +55,7 @@ async fn install_replace_remove() {
         .await
         .unwrap();
     fib.flush().await.unwrap();
-    let r = ns.ip("-4 route show 198.51.100.0/24");
+    let r = ns.route("-4 route show 198.51.100.0/24");
     assert_eq!(r.lines().count(), 1, "{r}");
     assert!(r.contains("via inet6 fe80::2 dev veth0"), "{r}");
 
@@ -76,9 +75,8 @@ async fn install_replace_remove() {
 }
 
 /// Changes to one prefix inside one apply coalesce: only the last counts.
-#[tokio::test]
-async fn coalesces_per_prefix() {
-    let ns = Ns::new("coal");
+async fn coalesces_per_prefix_body(nh: bool) {
+    let ns = Ns::with("coal", nh);
     let v0 = ns.ifindex("veth0");
     let fib = Fib::start(ns.config()).await.unwrap();
     fib.apply(vec![
@@ -98,9 +96,8 @@ async fn coalesces_per_prefix() {
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
-#[tokio::test]
-async fn ecmp_multipath() {
-    let ns = Ns::new("ecmp");
+async fn ecmp_multipath_body(nh: bool) {
+    let ns = Ns::with("ecmp", nh);
     ns.ip("link add veth2 type veth peer name veth3");
     ns.ip("link set veth2 up");
     ns.ip("link set veth3 up");
@@ -119,11 +116,11 @@ async fn ecmp_multipath() {
     .await
     .unwrap();
     fib.flush().await.unwrap();
-    let r = ns.ip("-4 route show 198.51.100.0/24");
+    let r = ns.route("-4 route show 198.51.100.0/24");
     assert!(r.contains("proto bgp"), "{r}");
     assert!(r.contains("nexthop via inet6 fe80::1 dev veth0"), "{r}");
     assert!(r.contains("nexthop via inet6 fe80::2 dev veth2"), "{r}");
-    let r6 = ns.ip("-6 route show 2001:db8:2::/48");
+    let r6 = ns.route("-6 route show 2001:db8:2::/48");
     assert!(r6.contains("nexthop via fe80::1 dev veth0"), "{r6}");
     assert!(r6.contains("nexthop via fe80::2 dev veth2"), "{r6}");
     // Shrink to one hop: replaced in place.
@@ -131,16 +128,15 @@ async fn ecmp_multipath() {
         .await
         .unwrap();
     fib.flush().await.unwrap();
-    let r = ns.ip("-4 route show 198.51.100.0/24");
+    let r = ns.route("-4 route show 198.51.100.0/24");
     assert_eq!(r.lines().count(), 1, "{r}");
     assert!(r.contains("via inet6 fe80::2 dev veth2"), "{r}");
     fib.shutdown().await.unwrap();
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
-#[tokio::test]
-async fn prefsrc_and_lo_address_lifecycle() {
-    let ns = Ns::new("src");
+async fn prefsrc_and_lo_address_lifecycle_body(nh: bool) {
+    let ns = Ns::with("src", nh);
     let v0 = ns.ifindex("veth0");
     let src = Ipv4Addr::new(192, 0, 2, 77);
     let cfg = FibConfig {
@@ -154,7 +150,7 @@ async fn prefsrc_and_lo_address_lifecycle() {
         .await
         .unwrap();
     fib.flush().await.unwrap();
-    let r = ns.ip("-4 route show proto bgp");
+    let r = ns.route("-4 route show proto bgp");
     assert!(r.contains("src 192.0.2.77"), "{r}");
     fib.shutdown().await.unwrap();
     assert!(!ns.ip("-4 addr show dev lo").contains("192.0.2.77"));
@@ -170,9 +166,8 @@ async fn prefsrc_and_lo_address_lifecycle() {
 
 /// Removing the source address flushes prefsrc routes in the kernel; the
 /// FIB puts the address back and reinstalls them.
-#[tokio::test]
-async fn source_address_removed_is_restored() {
-    let ns = Ns::new("srcdel");
+async fn source_address_removed_is_restored_body(nh: bool) {
+    let ns = Ns::with("srcdel", nh);
     let v0 = ns.ifindex("veth0");
     let cfg = FibConfig {
         source_address: Some(Ipv4Addr::new(192, 0, 2, 78)),
@@ -190,9 +185,8 @@ async fn source_address_removed_is_restored() {
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
-#[tokio::test]
-async fn foreign_route_is_never_touched() {
-    let ns = Ns::new("foreign");
+async fn foreign_route_is_never_touched_body(nh: bool) {
+    let ns = Ns::with("foreign", nh);
     ns.ip("addr add 10.9.0.1/24 dev veth0");
     let v0 = ns.ifindex("veth0");
     ns.ip("route add 198.51.100.0/24 via 10.9.0.2 proto static metric 20");
@@ -210,7 +204,7 @@ async fn foreign_route_is_never_touched() {
     assert!(st.conflicts[0].existing.contains("proto 4"), "{st:?}");
     assert!(st.conflicts[0].existing.contains("via 10.9.0.2"), "{st:?}");
     assert_eq!(st.installed, 1);
-    let stat = ns.ip("-4 route show 198.51.100.0/24");
+    let stat = ns.route("-4 route show 198.51.100.0/24");
     assert_eq!(
         stat.trim(),
         "198.51.100.0/24 via 10.9.0.2 dev veth0 proto static metric 20"
@@ -219,7 +213,7 @@ async fn foreign_route_is_never_touched() {
     fib.apply(vec![remove("198.51.100.0/24")]).await.unwrap();
     fib.flush().await.unwrap();
     fib.shutdown().await.unwrap();
-    let stat = ns.ip("-4 route show 198.51.100.0/24");
+    let stat = ns.route("-4 route show 198.51.100.0/24");
     assert_eq!(
         stat.trim(),
         "198.51.100.0/24 via 10.9.0.2 dev veth0 proto static metric 20"
@@ -228,9 +222,8 @@ async fn foreign_route_is_never_touched() {
 }
 
 /// An unreachable gateway fails that route only, with the kernel's reason.
-#[tokio::test]
-async fn per_route_errors() {
-    let ns = Ns::new("err");
+async fn per_route_errors_body(nh: bool) {
+    let ns = Ns::with("err", nh);
     let v0 = ns.ifindex("veth0");
     let fib = Fib::start(ns.config()).await.unwrap();
     fib.apply(vec![
@@ -264,9 +257,8 @@ async fn per_route_errors() {
 /// Start, install, crash (drop without shutdown), start again: no
 /// duplicates, unchanged routes untouched, stale routes only removed after
 /// initial_sync_done.
-#[tokio::test]
-async fn restart_reconcile() {
-    let ns = Ns::new("restart");
+async fn restart_reconcile_body(nh: bool) {
+    let ns = Ns::with("restart", nh);
     let v0 = ns.ifindex("veth0");
     let cfg = FibConfig {
         stale_timeout: Duration::from_secs(3600),
@@ -336,9 +328,8 @@ async fn restart_reconcile() {
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
-#[tokio::test]
-async fn stale_timeout_removes_by_itself() {
-    let ns = Ns::new("stalet");
+async fn stale_timeout_removes_by_itself_body(nh: bool) {
+    let ns = Ns::with("stalet", nh);
     let v0 = ns.ifindex("veth0");
     let fib = Fib::start(ns.config()).await.unwrap();
     fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
@@ -358,9 +349,8 @@ async fn stale_timeout_removes_by_itself() {
     fib.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn interface_down_up() {
-    let ns = Ns::new("link");
+async fn interface_down_up_body(nh: bool) {
+    let ns = Ns::with("link", nh);
     ns.ip("link add veth2 type veth peer name veth3");
     ns.ip("link set veth2 up");
     ns.ip("link set veth3 up");
@@ -408,9 +398,8 @@ async fn interface_down_up() {
 
 /// 100,000 real prefixes in, half out, the rest out: the kernel table is
 /// exactly what is wanted at every step.
-#[tokio::test]
-async fn hundred_thousand_cycle() {
-    let ns = Ns::new("100k");
+async fn hundred_thousand_cycle_body(nh: bool) {
+    let ns = Ns::with("100k", nh);
     let v0 = ns.ifindex("veth0");
     let prefixes = common::real_v4_prefixes(100_000);
     assert_eq!(prefixes.len(), 100_000);
@@ -438,7 +427,7 @@ async fn hundred_thousand_cycle() {
     .await
     .unwrap();
     fib.flush().await.unwrap();
-    let left = ns.ip("-4 route show proto bgp");
+    let left = ns.route("-4 route show proto bgp");
     assert_eq!(left.lines().count(), 50_000);
     let first_kept = kept[0].to_string();
     assert!(left
@@ -456,4 +445,133 @@ async fn hundred_thousand_cycle() {
     let st = fib.status().await;
     assert_eq!((st.installed, st.failed_count, st.pending), (0, 0, 0));
     fib.shutdown().await.unwrap();
+}
+
+/// Carrier loss (the peer end goes down): plain routes stay (linkdown),
+/// nexthop objects are flushed by the kernel; either way everything is
+/// back once the carrier returns.
+async fn carrier_loss_body(nh: bool) {
+    let ns = Ns::with("carrier", nh);
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8:8::/48", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    ns.ip("link set veth1 down");
+    if nh {
+        assert!(
+            wait_for(5, || ns.bgp_route_count() == 0),
+            "{:?}",
+            ns.bgp_routes()
+        );
+        assert!(wait_for(5, || futures_lite_status(&fib).link_down == 2));
+    } else {
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(ns.bgp_route_count(), 2, "{:?}", ns.bgp_routes());
+    }
+    ns.ip("link set veth1 up");
+    assert!(
+        wait_for(5, || ns.bgp_route_count() == 2),
+        "{:?}",
+        ns.bgp_routes()
+    );
+    assert!(wait_for(5, || {
+        let st = futures_lite_status(&fib);
+        st.installed == 2 && st.link_down == 0
+    }));
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+/// Status from sync code inside `wait_for` (the FIB runs on its own thread).
+fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
+    let fib = fib.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map(|rt| rt.block_on(fib.status()))
+            .unwrap_or_default()
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+/// Our nexthop objects avoid ids held by others, carry our protocol, are
+/// reused across a restart and removed at shutdown; a foreign one is kept.
+#[tokio::test]
+async fn nexthop_objects_lifecycle() {
+    let ns = Ns::with("nhobj", true);
+    let v0 = ns.ifindex("veth0");
+    // Takes the first id we would pick.
+    let first = (186u32 << 20) + 1;
+    ns.ip(&format!("nexthop add id {first} via fe80::5 dev veth0"));
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    let nhs = ns.ip("nexthop show");
+    assert_eq!(nhs.lines().count(), 2, "{nhs}");
+    let ours = nhs
+        .lines()
+        .find(|l| l.contains("fe80::1"))
+        .unwrap()
+        .to_owned();
+    assert!(ours.contains("proto bgp"), "{ours}");
+    assert!(!ours.starts_with(&format!("id {first} ")), "{ours}");
+    let r = ns.ip("-4 route show 198.51.100.0/24");
+    assert!(r.contains("nhid"), "{r}");
+    drop(fib);
+    // Restart: same object adopted, routes untouched, nothing new made.
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.ip("nexthop show"), nhs);
+    assert_eq!(ns.ip("-4 route show 198.51.100.0/24"), r);
+    fib.shutdown().await.unwrap();
+    let left = ns.ip("nexthop show");
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(left.contains("fe80::5"), "{left}");
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
+/// Every behaviour, with plain routes and with nexthop objects.
+macro_rules! both_modes {
+    ($($body:ident => $plain:ident, $nh:ident;)*) => {$(
+        #[tokio::test]
+        async fn $plain() {
+            $body(false).await
+        }
+        #[tokio::test]
+        async fn $nh() {
+            $body(true).await
+        }
+    )*};
+}
+
+both_modes! {
+    carrier_loss_body => carrier_loss, carrier_loss_nh;
+    install_replace_remove_body => install_replace_remove, install_replace_remove_nh;
+    coalesces_per_prefix_body => coalesces_per_prefix, coalesces_per_prefix_nh;
+    ecmp_multipath_body => ecmp_multipath, ecmp_multipath_nh;
+    prefsrc_and_lo_address_lifecycle_body => prefsrc_and_lo_address_lifecycle, prefsrc_and_lo_address_lifecycle_nh;
+    source_address_removed_is_restored_body => source_address_removed_is_restored, source_address_removed_is_restored_nh;
+    foreign_route_is_never_touched_body => foreign_route_is_never_touched, foreign_route_is_never_touched_nh;
+    per_route_errors_body => per_route_errors, per_route_errors_nh;
+    restart_reconcile_body => restart_reconcile, restart_reconcile_nh;
+    stale_timeout_removes_by_itself_body => stale_timeout_removes_by_itself, stale_timeout_removes_by_itself_nh;
+    interface_down_up_body => interface_down_up, interface_down_up_nh;
+    hundred_thousand_cycle_body => hundred_thousand_cycle, hundred_thousand_cycle_nh;
 }

@@ -17,6 +17,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// (both ends inside, both up).
 pub struct Ns {
     pub name: String,
+    /// Run the FIB with nexthop objects.
+    pub nh: bool,
 }
 
 fn run(args: &[&str]) -> Result<String, String> {
@@ -35,10 +37,14 @@ fn run(args: &[&str]) -> Result<String, String> {
 
 impl Ns {
     pub fn new(tag: &str) -> Ns {
+        Ns::with(tag, false)
+    }
+
+    pub fn with(tag: &str, nh: bool) -> Ns {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("fibt-{tag}-{}-{n}", std::process::id());
         run(&["ip", "netns", "add", &name]).expect("ip netns add (tests need root)");
-        let ns = Ns { name };
+        let ns = Ns { name, nh };
         ns.ip("link set lo up");
         ns.ip("link add veth0 type veth peer name veth1");
         ns.ip("link set veth0 up");
@@ -61,6 +67,12 @@ impl Ns {
         run(&v)
     }
 
+    /// `ip -n NS <args>` with any `nhid N ` removed, so that assertions
+    /// read the same with and without nexthop objects.
+    pub fn route(&self, args: &str) -> String {
+        strip_nhid(&self.ip(args))
+    }
+
     pub fn ifindex(&self, dev: &str) -> u32 {
         let out = self.ip(&format!("-o link show dev {dev}"));
         out.split(':')
@@ -72,6 +84,7 @@ impl Ns {
     pub fn config(&self) -> FibConfig {
         FibConfig {
             netns: Some(self.path()),
+            nexthop_objects: self.nh,
             ..FibConfig::default()
         }
     }
@@ -79,7 +92,7 @@ impl Ns {
     /// Lines of `ip route show proto bgp` for both families.
     pub fn bgp_routes(&self) -> Vec<String> {
         let mut v: Vec<String> = self
-            .ip("-4 route show proto bgp")
+            .route("-4 route show proto bgp")
             .lines()
             .map(str::to_owned)
             .collect();
@@ -100,6 +113,24 @@ impl Drop for Ns {
     fn drop(&mut self) {
         let _ = run(&["ip", "netns", "del", &self.name]);
     }
+}
+
+pub fn strip_nhid(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut words = s.split(' ').peekable();
+    let mut first = true;
+    while let Some(w) = words.next() {
+        if w == "nhid" {
+            words.next();
+            continue;
+        }
+        if !first {
+            out.push(' ');
+        }
+        out.push_str(w);
+        first = false;
+    }
+    out
 }
 
 pub fn ll(gw: &str, ifindex: u32) -> FibNextHop {
