@@ -165,6 +165,16 @@ impl DecodeError {
         }
     }
 
+    /// RFC 7606 §2: what the receiver does. Always a reset, unless RFC 4760
+    /// §7 allows disabling the family instead.
+    pub fn action(&self) -> ErrorAction {
+        if self.afi_safi_disable().is_some() {
+            ErrorAction::AfiSafiDisable
+        } else {
+            ErrorAction::SessionReset
+        }
+    }
+
     /// The family a receiver may disable instead of resetting the session
     /// (RFC 4760 §7, RFC 7606 §7.11/§7.12); `None` means reset is the only
     /// option.

@@ -222,7 +222,9 @@ fn decode_capability(code: u8, v: &[u8]) -> Option<Capability> {
                 }),
             ),
         )?),
-        cap::ROUTE_REFRESH | cap::EXTENDED_MESSAGE | cap::ENHANCED_ROUTE_REFRESH => return None,
+        // A value on a capability defined as empty (route refresh, extended
+        // message, enhanced route refresh) is not understood: it is kept
+        // raw, so the capability is not negotiated and the session lives.
         _ => Capability::Unknown {
             code,
             value: v.to_vec(),
@@ -536,6 +538,27 @@ mod tests {
             decode_message(&out, &ctx).unwrap().message,
             Message::Open(o)
         );
+    }
+
+    #[test]
+    fn empty_capability_with_a_value_is_kept_raw() {
+        let mut out = Vec::new();
+        decode_capabilities(&[2, 1, 9, 6, 0], &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Capability::Unknown {
+                    code: 2,
+                    value: vec![9]
+                },
+                Capability::ExtendedMessage
+            ]
+        );
+        let mut bytes = Vec::new();
+        for c in &out {
+            c.put(&mut bytes).unwrap();
+        }
+        assert_eq!(bytes, [2, 1, 9, 6, 0]);
     }
 
     #[test]

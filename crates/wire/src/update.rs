@@ -72,6 +72,20 @@ pub struct Decoded {
     pub discarded: Vec<AttributeError>,
 }
 
+impl Decoded {
+    /// The strongest RFC 7606 action this message asks for (RFC 7606 §3
+    /// (h)), `None` when it decoded cleanly.
+    pub fn action(&self) -> Option<ErrorAction> {
+        if self.treat_as_withdraw.is_some() {
+            Some(ErrorAction::TreatAsWithdraw)
+        } else if !self.discarded.is_empty() {
+            Some(ErrorAction::AttributeDiscard)
+        } else {
+            None
+        }
+    }
+}
+
 fn update_err(subcode: u8, data: Vec<u8>, reason: &'static str, rule: &'static str) -> DecodeError {
     DecodeError::Update {
         subcode,

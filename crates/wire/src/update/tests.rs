@@ -985,6 +985,21 @@ fn unknown_afi_safi_is_kept_raw() {
 }
 
 #[test]
+fn decoded_and_error_actions() {
+    let d = decode(&with_extra(&[0x40, 6, 1, 0]), &EXT);
+    assert_eq!(d.action(), Some(ErrorAction::AttributeDiscard));
+    let d = decode(&with_extra(&[0x80, 4, 3, 0, 0, 1, 0x40, 6, 1, 0]), &EXT);
+    assert_eq!(d.action(), Some(ErrorAction::TreatAsWithdraw));
+    assert_eq!(decode(&with_extra(&[]), &EXT).action(), None);
+    let b = upd(&[MP_REACH_V4_NATIVE, ORIGIN_IGP, AS_PATH_65001_4], &[]);
+    assert_eq!(reset(&b, &OLD).action(), ErrorAction::AfiSafiDisable);
+    assert_eq!(
+        reset(&with_extra(&[0x40, 99, 0]), &EXT).action(),
+        ErrorAction::SessionReset
+    );
+}
+
+#[test]
 fn error_action_strength_order() {
     assert!(ErrorAction::SessionReset > ErrorAction::AfiSafiDisable);
     assert!(ErrorAction::AfiSafiDisable > ErrorAction::TreatAsWithdraw);
