@@ -18,15 +18,28 @@ const GOOD: &str = "router-id: 192.0.2.2\nasn: 65002\nneighbors:\n  - address: f
 #[test]
 fn check_accepts_a_good_config() {
     let path = write_config("good.yaml", GOOD);
-    let out = Command::new(binary("via6d")).arg("check").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(binary("via6d"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 neighbors"));
 }
 
 #[test]
 fn check_names_line_and_key_and_exits_2() {
     let path = write_config("typo.yaml", &GOOD.replace("remote-as", "remote-asn"));
-    let out = Command::new(binary("via6d")).arg("check").arg(&path).output().unwrap();
+    let out = Command::new(binary("via6d"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("typo.yaml:5:"), "{err}");
@@ -36,16 +49,26 @@ fn check_names_line_and_key_and_exits_2() {
 #[test]
 fn run_refuses_a_bad_config_with_exit_2() {
     let path = write_config("bad.yaml", &GOOD.replace("65002", "not-a-number"));
-    let out = Command::new(binary("via6d")).arg("--config").arg(&path).output().unwrap();
+    let out = Command::new(binary("via6d"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:2:"));
 }
 
 #[test]
 fn bad_usage_exits_2() {
-    let out = Command::new(binary("via6d")).arg("--frobnicate").output().unwrap();
+    let out = Command::new(binary("via6d"))
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(binary("via6ctl")).arg("frobnicate").output().unwrap();
+    let out = Command::new(binary("via6ctl"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -101,10 +101,10 @@ impl TryFrom<serde_yaml::Value> for Asn {
             (u32::from(hi) << 16) | u32::from(lo)
         } else {
             text.parse::<u32>()
-                .map_err(|_| format!("AS number {text:?} is not in 1..=4294967295"))?
+                .map_err(|_| format!("{text:?}: AS number is not in 1..=4294967295"))?
         };
         if asn == 0 {
-            return Err("AS number 0 is reserved (RFC 7607)".into());
+            return Err("\"0\": AS number 0 is reserved (RFC 7607)".into());
         }
         Ok(Asn(asn))
     }
@@ -189,7 +189,7 @@ impl TryFrom<u32> for HoldTime {
             0 => Ok(HoldTime(0)),
             3..=65535 => Ok(HoldTime(v as u16)),
             _ => Err(format!(
-                "hold time {v} is not allowed: use 0 or 3..=65535 seconds (RFC 4271 §4.2)"
+                "\"{v}\": hold time must be 0 or 3..=65535 seconds (RFC 4271 §4.2)"
             )),
         }
     }
@@ -435,13 +435,12 @@ impl TryFrom<serde_yaml::Value> for Table {
                 "main" => Ok(Table(254)),
                 "local" => Ok(Table(255)),
                 "default" => Ok(Table(253)),
-                _ => s
-                    .parse()
-                    .map(Table)
-                    .map_err(|_| format!("table {s:?}: expected main, local, default or a number")),
+                _ => s.parse().map(Table).map_err(|_| {
+                    format!("{s:?}: table: expected main, local, default or a number")
+                }),
             },
             serde_yaml::Value::Number(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                Some(0) | None => Err(format!("table {n}: expected 1..=4294967295")),
+                Some(0) | None => Err(format!("\"{n}\": table: expected 1..=4294967295")),
                 Some(t) => Ok(Table(t)),
             },
             _ => Err("table: expected main, local, default or a number".into()),
@@ -526,14 +525,74 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
+        let message = e.to_string();
+        // serde_yaml places a bad value at the start of its mapping; point at
+        // the key that holds it instead.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m)
+            .to_string();
+        let (line, column, message) = match locate_value(text, line, column, &message) {
+            Some((l, c, key)) => {
+                let message = match message.split_once(": ") {
+                    Some((path, rest)) if !path.contains([' ', '"']) => {
+                        format!("{path}.{key}: {rest}")
+                    }
+                    _ => format!("{key}: {message}"),
+                };
+                (l, c, message)
+            }
+            None => (line, column, message),
+        };
         ConfigError::Parse {
             file: path.to_path_buf(),
             line,
             column,
-            message: e.to_string(),
+            message,
         }
     })?;
     validate(path, text, raw)
+}
+
+/// Finds the `key: value` line inside the mapping that starts at
+/// (`line`, `column`) whose value is the first quoted string of `message`:
+/// returns its line, column and key.
+fn locate_value(
+    text: &str,
+    line: usize,
+    column: usize,
+    message: &str,
+) -> Option<(usize, usize, String)> {
+    let mut quoted = message.split('"');
+    let value = quoted.nth(1)?;
+    let indent = column.checked_sub(1)?;
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate().skip(line.checked_sub(1)?) {
+        let this_indent = l.len() - l.trim_start().len();
+        if i + 1 > line && !l.trim().is_empty() && this_indent < indent {
+            break;
+        }
+        // Each `key: value` pair on the line, block or flow style.
+        let mut rest = *l;
+        while let Some((before, after)) = rest.split_once(':') {
+            let key = before
+                .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
+                .next()
+                .unwrap_or_default();
+            let val = after
+                .split([',', '}'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
+            if !key.is_empty() && val == value {
+                let col = l.find(key).map_or(1, |c| c + 1);
+                return Some((i + 1, col, key.to_string()));
+            }
+            rest = after;
+        }
+    }
+    None
 }
 
 /// 1-based line of the first occurrence of `needle`, 0 when absent.
@@ -772,8 +831,11 @@ control-socket: /run/via6d.sock
     fn bad_hold_time_is_refused() {
         let text = GOOD.replace("hold-time: 90", "hold-time: 2");
         let e = parse_str(&text).unwrap_err().to_string();
-        assert!(e.starts_with("test.yaml:12:"), "{e}");
-        assert!(e.contains("hold time 2"), "{e}");
+        assert!(
+            e.starts_with("test.yaml:12:5: neighbors[1].hold-time:"),
+            "{e}"
+        );
+        assert!(e.contains("\"2\": hold time must be 0 or 3"), "{e}");
     }
 
     #[test]
@@ -790,7 +852,11 @@ control-socket: /run/via6d.sock
         let c = parse_str(&text).unwrap();
         assert_eq!(c.speaker.asn, (64086 << 16) | 59904);
         let text = GOOD.replace("asn: 65002", "asn: 0");
-        assert!(parse_str(&text).is_err());
+        let e = parse_str(&text).unwrap_err().to_string();
+        assert!(e.starts_with("test.yaml:2:1: asn:"), "{e}");
+        let text = GOOD.replace("port: 179 }", "port: 70000 }");
+        let e = parse_str(&text).unwrap_err().to_string();
+        assert!(e.starts_with("test.yaml:3:"), "{e}");
         let text = GOOD.replace("asn: 65002", "asn: 4294967296");
         assert!(parse_str(&text).is_err());
     }

@@ -35,6 +35,36 @@ pub enum Reply {
     Error(String),
 }
 
+/// The name of interface `index` in this process's network namespace, so
+/// that replies name interfaces as the daemon sees them.
+pub fn interface_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Adds `"interface": NAME` beside every `"ifindex"` of a list of rows.
+pub fn name_interfaces(rows: &mut serde_json::Value) {
+    let Some(rows) = rows.as_array_mut() else {
+        return;
+    };
+    for row in rows {
+        let name = row["ifindex"]
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .and_then(interface_name);
+        if let (Some(obj), Some(name)) = (row.as_object_mut(), name) {
+            obj.insert("interface".into(), serde_json::Value::String(name));
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("control socket {path}: {source}")]

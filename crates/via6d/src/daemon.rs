@@ -185,7 +185,10 @@ async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
 async fn answer(parts: &Parts, request: Request) -> Reply {
     let value = match request {
         Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await),
-        Request::Routes => serde_json::to_value(parts.speaker.routes().await),
+        Request::Routes => serde_json::to_value(parts.speaker.routes().await).map(|mut v| {
+            control::name_interfaces(&mut v);
+            v
+        }),
         Request::Fib => match &parts.fib {
             Some(fib) => serde_json::to_value(fib.status().await),
             None => return Reply::Error("the FIB is disabled in the configuration".into()),

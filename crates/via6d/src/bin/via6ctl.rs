@@ -110,6 +110,118 @@ fn print_human(v: &serde_json::Value) {
     }
 }
 
+/// A column of a human table: header and how to get the cell from a row.
+type Column = (&'static str, fn(&serde_json::Value) -> String);
+
+fn uptime(v: &serde_json::Value) -> String {
+    match v.as_u64() {
+        None => "-".into(),
+        Some(s) if s >= 86_400 => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+        Some(s) => format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60),
+    }
+}
+
+const NEIGHBOR_COLUMNS: &[Column] = &[
+    ("NEIGHBOR", |n| match n["interface"].as_str() {
+        Some(i) => format!("{}%{i}", cell(&n["address"])),
+        None => cell(&n["address"]),
+    }),
+    ("AS", |n| cell(&n["remote_as"])),
+    ("STATE", |n| cell(&n["state"])),
+    ("UPTIME", |n| uptime(&n["uptime"])),
+    ("RCVD", |n| cell(&n["counts"]["received"])),
+    ("ACCEPTED", |n| cell(&n["counts"]["accepted"])),
+    ("ADVERTISED", |n| cell(&n["counts"]["advertised"])),
+    ("EXT-NEXTHOP", |n| {
+        cell(&n["negotiated"]["extended_next_hop"])
+    }),
+    ("LAST ERROR", |n| cell(&n["last_error"])),
+];
+
+const ROUTE_COLUMNS: &[Column] = &[
+    ("PREFIX", |r| cell(&r["prefix"])),
+    ("FLAGS", |r| {
+        let mut f = String::new();
+        if r["best"] == true {
+            f.push('*');
+        }
+        if r["multipath"] == true {
+            f.push('m');
+        }
+        if f.is_empty() {
+            f.push('-');
+        }
+        f
+    }),
+    ("NEXT HOP", |r| cell(&r["next_hop"])),
+    ("LINK-LOCAL", |r| cell(&r["next_hop_link_local"])),
+    ("DEV", |r| cell(&r["interface"])),
+    ("FROM", |r| match r["peer_address"].is_null() {
+        true => "local".into(),
+        false => cell(&r["peer_address"]),
+    }),
+    ("AS PATH", |r| {
+        let path: Vec<String> = r["as_path"]
+            .as_array()
+            .map(|a| a.iter().map(cell).collect())
+            .unwrap_or_default();
+        if path.is_empty() {
+            "-".into()
+        } else {
+            path.join(" ")
+        }
+    }),
+    ("NOT INSTALLED / NOT ADVERTISED", |r| {
+        let mut why = Vec::new();
+        if let Some(s) = r["not_installed"].as_str() {
+            why.push(s.to_string());
+        }
+        if let Some(a) = r["not_advertised"].as_array() {
+            why.extend(a.iter().map(cell));
+        }
+        why.join("; ")
+    }),
+];
+
+fn print_columns(rows: &serde_json::Value, columns: &[Column]) {
+    let Some(rows) = rows.as_array() else {
+        print_human(rows);
+        return;
+    };
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| f(r)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            table
+                .iter()
+                .map(|r| r.get(i).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                .max(h.len())
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(columns.iter().map(|(h, _)| h.to_string()).collect());
+    for r in table {
+        line(r);
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -160,7 +272,11 @@ fn main() -> ExitCode {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                print_human(&v);
+                match request {
+                    Request::Neighbors => print_columns(&v, NEIGHBOR_COLUMNS),
+                    Request::Routes => print_columns(&v, ROUTE_COLUMNS),
+                    _ => print_human(&v),
+                }
             }
             ExitCode::SUCCESS
         }
