@@ -255,6 +255,8 @@ pub struct Fsm {
     /// Failures since the session was last stable; drives the back-off.
     flaps: u32,
     idle_hold_running: bool,
+    /// Max-prefix hold-down: refuse the peer until the idle hold ends.
+    held_down: bool,
     stable_secs: u32,
     last_error: Option<SessionError>,
     /// RFC 4271 ConnectRetryCounter.
@@ -270,6 +272,7 @@ impl Fsm {
             negotiated: None,
             flaps: 0,
             idle_hold_running: false,
+            held_down: false,
             stable_secs: 0,
             last_error: None,
             connect_retry_counter: 0,
@@ -298,11 +301,14 @@ impl Fsm {
     }
 
     /// Whether an incoming TCP connection may be taken now. Idle refuses
-    /// while administratively stopped or while backing off (RFC 4271 §8.2.2
-    /// Idle; §8.1.1 damping); Connect and Active take it.
+    /// while administratively stopped and while held down after
+    /// max-prefix; the flap back-off only slows our own connection attempts
+    /// (refusing the peer's would make it back off in turn, as BIRD's error
+    /// wait does, and both sides end up waiting minutes). Connect and Active
+    /// take it.
     pub fn accepts_incoming(&self) -> bool {
         match self.state {
-            State::Idle => self.enabled && !self.idle_hold_running,
+            State::Idle => self.enabled && !self.held_down,
             State::Connect | State::Active => true,
             _ => false,
         }
@@ -323,6 +329,7 @@ impl Fsm {
 
     fn start(&mut self, out: &mut Vec<Action>) {
         self.idle_hold_running = false;
+        self.held_down = false;
         out.push(Action::StopTimer(Timer::IdleHold));
         out.push(Action::StartTimer(
             Timer::ConnectRetry,
@@ -346,10 +353,15 @@ impl Fsm {
             }
             Event::IdleHoldTimerExpires if self.enabled => self.start(out),
             Event::ConnectionReplaced => out.push(Action::Disconnect),
-            Event::IdleHoldTimerExpires => self.idle_hold_running = false,
-            Event::TcpConnected if self.enabled && !self.idle_hold_running => {
+            Event::IdleHoldTimerExpires => {
+                self.idle_hold_running = false;
+                self.held_down = false;
+            }
+            Event::TcpConnected if self.enabled && !self.held_down => {
                 // Automatic start with passive TCP establishment (event 5),
                 // the connection already here.
+                self.idle_hold_running = false;
+                out.push(Action::StopTimer(Timer::IdleHold));
                 out.push(Action::StartTimer(
                     Timer::ConnectRetry,
                     self.cfg.connect_retry_secs.max(1),
@@ -508,6 +520,9 @@ impl Fsm {
                     // RFC 4486 §4: after max-prefix, stay down for the full
                     // (maximum) idle hold instead of re-flooding the RIB.
                     self.flaps = 16;
+                    self.fail_with(n, out);
+                    self.held_down = self.enabled;
+                    return;
                 }
                 self.fail_with(n, out)
             }
@@ -796,7 +811,7 @@ mod tests {
         assert!(has(&a, |a| *a == Action::Disconnect));
         assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 1)));
         assert_eq!(f.state(), State::Idle);
-        assert!(!f.accepts_incoming(), "damped while idle-hold runs");
+        assert!(f.accepts_incoming(), "back-off slows our connects only");
         assert_eq!(
             f.last_error().map(|e| e.to_string()).as_deref(),
             Some("sent NOTIFICATION 4/0 (hold timer expired)")
@@ -994,6 +1009,11 @@ mod tests {
         assert_eq!(sent(&a), Some((6, 1)));
         assert!(has(&a, |a| *a == Action::Down));
         assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 8)));
+        assert!(!f.accepts_incoming(), "held down after max-prefix");
+        assert_eq!(f.handle(Event::TcpConnected), vec![Action::Disconnect]);
+        f.handle(Event::IdleHoldTimerExpires);
+        assert_eq!(f.state(), State::Connect);
+        assert!(f.accepts_incoming());
     }
 
     #[test]
@@ -1013,7 +1033,7 @@ mod tests {
     }
 
     #[test]
-    fn incoming_taken_in_active_refused_while_damped() {
+    fn incoming_taken_in_active_and_during_back_off() {
         let mut f = Fsm::new(cfg(true));
         f.handle(Event::ManualStart);
         f.handle(Event::TcpConnected);
@@ -1028,13 +1048,12 @@ mod tests {
         g.handle(Event::ManualStart);
         g.handle(Event::TcpConnected);
         g.handle(Event::TcpConnectionFails);
-        assert!(!g.accepts_incoming());
-        g.handle(Event::IdleHoldTimerExpires);
-        g.handle(Event::TcpConnectionFails);
+        assert_eq!(g.state(), State::Idle);
         assert!(g.accepts_incoming());
         let a = g.handle(Event::TcpConnected);
         assert_eq!(g.state(), State::OpenSent);
         assert!(has(&a, |a| matches!(a, Action::SendOpen(_))));
+        assert!(has(&a, |a| *a == Action::StopTimer(Timer::IdleHold)));
     }
 
     #[test]
