@@ -75,7 +75,7 @@ impl Default for FibConfig {
             max_routes: None,
             netns: None,
             batch_bytes: 256 * 1024,
-            nexthop_objects: false,
+            nexthop_objects: true,
             retry_interval: Duration::from_secs(30),
         }
     }

@@ -73,6 +73,7 @@ pub const AF_INET6: u8 = libc::AF_INET6 as u8;
 
 pub const RTNLGRP_LINK: u32 = 1;
 pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
+pub const RTNLGRP_NEXTHOP: u32 = 32;
 
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;

@@ -277,8 +277,12 @@ fn describe(r: &KernelRoute) -> String {
 impl Owner {
     fn init(cfg: FibConfig) -> Result<(Owner, AsyncFd<NlSocket>), FibError> {
         let mut sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
-        let monitor = NlSocket::open(&[nl::RTNLGRP_LINK, nl::RTNLGRP_IPV4_IFADDR], true)
-            .map_err(nl::NlError::Io)?;
+        let groups = [
+            nl::RTNLGRP_LINK,
+            nl::RTNLGRP_IPV4_IFADDR,
+            nl::RTNLGRP_NEXTHOP,
+        ];
+        let monitor = NlSocket::open(&groups, true).map_err(nl::NlError::Io)?;
         // SAFETY: NlSocket owns its descriptor and always returns the same
         // one; it is closed only when the AsyncFd (and so the socket) drops.
         let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
@@ -632,6 +636,11 @@ impl Owner {
                     self.link_state(ix, up);
                 }
             }
+            nl::RTM_DELNEXTHOP => {
+                if let Some((id, _, _)) = nl::parse_nexthop(payload) {
+                    self.nexthop_deleted(id);
+                }
+            }
             nl::RTM_DELADDR => {
                 if let (Some(a), Some((_, x))) = (self.cfg.source_address, nl::parse_addr4(payload))
                 {
@@ -641,6 +650,42 @@ impl Owner {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Someone deleted one of our nexthop objects, and with it every route
+    /// using it: make it again and reinstall those routes.
+    fn nexthop_deleted(&mut self, id: u32) {
+        let Some(hop) = self.nh.ours.get(&id).copied() else {
+            return;
+        };
+        if !self
+            .nh
+            .by_hop
+            .get(&hop)
+            .is_some_and(|o| o.id == id && o.present)
+        {
+            return;
+        }
+        self.nh.forget(id);
+        warn!(id, gateway = %hop.gateway, "our nexthop object was deleted; reinstalling its routes");
+        let set = self.hopsets.ids.get(&vec![hop]).copied();
+        let mut drop = Vec::new();
+        for (p, r) in self.routes.iter_mut() {
+            match r.kernel {
+                Kernel::Ours(h) | Kernel::Stale(h) if Some(h) == set => {
+                    set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+                    if r.want.is_some() {
+                        Self::mark_dirty(&mut self.dirty, *p, r);
+                    } else {
+                        drop.push(*p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for p in drop {
+            self.routes.remove(&p);
         }
     }
 
@@ -1120,7 +1165,7 @@ impl Owner {
 /// without nexthop objects (before 5.3) answer with an error: plain routes.
 fn load_nexthops(sock: &mut NlSocket, cfg: &FibConfig) -> Result<NhObjects, FibError> {
     let mut nh = NhObjects {
-        next_id: (cfg.protocol as u32) << 20,
+        next_id: cfg.protocol as u32 * 1000,
         ..NhObjects::default()
     };
     let mut found = Vec::new();

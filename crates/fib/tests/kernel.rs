@@ -507,7 +507,7 @@ async fn nexthop_objects_lifecycle() {
     let ns = Ns::with("nhobj", true);
     let v0 = ns.ifindex("veth0");
     // Takes the first id we would pick.
-    let first = (186u32 << 20) + 1;
+    let first = 186_001u32;
     ns.ip(&format!("nexthop add id {first} via fe80::5 dev veth0"));
     let fib = Fib::start(ns.config()).await.unwrap();
     fib.apply(vec![
@@ -540,6 +540,15 @@ async fn nexthop_objects_lifecycle() {
     fib.flush().await.unwrap();
     assert_eq!(ns.ip("nexthop show"), nhs);
     assert_eq!(ns.ip("-4 route show 198.51.100.0/24"), r);
+    // Someone deletes our object (and so our routes): both come back.
+    let our_id = ours.split_whitespace().nth(1).unwrap().to_owned();
+    ns.ip(&format!("nexthop del id {our_id}"));
+    assert!(
+        wait_for(5, || ns.bgp_route_count() == 2),
+        "{:?}",
+        ns.bgp_routes()
+    );
+    assert_eq!(futures_lite_status(&fib).installed, 2);
     fib.shutdown().await.unwrap();
     let left = ns.ip("nexthop show");
     assert_eq!(left.lines().count(), 1, "{left}");

@@ -159,8 +159,15 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// The first `limit` IPv4 prefixes of the shared real-table sample
 /// (CRLF lines; IPv6 lines skipped).
 pub fn real_v4_prefixes(limit: usize) -> Vec<IpNet> {
-    let path = "/work/shared/data/prefixes.txt.gz";
-    let f = std::fs::File::open(path).expect("prefixes.txt.gz");
+    // The shared data directory sits beside the repository.
+    let path = std::env::var("FIB_PREFIXES").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/prefixes.txt.gz"
+        )
+        .into()
+    });
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let r = BufReader::new(flate2::read::GzDecoder::new(f));
     let mut v = Vec::new();
     for line in r.lines() {
