@@ -174,8 +174,8 @@ impl Rib {
                 return Err(NotSent::IbgpSplitHorizon);
             }
             let a = self.attrs.get(post).ok_or(NotSent::NoRoute)?;
-            if a.communities.contains(&NO_ADVERTISE)
-                || (to.session.ebgp && a.communities.contains(&NO_EXPORT))
+            if a.communities().contains(&NO_ADVERTISE)
+                || (to.session.ebgp && a.communities().contains(&NO_EXPORT))
             {
                 return Err(NotSent::Community);
             }

@@ -119,7 +119,7 @@ fn matches(m: &PolicyMatch, prefix: IpNet, attrs: Option<&Attrs>) -> bool {
         }
     }
     if let Some(c) = m.community {
-        if !attrs.is_some_and(|a| a.communities.contains(&c)) {
+        if !attrs.is_some_and(|a| a.communities().contains(&c)) {
             return false;
         }
     }
@@ -148,19 +148,18 @@ pub fn prefix_matches(pm: &PrefixMatch, prefix: IpNet) -> bool {
 
 /// Applies a term's `set` to a copy of the attributes.
 pub fn apply_set(set: &PolicySet, attrs: &Attrs) -> Attrs {
-    let mut a = attrs.clone();
+    let mut a = if set.add_communities.is_empty() {
+        attrs.clone()
+    } else {
+        let mut c = attrs.communities().to_vec();
+        c.extend_from_slice(&set.add_communities);
+        attrs.with_communities(&c)
+    };
     if let Some(lp) = set.local_pref {
-        a.local_pref = Some(lp);
+        a.set_local_pref(Some(lp));
     }
     if let Some(med) = set.med {
-        a.med = Some(med);
-    }
-    if !set.add_communities.is_empty() {
-        let mut c = a.communities.to_vec();
-        c.extend_from_slice(&set.add_communities);
-        c.sort_unstable();
-        c.dedup();
-        a.communities = c.into_boxed_slice();
+        a.set_med(Some(med));
     }
     a
 }
@@ -174,17 +173,17 @@ mod tests {
     use wire::{AsPath, AsSegment, Origin};
 
     fn attrs(path: &[u32], communities: &[u32]) -> Attrs {
-        Attrs {
-            next_hop: Id(0),
-            origin: Origin::Igp,
-            local_pref: None,
-            med: None,
-            as_path: encode_path(&AsPath {
+        Attrs::new(
+            Id(0),
+            Origin::Igp,
+            None,
+            None,
+            &encode_path(&AsPath {
                 segments: vec![AsSegment::Sequence(path.to_vec())],
             }),
-            communities: communities.to_vec().into_boxed_slice(),
-            extra: None,
-        }
+            communities,
+            None,
+        )
     }
 
     fn net(s: &str) -> IpNet {
@@ -320,9 +319,9 @@ mod tests {
                 set: Some(set),
             } => {
                 let out = apply_set(set, &good);
-                assert_eq!(out.local_pref, Some(200));
-                assert_eq!(out.med, Some(5));
-                assert_eq!(&*out.communities, &[7, 9]);
+                assert_eq!(out.local_pref(), Some(200));
+                assert_eq!(out.med(), Some(5));
+                assert_eq!(out.communities(), &[7, 9]);
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -33,18 +33,23 @@ pub struct Extra {
 }
 
 /// One attribute set. `next_hop` is an id in the RIB's next-hop store.
+/// 40 bytes: AS path and communities share one allocation, LOCAL_PREF and
+/// MED carry their presence in `flags`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Attrs {
     pub next_hop: Id,
+    local_pref: u32,
+    med: u32,
+    flags: u8,
     pub origin: Origin,
-    pub local_pref: Option<u32>,
-    pub med: Option<u32>,
-    /// Flat AS path: per segment a header `type << 24 | count`, then the
-    /// ASNs.
-    pub as_path: Box<[u32]>,
-    pub communities: Box<[u32]>,
+    /// `[n, n words of flat AS path, communities...]`; the flat path has
+    /// per segment a header `type << 24 | count`, then the ASNs.
+    words: Box<[u32]>,
     pub extra: Option<Box<Extra>>,
 }
+
+const HAS_LOCAL_PREF: u8 = 1;
+const HAS_MED: u8 = 2;
 
 impl Attrs {
     /// Builds the compact form from decoded attributes. A 2-octet AS path
@@ -73,19 +78,98 @@ impl Attrs {
         let mut communities = a.communities.clone();
         communities.sort_unstable();
         communities.dedup();
-        Attrs {
+        Attrs::new(
             next_hop,
-            origin: a.origin.unwrap_or(Origin::Incomplete),
-            local_pref: a.local_pref,
-            med: a.med,
-            as_path: encode_path(&path),
-            communities: communities.into_boxed_slice(),
-            extra: if extra == Extra::default() {
+            a.origin.unwrap_or(Origin::Incomplete),
+            a.local_pref,
+            a.med,
+            &encode_path(&path),
+            &communities,
+            if extra == Extra::default() {
                 None
             } else {
                 Some(Box::new(extra))
             },
-        }
+        )
+    }
+
+    /// Builds a set from a flat path (see [`encode_path`]) and sorted,
+    /// deduplicated communities.
+    pub fn new(
+        next_hop: Id,
+        origin: Origin,
+        local_pref: Option<u32>,
+        med: Option<u32>,
+        flat_path: &[u32],
+        communities: &[u32],
+        extra: Option<Box<Extra>>,
+    ) -> Attrs {
+        let mut words = Vec::with_capacity(1 + flat_path.len() + communities.len());
+        words.push(flat_path.len() as u32);
+        words.extend_from_slice(flat_path);
+        words.extend_from_slice(communities);
+        let mut a = Attrs {
+            next_hop,
+            local_pref: 0,
+            med: 0,
+            flags: 0,
+            origin,
+            words: words.into_boxed_slice(),
+            extra,
+        };
+        a.set_local_pref(local_pref);
+        a.set_med(med);
+        a
+    }
+
+    pub fn local_pref(&self) -> Option<u32> {
+        (self.flags & HAS_LOCAL_PREF != 0).then_some(self.local_pref)
+    }
+
+    pub fn set_local_pref(&mut self, v: Option<u32>) {
+        self.local_pref = v.unwrap_or(0);
+        self.flags = (self.flags & !HAS_LOCAL_PREF) | if v.is_some() { HAS_LOCAL_PREF } else { 0 };
+    }
+
+    pub fn med(&self) -> Option<u32> {
+        (self.flags & HAS_MED != 0).then_some(self.med)
+    }
+
+    pub fn set_med(&mut self, v: Option<u32>) {
+        self.med = v.unwrap_or(0);
+        self.flags = (self.flags & !HAS_MED) | if v.is_some() { HAS_MED } else { 0 };
+    }
+
+    /// The flat AS path.
+    pub fn path_words(&self) -> &[u32] {
+        let n = self.words.first().map_or(0, |&n| n as usize);
+        self.words.get(1..1 + n).unwrap_or(&[])
+    }
+
+    /// COMMUNITIES, sorted (RFC 1997).
+    pub fn communities(&self) -> &[u32] {
+        let n = self.words.first().map_or(0, |&n| n as usize);
+        self.words.get(1 + n..).unwrap_or(&[])
+    }
+
+    /// The same set with other communities (sorted and deduplicated here).
+    pub fn with_communities(&self, communities: &[u32]) -> Attrs {
+        let mut c = communities.to_vec();
+        c.sort_unstable();
+        c.dedup();
+        let mut a = Attrs::new(
+            self.next_hop,
+            self.origin,
+            None,
+            None,
+            self.path_words(),
+            &c,
+            self.extra.clone(),
+        );
+        a.local_pref = self.local_pref;
+        a.med = self.med;
+        a.flags = self.flags;
+        a
     }
 
     /// Path length for the decision process (RFC 4271 §9.1.2.2 a): an
@@ -93,7 +177,7 @@ impl Attrs {
     /// §5.3).
     pub fn as_path_len(&self) -> u32 {
         let mut n = 0u32;
-        for (kind, asns) in segments(&self.as_path) {
+        for (kind, asns) in segments(self.path_words()) {
             n = n.saturating_add(match kind {
                 SEG_SEQUENCE => asns.len() as u32,
                 SEG_SET => 1,
@@ -106,7 +190,7 @@ impl Attrs {
     /// The AS the route came from: the first AS of the first sequence
     /// (RFC 4271 §9.1.2.2 c); `None` for a locally originated path.
     pub fn neighbor_as(&self) -> Option<u32> {
-        segments(&self.as_path)
+        segments(self.path_words())
             .find(|(k, _)| *k == SEG_SEQUENCE || *k == SEG_SET)
             .and_then(|(k, asns)| {
                 if k == SEG_SEQUENCE {
@@ -120,13 +204,13 @@ impl Attrs {
     /// Whether `asn` appears anywhere in the path (loop detection,
     /// RFC 4271 §9.1.2).
     pub fn as_path_contains(&self, asn: u32) -> bool {
-        segments(&self.as_path).any(|(_, asns)| asns.contains(&asn))
+        segments(self.path_words()).any(|(_, asns)| asns.contains(&asn))
     }
 
     /// The path in the codec's form.
     pub fn as_path(&self) -> AsPath {
         AsPath {
-            segments: segments(&self.as_path)
+            segments: segments(self.path_words())
                 .map(|(k, asns)| {
                     let v = asns.to_vec();
                     match k {
@@ -142,7 +226,7 @@ impl Attrs {
 
     /// Every ASN of the path in order (for display).
     pub fn as_path_flat(&self) -> Vec<u32> {
-        segments(&self.as_path)
+        segments(self.path_words())
             .flat_map(|(_, a)| a.iter().copied())
             .collect()
     }
@@ -159,9 +243,9 @@ impl Attrs {
         let mut a = PathAttributes {
             origin: Some(self.origin),
             as_path: Some(self.as_path()),
-            med: self.med,
-            local_pref: self.local_pref,
-            communities: self.communities.to_vec(),
+            med: self.med(),
+            local_pref: self.local_pref(),
+            communities: self.communities().to_vec(),
             ..PathAttributes::default()
         };
         if let Some(e) = &self.extra {
@@ -278,15 +362,21 @@ mod tests {
                 AsSegment::Set(vec![1, 2, 3]),
             ],
         };
-        let a = Attrs {
-            next_hop: Id(0),
-            origin: Origin::Igp,
-            local_pref: None,
-            med: None,
-            as_path: encode_path(&p),
-            communities: Box::new([]),
-            extra: None,
-        };
+        let a = Attrs::new(
+            Id(0),
+            Origin::Igp,
+            None,
+            Some(7),
+            &encode_path(&p),
+            &[1, 2],
+            None,
+        );
+        assert_eq!(a.communities(), &[1, 2]);
+        assert_eq!((a.local_pref(), a.med()), (None, Some(7)));
+        let b = a.with_communities(&[3, 1, 3]);
+        assert_eq!(b.communities(), &[1, 3]);
+        assert_eq!(b.path_words(), a.path_words());
+        assert_eq!(b.med(), Some(7));
         assert_eq!(a.as_path(), p);
         assert_eq!(a.as_path_len(), 3);
         assert_eq!(a.neighbor_as(), Some(65001));

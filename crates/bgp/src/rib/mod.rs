@@ -508,7 +508,7 @@ impl Ctx<'_> {
             return 0;
         }
         // a) highest LOCAL_PREF (degree of preference, §9.1.1).
-        let lp = |x: &Cand| x.a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF);
+        let lp = |x: &Cand| x.a.local_pref().unwrap_or(DEFAULT_LOCAL_PREF);
         let best_lp = c.iter().map(lp).max().unwrap_or(0);
         c.retain(|x| lp(x) == best_lp);
         // b) shortest AS path.
@@ -520,7 +520,7 @@ impl Ctx<'_> {
         // d) lowest MED among routes from the same neighbouring AS; a
         // missing MED is the lowest value (§9.1.2.2 c).
         let nas = |x: &Cand| x.a.neighbor_as().unwrap_or(x.peer.session.local_as);
-        let med = |x: &Cand| x.a.med.unwrap_or(0);
+        let med = |x: &Cand| x.a.med().unwrap_or(0);
         let keep: Vec<bool> = c
             .iter()
             .map(|x| !c.iter().any(|y| nas(y) == nas(x) && med(y) < med(x)))
@@ -940,7 +940,7 @@ impl Rib {
         let mut a = Attrs::from_wire(wire_attrs, nh_id);
         if ebgp {
             // LOCAL_PREF from an eBGP peer is ignored (RFC 4271 §5.1.5).
-            a.local_pref = None;
+            a.set_local_pref(None);
         }
         let pre = self.intern_attrs(a);
         self.nexthops.release(nh_id);
@@ -1305,8 +1305,8 @@ impl Rib {
                     gateway: resolved.map(|r| r.gateway),
                     ifindex: resolved.and_then(|r| r.ifindex),
                     as_path: a.map(Attrs::as_path_flat).unwrap_or_default(),
-                    local_pref: post.and_then(|a| a.local_pref),
-                    med: post.and_then(|a| a.med),
+                    local_pref: post.and_then(Attrs::local_pref),
+                    med: post.and_then(Attrs::med),
                     best: i == 0 && e.nbest > 0,
                     multipath: in_set,
                     not_installed,

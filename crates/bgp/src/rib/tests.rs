@@ -852,4 +852,5 @@ fn compact_layout() {
     // prefixes (the point of the layout; see the module doc).
     assert_eq!(std::mem::size_of::<Path>(), 12);
     assert!(std::mem::size_of::<Entry<Ipv4Net>>() <= 24);
+    assert!(std::mem::size_of::<Attrs>() <= 40);
 }
