@@ -107,19 +107,19 @@ impl Conn {
 
     /// Closes the connection, after `last` (a NOTIFICATION) when given.
     /// The writer gets a short grace period to flush, then is cut off.
-    pub fn close(mut self, last: Option<Vec<u8>>) {
+    /// The returned task ends when the socket is flushed and closed.
+    pub fn close(mut self, last: Option<Vec<u8>>) -> Option<JoinHandle<()>> {
         self.reader_task.abort();
         let _ = self
             .writer
             .try_send(WriterCmd::Last(last.unwrap_or_default()));
-        if let Some(task) = self.writer_task.take() {
-            tokio::spawn(async move {
-                let abort = task.abort_handle();
-                if tokio::time::timeout(CLOSE_GRACE, task).await.is_err() {
-                    abort.abort();
-                }
-            });
-        }
+        let task = self.writer_task.take()?;
+        Some(tokio::spawn(async move {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(CLOSE_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }))
     }
 }
 

@@ -250,6 +250,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         counters: counters.clone(),
         published: None,
         batch_now: None,
+        flushing: Vec::new(),
     };
     let task = tokio::spawn(driver.run());
     SessionHandle {
@@ -307,6 +308,8 @@ struct Driver {
     counters: Arc<Counters>,
     published: Option<(State, Option<String>)>,
     batch_now: Option<tokio::time::Instant>,
+    /// Closing connections still flushing their last words.
+    flushing: Vec<JoinHandle<()>>,
 }
 
 async fn recv_conn(c: &mut Option<Conn>) -> Option<ConnEvent> {
@@ -376,6 +379,11 @@ impl Driver {
         }
         if let Some(c) = self.connecting.take() {
             c.abort();
+        }
+        // Let the last NOTIFICATION (Cease) reach the peer before the task
+        // ends; each flush is bounded by its own grace period.
+        for h in self.flushing.drain(..) {
+            let _ = h.await;
         }
     }
 
@@ -453,7 +461,8 @@ impl Driver {
                     c.abort();
                 }
                 if let Some(conn) = self.conn.take() {
-                    conn.close(self.last_words.take());
+                    self.flushing.retain(|h| !h.is_finished());
+                    self.flushing.extend(conn.close(self.last_words.take()));
                 }
                 self.last_words = None;
                 if let Some(c) = self.candidate.take() {
