@@ -118,6 +118,59 @@ fn decode_stream(mut buf: &[u8]) -> usize {
     prefixes
 }
 
+/// Real UPDATEs as RIPE RIS recorded them (BGP4MP, 4-octet AS subtypes).
+fn ris_updates() -> Vec<Vec<u8>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/mrt/updates.20160811.1600.gz"
+    );
+    wire::mrt::MrtReader::open_gz(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .filter_map(|r| match r {
+            Ok(wire::mrt::MrtRecord::Bgp4mpMessage(m))
+                if m.as_size == wire::mrt::AsSize::Four && !m.add_path =>
+            {
+                Some(m.message)
+            }
+            _ => None,
+        })
+        .filter(|m| m.get(18) == Some(&2))
+        .collect()
+}
+
+fn bench_ris(c: &mut Criterion) {
+    let msgs = ris_updates();
+    let ctx = CodecContext {
+        extended_message: true,
+        ..CTX
+    };
+    let count = |msgs: &[Vec<u8>]| -> usize {
+        msgs.iter()
+            .filter_map(|m| match decode_message(m, &ctx) {
+                Ok(Decoded {
+                    message: Message::Update(u),
+                    ..
+                }) => Some(
+                    u.nlri.len()
+                        + u.withdrawn.len()
+                        + u.attributes.mp_reach.map_or(0, |r| r.nlri.len())
+                        + u.attributes.mp_unreach.map_or(0, |r| r.withdrawn.len()),
+                ),
+                _ => None,
+            })
+            .sum()
+    };
+    let prefixes = count(&msgs);
+    eprintln!(
+        "ris_updates_2016: {} UPDATEs, {prefixes} prefixes (announced + withdrawn)",
+        msgs.len()
+    );
+    let mut g = c.benchmark_group("decode_update");
+    g.throughput(Throughput::Elements(prefixes as u64));
+    g.bench_function("ris_updates_2016", |b| b.iter(|| count(black_box(&msgs))));
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let prefixes = real_ipv4_prefixes();
     assert!(
@@ -143,5 +196,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_ris);
 criterion_main!(benches);
