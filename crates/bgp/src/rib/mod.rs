@@ -429,6 +429,17 @@ pub struct Rib {
     /// their families.
     pub(crate) eor_done: HashSet<usize>,
     pub(crate) initial_tables_in: bool,
+    /// Peers whose paths are being removed.
+    pub(crate) draining: Vec<Drain>,
+}
+
+/// The paths of a peer that went away, still to be removed.
+pub(crate) struct Drain {
+    slot: u16,
+    v4: Vec<Ipv4Net>,
+    v6: Vec<Ipv6Net>,
+    /// The session is gone: free the slot when done.
+    unmapped: bool,
 }
 
 /// The borrowed parts the decision process reads.
@@ -485,7 +496,11 @@ impl Ctx<'_> {
     /// set) and returns the size of the set.
     fn decide(&self, paths: &mut [Path]) -> u8 {
         if let [only] = paths {
-            return u8::from(only.state == PathState::Usable && self.attrs(only.post).is_some());
+            return u8::from(
+                only.state == PathState::Usable
+                    && self.attrs(only.post).is_some()
+                    && self.peer(only.peer).is_some_and(|p| !p.closing),
+            );
         }
         struct Cand<'a> {
             i: usize,
@@ -500,7 +515,7 @@ impl Ctx<'_> {
                 Some(Cand {
                     i,
                     a: self.attrs(p.post)?,
-                    peer: self.peer(p.peer)?,
+                    peer: self.peer(p.peer).filter(|x| !x.closing)?,
                 })
             })
             .collect();
@@ -598,6 +613,7 @@ impl Rib {
             warned: HashSet::new(),
             eor_done: HashSet::new(),
             initial_tables_in: false,
+            draining: Vec::new(),
         }
     }
 
@@ -651,7 +667,7 @@ impl Rib {
     ) {
         let id = session.peer;
         if self.slots.contains_key(&id) {
-            self.peer_down(id);
+            self.begin_peer_down(id);
         }
         let neighbor = self
             .neighbor_index(id, session.peer_address)
@@ -713,101 +729,95 @@ impl Rib {
     }
 
     /// The session left Established: every path from it goes (RFC 4271
-    /// §9.1.3 / §8.2.2).
+    /// §9.1.3 / §8.2.2). Done at once; the task uses
+    /// [`Rib::begin_peer_down`] and [`Rib::drain`] to spread the work.
     pub fn peer_down(&mut self, id: PeerId) {
-        let Some(slot) = self.slot(id) else { return };
-        self.remove_peer_paths::<Ipv4Net>(slot);
-        self.remove_peer_paths::<Ipv6Net>(slot);
-        self.slots.remove(&id);
-        if let Some(s) = self.peers.get_mut(slot as usize) {
+        self.begin_peer_down(id);
+        self.drain(usize::MAX);
+    }
+
+    /// The session left Established: its paths stop being candidates now
+    /// and leave the table over the next [`Rib::drain`] calls, so that a
+    /// full table going away never queues a million FIB changes at once.
+    /// A new session of the same peer gets a fresh slot meanwhile.
+    pub fn begin_peer_down(&mut self, id: PeerId) {
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
+        self.begin_drain(slot);
+        if let Some(d) = self.draining.iter_mut().find(|d| d.slot == slot) {
+            d.unmapped = true;
+        } else if let Some(s) = self.peers.get_mut(slot as usize) {
             *s = None;
         }
     }
 
-    /// Removes every path of `slot` in one pass over the table (a full
-    /// table from a peer that goes down must not cost a lookup per route).
-    fn remove_peer_paths<P: Prefix>(&mut self, slot: u16) {
-        let has_paths = self
-            .peers
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|p| p.received > 0);
-        if !has_paths {
+    /// Makes `slot`'s paths ineligible and lists them for removal.
+    fn begin_drain(&mut self, slot: u16) {
+        let Some(peer) = self.peer_mut(slot) else {
+            return;
+        };
+        peer.closing = true;
+        let has_paths = peer.received > 0;
+        if !has_paths || self.draining.iter().any(|d| d.slot == slot) {
             return;
         }
-        let ctx = Ctx {
-            attrs: &self.attrs,
-            nexthops: &self.nexthops,
-            peers: &self.peers,
-            max_paths: self.config.max_paths,
-            relax: self.config.multipath_relax,
-            hint: None,
-        };
-        let mut released: Vec<Id> = Vec::new();
-        let mut fib_changes: Vec<(IpNet, FibView)> = Vec::new();
-        let mut best_changed: Vec<IpNet> = Vec::new();
-        P::table(&mut self.tables).map.retain(|e| {
-            let Some(i) = e.paths.as_slice().iter().position(|p| p.peer == slot) else {
-                return true;
-            };
-            let Some(&gone) = e.paths.as_slice().get(i) else {
-                return true;
-            };
-            released.push(gone.pre);
-            released.push(gone.post);
-            let prefix: IpNet = e.prefix.into();
-            let in_set = i < e.nbest as usize;
-            if let PathList::One(_) = e.paths {
-                if in_set {
-                    fib_changes.push((prefix, FibView::None));
-                    best_changed.push(prefix);
-                }
-                return false;
-            }
-            let old_fib = if in_set {
-                ctx.fib_view(e.paths.as_slice(), e.nbest)
-            } else {
-                FibView::None
-            };
-            let old_best = best_key(e.paths.as_slice(), e.nbest);
-            e.paths.remove(i);
-            e.nbest = ctx.decide(e.paths.as_mut_slice());
-            if in_set {
-                let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
-                if new_fib != old_fib {
-                    fib_changes.push((prefix, new_fib));
-                }
-            }
-            if old_best != best_key(e.paths.as_slice(), e.nbest) {
-                best_changed.push(prefix);
-            }
-            true
+        let of = |e: &PathList| e.as_slice().iter().any(|p| p.peer == slot);
+        let v4: Vec<Ipv4Net> = self
+            .tables
+            .v4
+            .map
+            .iter()
+            .filter(|e| of(&e.paths))
+            .map(|e| e.prefix)
+            .collect();
+        let v6: Vec<Ipv6Net> = self
+            .tables
+            .v6
+            .map
+            .iter()
+            .filter(|e| of(&e.paths))
+            .map(|e| e.prefix)
+            .collect();
+        self.draining.push(Drain {
+            slot,
+            v4,
+            v6,
+            unmapped: false,
         });
-        for (prefix, view) in fib_changes {
-            if !self.is_originated(prefix) {
-                self.push_fib(view.into_change(prefix));
-            }
-        }
-        for peer in self.peers.iter_mut().flatten() {
-            if peer.exports_learned() {
-                peer.dirty.extend(best_changed.iter().copied());
-            }
-        }
-        // Many paths share an attribute set: release each set once.
-        released.sort_unstable();
-        for run in released.chunk_by(|a, b| a == b) {
-            if let Some(&id) = run.first() {
-                if id != NO_ATTRS {
-                    if let Some(a) = self.attrs.release_n(id, run.len() as u32) {
-                        self.nexthops.release(a.next_hop);
+    }
+
+    /// Whether some peer's paths are still being removed.
+    pub fn draining(&self) -> bool {
+        !self.draining.is_empty()
+    }
+
+    /// Removes up to `budget` paths of peers that went away; returns how
+    /// many were removed.
+    pub fn drain(&mut self, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(d) = self.draining.last_mut() else {
+                break;
+            };
+            let slot = d.slot;
+            if let Some(p) = d.v4.pop() {
+                self.withdraw_one(slot, p);
+            } else if let Some(p) = d.v6.pop() {
+                self.withdraw_one(slot, p);
+            } else {
+                let unmapped = d.unmapped;
+                self.draining.pop();
+                if unmapped {
+                    if let Some(s) = self.peers.get_mut(slot as usize) {
+                        *s = None;
                     }
                 }
+                continue;
             }
+            done += 1;
         }
-        if let Some(peer) = self.peer_mut(slot) {
-            peer.received = 0;
-            peer.accepted = 0;
-        }
+        done
     }
 
     /// Applies one UPDATE from `id`. Withdrawals come from the classic
@@ -1152,7 +1162,7 @@ impl Rib {
         }
         if best_changed {
             for peer in self.peers.iter_mut().flatten() {
-                if peer.exports_learned() {
+                if peer.exports_learned() && !peer.closing {
                     peer.dirty.insert(prefix);
                 }
             }
@@ -1231,12 +1241,7 @@ impl Rib {
             subcode: 1,
             data,
         }));
-        let id = peer.id;
-        self.remove_peer_paths::<Ipv4Net>(slot);
-        self.remove_peer_paths::<Ipv6Net>(slot);
-        if let Some(peer) = self.peer_mut(slot) {
-            debug_assert_eq!(peer.id, id);
-        }
+        self.begin_drain(slot);
     }
 
     /// Counters for one peer (zero when not established).

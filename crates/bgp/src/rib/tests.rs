@@ -683,7 +683,10 @@ fn max_prefix_closes_with_cease_1_and_afi_safi_limit() {
         }
         other => panic!("expected one Close, got {other:?}"),
     }
-    // Its routes are gone and further input is ignored.
+    // Its routes are gone (removed in steps) and further input is
+    // ignored.
+    assert!(rib.draining());
+    assert_eq!(rib.drain(usize::MAX), 3);
     assert_eq!(rib.stats().prefixes, 0);
     rib.update(PeerId(0), &u, false);
     assert_eq!(rib.stats().prefixes, 0);
@@ -853,4 +856,59 @@ fn compact_layout() {
     assert_eq!(std::mem::size_of::<Path>(), 12);
     assert!(std::mem::size_of::<Entry<Ipv4Net>>() <= 24);
     assert!(std::mem::size_of::<Attrs>() <= 40);
+}
+
+#[test]
+fn peer_down_in_steps_keeps_paths_ineligible_meanwhile() {
+    let cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    let mut s2 = session(&cfg, 1, "10.0.0.2");
+    s2.ifindex = Some(8);
+    rib.peer_up(s2, None);
+    let prefixes: Vec<String> = (0..10).map(|i| format!("10.{i}.0.0/16")).collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &refs),
+        false,
+    );
+    rib.take_fib_changes();
+    rib.begin_peer_down(PeerId(0));
+    assert!(rib.draining());
+    assert!(rib.take_fib_changes().is_empty());
+    // Peer 2 announces a worse path meanwhile: it wins at once.
+    rib.update(
+        PeerId(1),
+        &mp_update(attrs(&[65002, 1, 2]), ll_nh("fe80::2"), &["10.3.0.0/16"]),
+        false,
+    );
+    assert_eq!(
+        installed(&rib.take_fib_changes(), "10.3.0.0/16"),
+        Some(vec![gw("fe80::2", Some(8))])
+    );
+    // The same peer comes back while its old paths drain: a new slot.
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/16"]),
+        false,
+    );
+    assert_eq!(rib.drain(4), 4);
+    assert_eq!(rib.drain(100), 6);
+    assert!(!rib.draining());
+    let ch = rib.take_fib_changes();
+    // 10.0/16 came back from the new session with the same gateway, so
+    // the FIB keeps it untouched; 10.3/16 stays with peer 2; the other
+    // eight are removed.
+    assert_eq!(ch.len(), 8);
+    assert!(ch
+        .iter()
+        .all(|c| matches!(c, RouteChange::Remove { prefix } if *prefix != net("10.0.0.0/16"))));
+    let routes = rib.routes();
+    let r = status(&routes, "10.0.0.0/16");
+    assert_eq!(r.len(), 1);
+    assert!(r[0].best);
+    assert_eq!(rib.stats().prefixes, 2);
+    assert_eq!(rib.peer_counts(PeerId(0)).received, 1);
 }
