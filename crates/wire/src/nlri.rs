@@ -33,15 +33,14 @@ fn count(buf: &[u8], max_len: u8) -> Result<usize, BadNlri> {
     Ok(n)
 }
 
+/// Reads the prefix at `pos`. The four address octets are read
+/// speculatively (octets past the prefix belong to the next one, or are
+/// past the end and read as zero) and then masked, which keeps the loop
+/// free of variable-length copies.
 #[inline(always)]
 fn v4_at(buf: &[u8], pos: usize, len: u8) -> Ipv4Net {
-    let nbytes = (len as usize).div_ceil(8);
-    let mut octets = [0u8; 4];
-    // `count` has checked that `pos + 1 + nbytes <= buf.len()` and nbytes <= 4.
-    if let (Some(dst), Some(src)) = (octets.get_mut(..nbytes), buf.get(pos + 1..pos + 1 + nbytes)) {
-        dst.copy_from_slice(src);
-    }
-    let raw = u32::from_be_bytes(octets);
+    let at = |i: usize| buf.get(pos + 1 + i).copied().unwrap_or(0);
+    let raw = u32::from_be_bytes([at(0), at(1), at(2), at(3)]);
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
     // `count` bounds len to 32, so the default is never used.
     Ipv4Net::new(Ipv4Addr::from(raw & mask), len).unwrap_or_default()
