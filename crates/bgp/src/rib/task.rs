@@ -144,6 +144,21 @@ async fn run(
     let mut retry = tokio::time::interval(OUTPUT_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Checked first so that a speaker without neighbours reports at
+        // once.
+        if !initial_sent && rib.take_initial_tables_in(timed_out) {
+            // Everything learned so far must reach the FIB first.
+            chunk_fib(&mut rib, &mut ready);
+            while let Some(chunk) = ready.pop_front() {
+                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+                    return;
+                }
+            }
+            if fib_tx.send(FibEvent::InitialTablesIn).await.is_err() {
+                return;
+            }
+            initial_sent = true;
+        }
         let have_fib = !ready.is_empty() || rib.pending_fib() > 0;
         tokio::select! {
             biased;
@@ -204,19 +219,6 @@ async fn run(
                     return;
                 }
             }
-        }
-        if !initial_sent && rib.take_initial_tables_in(timed_out) {
-            // Everything learned so far must reach the FIB first.
-            chunk_fib(&mut rib, &mut ready);
-            while let Some(chunk) = ready.pop_front() {
-                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
-                    return;
-                }
-            }
-            if fib_tx.send(FibEvent::InitialTablesIn).await.is_err() {
-                return;
-            }
-            initial_sent = true;
         }
         if !inputs_open && !queries_open {
             break;
@@ -336,5 +338,13 @@ mod tests {
         }
         assert_eq!(received, 0);
         assert!(handle.routes().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_neighbours_means_initial_tables_at_once() {
+        let cfg = config(vec![]);
+        let (fib_tx, mut fib_rx) = mpsc::channel(4);
+        let (_tx, _handle) = spawn_rib(&cfg, fib_tx);
+        assert_eq!(next_event(&mut fib_rx).await, FibEvent::InitialTablesIn);
     }
 }
