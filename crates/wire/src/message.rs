@@ -70,12 +70,11 @@ pub mod msg_type {
 /// length within the minimum for the type and the negotiated maximum
 /// (RFC 4271 §6.1; RFC 8654 §4 keeps OPEN and KEEPALIVE at 4096).
 fn check_header(hdr: &[u8; HEADER_LEN], ctx: &CodecContext) -> Result<usize, DecodeError> {
-    let (marker, rest) = hdr.split_at(16);
+    let [marker @ .., l0, l1, ty] = *hdr;
     if marker.iter().any(|&b| b != 0xff) {
         return Err(DecodeError::BadMarker);
     }
-    let length = u16::from_be_bytes([rest[0], rest[1]]);
-    let ty = rest[2];
+    let length = u16::from_be_bytes([l0, l1]);
     let len = length as usize;
     let (min, max) = match ty {
         msg_type::OPEN => (29, MAX_MESSAGE_LEN),
@@ -124,7 +123,8 @@ pub fn decode_message(frame: &[u8], ctx: &CodecContext) -> Result<Decoded, Decod
         treat_as_withdraw: None,
         discarded: Vec::new(),
     };
-    match hdr[18] {
+    let [.., ty] = *hdr;
+    match ty {
         msg_type::OPEN => decode_open(body).map(|o| plain(Message::Open(o))),
         msg_type::UPDATE => decode_update(body, ctx),
         msg_type::NOTIFICATION => Ok(plain(Message::Notification(decode_notification(body)))),
