@@ -212,7 +212,27 @@ fn s07_route_refresh_both_ways() {
             },
         )?;
 
+        let received = |n: &serde_json::Value| {
+            json_find_key(n, "updates_received")
+                .first()
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| Error::Check(format!("no updates_received in {n}")))
+        };
+        let before = received(&via6_neighbor(&p.via6, &addr)?)?;
         p.bird.birdc(&format!("reload out {PEER}"))?;
+        lab.wait_until(
+            T,
+            "via6 takes BIRD's resent routes: updates_received grows",
+            || {
+                let now = received(&via6_neighbor(&p.via6, &addr)?)?;
+                if now > before {
+                    return Ok(true);
+                }
+                Err(Error::Check(format!(
+                    "updates_received still {now} (was {before})"
+                )))
+            },
+        )?;
         lab.wait_until(
             T,
             "after refreshes: session up, routes still in both kernels",
