@@ -488,3 +488,174 @@ async fn bulk_updates_reach_the_rib_in_order() {
     );
     let _s = writer.await;
 }
+
+fn raw_open(asn: u16, id: [u8; 4], version: u8) -> Vec<u8> {
+    let open = Open {
+        version,
+        my_as: asn,
+        hold_time: 90,
+        router_id: Ipv4Addr::from(id),
+        capabilities: vec![wire::Capability::Multiprotocol { afi: 1, safi: 1 }],
+        other_params: vec![],
+    };
+    let mut out = Vec::new();
+    let _ = encode_message(
+        &Message::Open(open),
+        &wire::CodecContext::default(),
+        &mut out,
+    );
+    out
+}
+
+/// Reads whole messages until the peer closes (or `limit`), decoded.
+async fn read_all(s: &mut TcpStream, limit: Duration) -> Vec<Message> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(limit, s.read_to_end(&mut got)).await;
+    let ctx = wire::CodecContext::default();
+    let mut out = Vec::new();
+    let mut rest = &got[..];
+    while let Ok(Some(len)) = wire::frame_length(rest, &ctx) {
+        let (frame, tail) = rest.split_at(len);
+        if let Ok(d) = wire::decode_message(frame, &ctx) {
+            out.push(d.message);
+        }
+        rest = tail;
+    }
+    out
+}
+
+fn notification_of(msgs: &[Message]) -> Option<(u8, u8, Vec<u8>)> {
+    msgs.iter().find_map(|m| match m {
+        Message::Notification(n) => Some((n.code, n.subcode, n.data.clone())),
+        _ => None,
+    })
+}
+
+/// Bad OPENs and broken headers are answered with the RFC 4271 §6
+/// NOTIFICATION before the connection closes.
+#[tokio::test]
+async fn bad_input_is_answered_with_notification() {
+    let mut bad_marker = raw_open(65001, [10, 0, 0, 1], 4);
+    bad_marker[3] = 0;
+    let cases: Vec<(Vec<u8>, (u8, u8))> = vec![
+        (raw_open(65001, [10, 0, 0, 1], 3), (2, 1)),
+        (raw_open(65009, [10, 0, 0, 1], 4), (2, 2)),
+        (raw_open(65001, [0, 0, 0, 0], 4), (2, 3)),
+        (bad_marker, (1, 1)),
+    ];
+    for (bytes, want) in cases {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut n = neighbor("127.0.0.1", 65001);
+        n.port = listener.local_addr().unwrap().port();
+        let mut side = side(1, 65002, 65001, [10, 0, 0, 2], n);
+        let (mut s, _) = tokio::time::timeout(LIMIT, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        s.write_all(&bytes).await.unwrap();
+        let msgs = read_all(&mut s, Duration::from_secs(5)).await;
+        assert!(matches!(msgs.first(), Some(Message::Open(_))), "{msgs:?}");
+        let got = notification_of(&msgs);
+        assert_eq!(got.as_ref().map(|g| (g.0, g.1)), Some(want), "{msgs:?}");
+        if want == (2, 1) {
+            assert_eq!(got.map(|g| g.2), Some(vec![0, 4]));
+        }
+        // Never Established: the RIB heard nothing.
+        assert!(side.rib.try_recv().is_err());
+        side.handle
+            .stop(cease_notification(cease::ADMIN_SHUTDOWN, None))
+            .await;
+    }
+}
+
+/// RFC 4271 §6.8 with a peer of higher identifier: our outgoing
+/// connection (still in OpenSent) loses, gets Cease/7, and the session
+/// continues on the peer's connection.
+#[tokio::test]
+async fn collision_keeps_the_higher_identifiers_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = listener.local_addr().unwrap().port();
+    let mut a = side(1, 65002, 65001, [10, 0, 0, 2], n);
+    // Our outgoing connection arrives; the peer says nothing on it yet.
+    let (mut ours, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut first = [0u8; 19];
+    ours.read_exact(&mut first).await.unwrap();
+    assert_eq!(first[18], 1, "our OPEN");
+    let len = usize::from(u16::from_be_bytes([first[16], first[17]]));
+    let mut body = vec![0u8; len - 19];
+    ours.read_exact(&mut body).await.unwrap();
+    // The peer (identifier 10.0.0.9 > 10.0.0.2) opens its own connection.
+    let peer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = peer_listener.local_addr().unwrap();
+    let (c, s) = tokio::join!(TcpStream::connect(addr), peer_listener.accept());
+    let (mut peer_side, incoming) = (c.unwrap(), s.unwrap().0);
+    a.handle.incoming(incoming);
+    peer_side
+        .write_all(&raw_open(65001, [10, 0, 0, 9], 4))
+        .await
+        .unwrap();
+    // The old connection is told Cease/7 and closed.
+    let old = read_all(&mut ours, Duration::from_secs(5)).await;
+    assert_eq!(
+        notification_of(&old).map(|n| (n.0, n.1)),
+        Some((6, 7)),
+        "{old:?}"
+    );
+    // The new one gets our OPEN and KEEPALIVE; one KEEPALIVE back and the
+    // session is up on it.
+    let mut head = [0u8; 19];
+    peer_side.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[18], 1, "OPEN on the surviving connection");
+    let len = usize::from(u16::from_be_bytes([head[16], head[17]]));
+    let mut body = vec![0u8; len - 19];
+    peer_side.read_exact(&mut body).await.unwrap();
+    let mut ka = Vec::new();
+    encode_message(&Message::Keepalive, &wire::CodecContext::default(), &mut ka).unwrap();
+    peer_side.write_all(&ka).await.unwrap();
+    let (sess, _o) = expect_established(&mut a.rib).await;
+    assert_eq!(sess.peer_router_id, Ipv4Addr::new(10, 0, 0, 9));
+    assert_eq!(
+        a.handle.status().remote_address,
+        peer_side.local_addr().ok()
+    );
+}
+
+/// A second connection while Established is refused with Cease/7 and the
+/// session stays up.
+#[tokio::test]
+async fn connection_while_established_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = listener.local_addr().unwrap().port();
+    let mut a = side(1, 65002, 65001, [10, 0, 0, 2], n);
+    let (mut s, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut hello = raw_open(65001, [10, 0, 0, 1], 4);
+    encode_message(
+        &Message::Keepalive,
+        &wire::CodecContext::default(),
+        &mut hello,
+    )
+    .unwrap();
+    s.write_all(&hello).await.unwrap();
+    let _est = expect_established(&mut a.rib).await;
+    let pl = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = pl.local_addr().unwrap();
+    let (c, acc) = tokio::join!(TcpStream::connect(addr), pl.accept());
+    let mut second = c.unwrap();
+    a.handle.incoming(acc.unwrap().0);
+    let msgs = read_all(&mut second, Duration::from_secs(5)).await;
+    assert_eq!(
+        notification_of(&msgs).map(|n| (n.0, n.1)),
+        Some((6, 7)),
+        "{msgs:?}"
+    );
+    assert_eq!(a.handle.status().state, State::Established);
+    assert!(a.rib.try_recv().is_err());
+}
