@@ -408,6 +408,20 @@ impl Lab {
         Ok(())
     }
 
+    /// Sends `signal` to a daemon without waiting (e.g. SIGSTOP to freeze
+    /// it: its TCP sessions stay open but silent, so only hold timers end
+    /// them; SIGCONT to resume).
+    pub fn signal(&self, daemon: &Daemon, signal: i32) -> Result<()> {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        if unsafe { libc::kill(daemon.pid as i32, signal) } != 0 {
+            return Err(Error::io(
+                format!("signal {signal} to {} (pid {})", daemon.name, daemon.pid),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a daemon is still running (it may have crashed).
     pub fn is_running(&self, daemon: &Daemon) -> bool {
         let mut ds = lock(&self.daemons);

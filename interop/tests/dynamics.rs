@@ -83,6 +83,30 @@ fn s06_bird_killed_and_back() {
     });
 }
 
+/// Scenario 6, hold-timer variant: BIRD frozen (SIGSTOP) keeps its TCP
+/// connection open but silent; via6's hold timer (9 s, RFC 4271 §6.5) ends
+/// the session and the routes leave; BIRD resumed: they return.
+#[test]
+fn s06_bird_frozen_hold_timer_expires() {
+    scenario("s06-bird-frozen", |lab| {
+        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        routes_in(lab, &p)?;
+        lab.signal(&p.bird.daemon, libc::SIGSTOP)?;
+        let frozen = lab.wait_until(T, "via6's hold timer ends the session", || {
+            let n = interop::check::via6_neighbor(&p.via6, &p.bird_addr())?;
+            Ok(!n.to_string().contains("\"Established\""))
+        });
+        let out = frozen.and_then(|()| routes_out(lab, &p, "BIRD frozen"));
+        // Resume BIRD whatever happened, so teardown and evidence work.
+        lab.signal(&p.bird.daemon, libc::SIGCONT)?;
+        out?;
+        lab.wait_until(T, "session back after SIGCONT", || {
+            Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
+        })?;
+        routes_in(lab, &p)
+    });
+}
+
 /// Scenario 12: via6's interface goes down: routes through it leave via6's
 /// RIB and the kernel; back up: the session returns and so do the routes.
 #[test]
