@@ -285,6 +285,7 @@ fn bench(c: &mut Criterion) {
         cpu_secs() - cpu
     );
     drop(rib);
+    pipeline(&cfg, &ups);
 
     let mut g = c.benchmark_group("rib");
     g.sample_size(10);
@@ -298,6 +299,73 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The same table through `spawn_rib`: UPDATEs in over the bounded input
+/// channel, FIB changes out in chunks, timed until the last route and
+/// `InitialTablesIn` arrived.
+fn pipeline(cfg: &SpeakerConfig, ups: &[Update]) {
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let inputs: Vec<bgp::RibInput> = ups
+        .iter()
+        .cloned()
+        .map(|u| bgp::RibInput::Update {
+            peer: PeerId(0),
+            update: u,
+            treat_as_withdraw: false,
+        })
+        .collect();
+    let cfg = cfg.clone();
+    rt.block_on(async move {
+        let (fib_tx, mut fib_rx) = tokio::sync::mpsc::channel(64);
+        let (tx, _handle) = bgp::spawn_rib(&cfg, fib_tx);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+        let t = Instant::now();
+        let _ = tx
+            .send(bgp::RibInput::Established {
+                session: session(&cfg),
+                outbound: out_tx,
+            })
+            .await;
+        let feeder = tokio::spawn(async move {
+            for i in inputs {
+                if tx.send(i).await.is_err() {
+                    return;
+                }
+            }
+            // End-of-RIB.
+            let _ = tx
+                .send(bgp::RibInput::Update {
+                    peer: PeerId(0),
+                    update: Update::default(),
+                    treat_as_withdraw: false,
+                })
+                .await;
+            std::future::pending::<()>().await;
+        });
+        let (mut n, mut batches) = (0usize, 0usize);
+        while let Some(ev) = fib_rx.recv().await {
+            match ev {
+                bgp::FibEvent::Changes(c) => {
+                    n += c.len();
+                    batches += 1;
+                }
+                bgp::FibEvent::InitialTablesIn => break,
+            }
+        }
+        println!(
+            "rib task: {n} FIB changes in {batches} batches, InitialTablesIn after {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+        feeder.abort();
+    });
 }
 
 criterion_group!(benches, bench);

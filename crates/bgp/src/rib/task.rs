@@ -159,7 +159,11 @@ async fn run(
             }
             initial_sent = true;
         }
-        let have_fib = !ready.is_empty() || rib.pending_fib() > 0;
+        // Full chunks while input keeps coming; whatever is there once the
+        // input is quiet.
+        let have_fib = !ready.is_empty()
+            || rib.pending_fib() >= FIB_CHUNK
+            || (rib.pending_fib() > 0 && in_rx.is_empty() && !rib.draining());
         tokio::select! {
             biased;
             q = q_rx.recv(), if queries_open => match q {
