@@ -46,8 +46,10 @@ pub(crate) enum WriterCmd {
 /// Control queue to the writer; keepalives beyond it are dropped (the
 /// send hold timer deals with a writer that is that far behind).
 const WRITER_QUEUE: usize = 32;
-/// Events from reader/writer to the session.
-const EVENT_QUEUE: usize = 256;
+/// Events from reader/writer to the session. A batch holds a whole read
+/// (up to 64 KiB of messages, decoded ~5x larger), so a few are enough to
+/// keep the session busy; beyond that TCP pushes back on the peer.
+const EVENT_QUEUE: usize = 4;
 /// How long a closing connection may take to flush its last words.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Read buffer growth step; an extended message is at most 65535 bytes.
