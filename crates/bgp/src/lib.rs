@@ -17,5 +17,5 @@ pub mod rib;
 
 pub use config::*;
 pub use events::*;
-pub use rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};
+pub use rib::{spawn_rib, PeerCounts, RibHandle, RouteFilter, RouteStatus};
 pub use speaker::{BgpError, NeighborStatus, Speaker, SpeakerHandle};

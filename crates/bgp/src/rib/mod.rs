@@ -284,6 +284,17 @@ pub struct PeerCounts {
     pub advertised: u64,
 }
 
+/// Which paths [`Rib::routes_filtered`] returns; the default is all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteFilter {
+    /// Only this prefix (exact match).
+    pub prefix: Option<IpNet>,
+    /// Only paths from this peer (originated prefixes are left out).
+    pub peer: Option<PeerId>,
+    /// At most this many paths.
+    pub limit: Option<usize>,
+}
+
 /// One path as `via6ctl routes` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RouteStatus {
@@ -1266,21 +1277,57 @@ impl Rib {
 
     /// Every path of every prefix (both families), best first per prefix.
     pub fn routes(&self) -> Vec<RouteStatus> {
+        self.routes_filtered(&RouteFilter::default())
+    }
+
+    /// The paths `filter` selects, in prefix order. A full table has about
+    /// a million paths; a status is a few hundred bytes, so the control
+    /// socket should ask for a prefix or a limit.
+    pub fn routes_filtered(&self, filter: &RouteFilter) -> Vec<RouteStatus> {
         let mut out = Vec::new();
-        self.routes_of::<Ipv4Net>(&mut out);
-        self.routes_of::<Ipv6Net>(&mut out);
-        self.originated_routes(&mut out);
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        match filter.prefix {
+            Some(IpNet::V4(p)) => self.routes_of::<Ipv4Net>(Some(p), filter, limit, &mut out),
+            Some(IpNet::V6(p)) => self.routes_of::<Ipv6Net>(Some(p), filter, limit, &mut out),
+            None => {
+                self.routes_of::<Ipv4Net>(None, filter, limit, &mut out);
+                self.routes_of::<Ipv6Net>(None, filter, limit, &mut out);
+            }
+        }
+        if filter.peer.is_none() {
+            self.originated_routes(filter.prefix, &mut out);
+        }
+        out.truncate(limit);
         out
     }
 
-    fn routes_of<P: Prefix>(&self, out: &mut Vec<RouteStatus>) {
+    fn routes_of<P: Prefix>(
+        &self,
+        only: Option<P>,
+        filter: &RouteFilter,
+        limit: usize,
+        out: &mut Vec<RouteStatus>,
+    ) {
         let ctx = self.ctx();
-        let mut entries: Vec<&Entry<P>> = P::table_ref(&self.tables).map.iter().collect();
-        entries.sort_by_key(|e| e.prefix.into());
+        let table = P::table_ref(&self.tables);
+        let entries: Vec<&Entry<P>> = match only {
+            Some(p) => table.get(&p.normalize()).into_iter().collect(),
+            None => {
+                let mut v: Vec<&Entry<P>> = table.map.iter().collect();
+                v.sort_by_key(|e| e.prefix.into());
+                v
+            }
+        };
         for e in entries {
             let prefix: IpNet = e.prefix.into();
             let originated = self.is_originated(prefix);
             for (i, p) in e.paths.as_slice().iter().enumerate() {
+                if out.len() >= limit {
+                    return;
+                }
+                if filter.peer.is_some() && ctx.peer(p.peer).map(|x| x.id) != filter.peer {
+                    continue;
+                }
                 let a = self.attrs.get(p.pre);
                 let post = self.attrs.get(p.post).or(a);
                 let nh = a.and_then(|a| self.nexthops.get(a.next_hop));
@@ -1325,13 +1372,14 @@ impl Rib {
         }
     }
 
-    fn originated_routes(&self, out: &mut Vec<RouteStatus>) {
+    fn originated_routes(&self, only: Option<IpNet>, out: &mut Vec<RouteStatus>) {
         let prefixes = self
             .config
             .originate_v4
             .iter()
             .map(|p| IpNet::V4(*p))
-            .chain(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)));
+            .chain(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)))
+            .filter(|p| only.is_none_or(|o| o.trunc() == *p));
         for prefix in prefixes {
             out.push(RouteStatus {
                 prefix: prefix.to_string(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{PeerCounts, Rib, RouteStatus};
+use super::{PeerCounts, Rib, RouteFilter, RouteStatus};
 use crate::config::SpeakerConfig;
 use crate::events::{FibEvent, PeerId, RibInput, RouteChange};
 
@@ -28,7 +28,7 @@ pub const INITIAL_TABLES_TIMEOUT: Duration = Duration::from_secs(120);
 const OUTPUT_RETRY: Duration = Duration::from_millis(10);
 
 enum Query {
-    Routes(oneshot::Sender<Vec<RouteStatus>>),
+    Routes(RouteFilter, oneshot::Sender<Vec<RouteStatus>>),
     Counts(PeerId, oneshot::Sender<PeerCounts>),
     Reconfigure(Box<SpeakerConfig>),
 }
@@ -42,7 +42,7 @@ pub struct RibHandle {
 impl std::fmt::Debug for Query {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Query::Routes(_) => "Routes",
+            Query::Routes(..) => "Routes",
             Query::Counts(..) => "Counts",
             Query::Reconfigure(_) => "Reconfigure",
         })
@@ -52,8 +52,13 @@ impl std::fmt::Debug for Query {
 impl RibHandle {
     /// Every path in the RIB with its status (empty if the task is gone).
     pub async fn routes(&self) -> Vec<RouteStatus> {
+        self.routes_filtered(RouteFilter::default()).await
+    }
+
+    /// The paths `filter` selects (see [`Rib::routes_filtered`]).
+    pub async fn routes_filtered(&self, filter: RouteFilter) -> Vec<RouteStatus> {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Query::Routes(tx)).await.is_err() {
+        if self.tx.send(Query::Routes(filter, tx)).await.is_err() {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -103,8 +108,8 @@ fn handle_input(rib: &mut Rib, input: RibInput) {
 
 fn handle_query(rib: &mut Rib, q: Query) {
     match q {
-        Query::Routes(tx) => {
-            let _ = tx.send(rib.routes());
+        Query::Routes(filter, tx) => {
+            let _ = tx.send(rib.routes_filtered(&filter));
         }
         Query::Counts(peer, tx) => {
             let _ = tx.send(rib.peer_counts(peer));

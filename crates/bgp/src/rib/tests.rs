@@ -912,3 +912,34 @@ fn peer_down_in_steps_keeps_paths_ineligible_meanwhile() {
     assert_eq!(rib.stats().prefixes, 2);
     assert_eq!(rib.peer_counts(PeerId(0)).received, 1);
 }
+
+#[test]
+fn routes_filter_by_prefix_peer_and_limit() {
+    let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    cfg.originate_v4 = vec![v4("198.51.100.0/24")];
+    let mut rib = Rib::new(cfg.clone());
+    rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
+    rib.peer_up(session(&cfg, 1, "10.0.0.2"), None);
+    let u = mp_update(
+        attrs(&[65001]),
+        ll_nh("fe80::1"),
+        &["10.0.0.0/24", "10.0.1.0/24"],
+    );
+    rib.update(PeerId(0), &u, false);
+    let u = mp_update(attrs(&[65002]), ll_nh("fe80::2"), &["10.0.0.0/24"]);
+    rib.update(PeerId(1), &u, false);
+    assert_eq!(rib.routes().len(), 4);
+    let f = |prefix: Option<&str>, peer: Option<u32>, limit: Option<usize>| {
+        rib.routes_filtered(&RouteFilter {
+            prefix: prefix.map(net),
+            peer: peer.map(PeerId),
+            limit,
+        })
+    };
+    assert_eq!(f(Some("10.0.0.0/24"), None, None).len(), 2);
+    assert_eq!(f(Some("10.0.0.0/24"), Some(1), None).len(), 1);
+    assert_eq!(f(None, Some(0), None).len(), 2);
+    assert_eq!(f(None, None, Some(1)).len(), 1);
+    assert_eq!(f(Some("198.51.100.0/24"), None, None).len(), 1);
+    assert!(f(Some("10.9.0.0/16"), None, None).is_empty());
+}
