@@ -388,11 +388,14 @@ impl Driver {
     }
 
     fn publish(&mut self) {
-        let last_error = self
-            .fsm
-            .last_error()
-            .map(|e| e.to_string())
-            .or_else(|| self.connect_error.clone());
+        // While trying to connect, why the last attempt failed is the news;
+        // otherwise why the last session ended.
+        let connecting = matches!(self.fsm.state(), State::Connect | State::Active);
+        let fsm_error = self.fsm.last_error().map(|e| e.to_string());
+        let last_error = match (&self.connect_error, connecting) {
+            (Some(e), true) => Some(e.clone()),
+            _ => fsm_error.or_else(|| self.connect_error.clone()),
+        };
         let key = (self.fsm.state(), last_error.clone());
         if self.published.as_ref() == Some(&key) {
             return;

@@ -659,3 +659,22 @@ async fn connection_while_established_is_refused() {
     assert_eq!(a.handle.status().state, State::Established);
     assert!(a.rib.try_recv().is_err());
 }
+
+/// A link-local neighbour on a missing interface keeps retrying and says
+/// why in its status.
+#[tokio::test]
+async fn missing_interface_is_reported() {
+    let mut n = neighbor("fe80::99", 65001);
+    n.interface = Some("no-such-if0".into());
+    let a = side(1, 65002, 65001, [10, 0, 0, 2], n);
+    let t0 = Instant::now();
+    loop {
+        let s = a.handle.status();
+        if s.last_error.as_deref() == Some("interface no-such-if0 not found") {
+            assert!(matches!(s.state, State::Active | State::Connect));
+            break;
+        }
+        assert!(t0.elapsed() < LIMIT, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
