@@ -306,9 +306,39 @@ impl Rib {
         if !peer.session.families.contains(&family) {
             return;
         }
+        let enhanced = peer.session.enhanced_route_refresh;
+        let codec = peer.session.codec;
         let mut prefixes = Vec::new();
         self.all_prefixes(family, peer.exports_learned(), &mut prefixes);
+        // RFC 7313 §4: with enhanced route refresh the resent routes are
+        // framed by BoRR and EoRR so the peer can drop what is stale.
+        let marker = |subtype: u8| -> Option<PeerOutput> {
+            let mut buf = Vec::new();
+            let msg = wire::Message::RouteRefresh(wire::RouteRefresh {
+                afi: family.afi(),
+                subtype,
+                safi: family.safi(),
+            });
+            wire::encode_message(&msg, &codec, &mut buf).ok()?;
+            Some(PeerOutput::Messages(buf))
+        };
+        if enhanced {
+            if let (Some(m), Some(p)) = (
+                marker(1),
+                self.peers.get_mut(slot as usize).and_then(Option::as_mut),
+            ) {
+                p.out.push(m);
+            }
+        }
         self.send_prefixes(slot, &prefixes, &[]);
+        if enhanced {
+            if let (Some(m), Some(p)) = (
+                marker(2),
+                self.peers.get_mut(slot as usize).and_then(Option::as_mut),
+            ) {
+                p.out.push(m);
+            }
+        }
     }
 
     /// Every prefix that may go out for `family`: ours, and the Loc-RIB

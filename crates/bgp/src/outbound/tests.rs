@@ -365,3 +365,37 @@ fn prefixes_sharing_attributes_share_an_update() {
     assert_eq!(ups.len(), 2);
     assert_eq!(announced(&ups).len(), 51);
 }
+
+#[test]
+fn enhanced_route_refresh_frames_the_resend() {
+    let mut cfg = config(vec![neighbor("fe80::2", 65002)]);
+    cfg.originate_v4 = vec!["198.51.100.0/24".parse().unwrap()];
+    let mut rib = Rib::new(cfg.clone());
+    let mut s = session(&cfg, 0, "10.0.0.2");
+    s.enhanced_route_refresh = true;
+    rib.peer_up(s.clone(), None);
+    rib.take_peer_output(PeerId(0));
+    rib.route_refresh(PeerId(0), Family::Ipv4Unicast);
+    let mut kinds = Vec::new();
+    for o in rib.take_peer_output(PeerId(0)) {
+        let PeerOutput::Messages(bytes) = o else {
+            panic!("unexpected close");
+        };
+        let mut rest = bytes.as_slice();
+        while let Ok(Some(n)) = wire::frame_length(rest, &s.codec) {
+            let (msg, tail) = rest.split_at(n);
+            kinds.push(
+                match wire::decode_message(msg, &s.codec)
+                    .expect("decodes")
+                    .message
+                {
+                    Message::RouteRefresh(r) => format!("rr{}", r.subtype),
+                    Message::Update(_) => "update".to_string(),
+                    other => format!("{other:?}"),
+                },
+            );
+            rest = tail;
+        }
+    }
+    assert_eq!(kinds, vec!["rr1", "update", "rr2"]);
+}

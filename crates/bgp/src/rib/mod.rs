@@ -435,7 +435,7 @@ pub struct Rib {
     pub(crate) fib: Vec<RouteChange>,
     pub(crate) fib_index: hashbrown::HashMap<(u128, u16), usize>,
     /// eBGP neighbours already warned about RFC 8212 default deny.
-    pub(crate) warned: HashSet<(PeerId, Direction)>,
+    pub(crate) warned: HashSet<PeerId>,
     /// Configured neighbours (by index) that sent End-of-RIB for all
     /// their families.
     pub(crate) eor_done: HashSet<usize>,
@@ -724,19 +724,23 @@ impl Rib {
             .map_or((&PolicyRef::Default, &PolicyRef::Default), |n| {
                 (&n.import, &n.export)
             });
-        for (dir, p) in [(Direction::Import, import), (Direction::Export, export)] {
-            if *p == PolicyRef::Default && self.warned.insert((peer.id, dir)) {
-                tracing::warn!(
-                    peer = %peer.session.peer_address,
-                    direction = if dir == Direction::Import { "import" } else { "export" },
-                    "eBGP neighbour has no {} policy: no routes are {} (RFC 8212 default deny); \
-                     set `{}: accept-all` or a named policy to change this",
-                    if dir == Direction::Import { "import" } else { "export" },
-                    if dir == Direction::Import { "accepted from it" } else { "sent to it" },
-                    if dir == Direction::Import { "import" } else { "export" },
-                );
-            }
+        let import_default = *import == PolicyRef::Default;
+        let export_default = *export == PolicyRef::Default;
+        if !(import_default || export_default) || !self.warned.insert(peer.id) {
+            return;
         }
+        let what = match (import_default, export_default) {
+            (true, true) => {
+                "no import and no export policy: nothing is accepted from it or sent to it"
+            }
+            (true, false) => "no import policy: nothing is accepted from it",
+            _ => "no export policy: nothing is sent to it",
+        };
+        tracing::warn!(
+            peer = %peer.session.peer_address,
+            "eBGP neighbour has {what} (RFC 8212 default deny); set `import:`/`export:` \
+             to accept-all or a named policy to change this"
+        );
     }
 
     /// The session left Established: every path from it goes (RFC 4271
