@@ -8,6 +8,19 @@
 //! [`pack_announcements`] / [`pack_withdrawals`] / [`end_of_rib`] to build
 //! outbound UPDATEs. A [`CodecContext`] carries what the session
 //! negotiated.
+//!
+//! Bad UPDATEs (RFC 7606): an `Err(DecodeError)` means reset the session
+//! with [`DecodeError::notification`] (or, where
+//! [`DecodeError::afi_safi_disable`] names a family, RFC 4760 §7 allows
+//! disabling it instead). `Ok(Decoded)` may still carry
+//! `treat_as_withdraw` (handle every prefix of the UPDATE as withdrawn) and
+//! `discarded` attributes. The rule for each attribute sits next to its
+//! decoder in `update.rs`. Two choices worth knowing:
+//! - a 16/32-byte MP_REACH next hop for IPv4 without RFC 8950 negotiated
+//!   is a "next hop length inconsistent with that expected": session reset
+//!   or AFI/SAFI disable (RFC 7606 §7.11);
+//! - an error stronger than attribute-discard in an UPDATE without
+//!   reachable NLRI resets the session (RFC 7606 §5.2).
 
 pub mod aspath;
 pub mod error;
