@@ -248,7 +248,8 @@ pub struct Tables {
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
     pub(crate) session: EstablishedSession,
-    pub(crate) neighbor: Option<NeighborConfig>,
+    /// Shared so that reading the policies per UPDATE costs no copy.
+    pub(crate) neighbor: Option<Arc<NeighborConfig>>,
     /// Paths in Adj-RIB-In.
     pub(crate) received: u64,
     /// Paths that passed loop, next-hop and policy checks.
@@ -683,7 +684,8 @@ impl Rib {
         let neighbor = self
             .neighbor_index(id, session.peer_address)
             .and_then(|i| self.config.neighbors.get(i))
-            .cloned();
+            .cloned()
+            .map(Arc::new);
         let peer = Peer {
             id,
             session,
@@ -960,7 +962,8 @@ impl Rib {
             resolved.err()
         };
         let resolved = resolved.ok();
-        let import = peer.import().clone();
+        let neighbor = peer.neighbor.clone();
+        let import = neighbor.as_ref().map_or(&PolicyRef::Default, |n| &n.import);
         let nh_id = self.nexthops.intern(nh);
         let mut a = Attrs::from_wire(wire_attrs, nh_id);
         if ebgp {
@@ -979,7 +982,7 @@ impl Rib {
                 Some(s) => (s, NO_ATTRS),
                 None => {
                     let verdict = policy::evaluate(
-                        &import,
+                        import,
                         &config.policies,
                         Direction::Import,
                         ebgp,
@@ -1479,7 +1482,8 @@ impl Rib {
             let neighbor = self
                 .neighbor_index(id, addr)
                 .and_then(|i| self.config.neighbors.get(i))
-                .cloned();
+                .cloned()
+                .map(Arc::new);
             if let Some(p) = self.peers.get_mut(slot).and_then(Option::as_mut) {
                 p.neighbor = neighbor;
             }
