@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod rawpeer;
+
 /// Path of a workspace binary, building it first when it is missing.
 pub fn binary(name: &str) -> PathBuf {
     let env_key = format!("{}_BIN", name.to_uppercase());
