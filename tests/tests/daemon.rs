@@ -242,3 +242,42 @@ fn metrics_page_reports_sessions_and_fib() {
         })
     });
 }
+
+#[test]
+fn reset_and_deconfigure_send_the_right_cease() {
+    scenario("e2e-reset", |lab| {
+        let p = pair(lab, &config_a(&[]), &config_b())?;
+        wait_both_routes(lab, &p)?;
+        // `via6ctl neighbor ADDR reset`: Cease/4, then the session returns.
+        p.b.ctl(&["neighbor", "fe80::1%eth0", "reset"])?;
+        lab.wait_until(T, "A saw Cease/4 (administrative reset)", || {
+            Ok(p.a
+                .ctl_json(&["neighbors"])?
+                .to_string()
+                .contains("administrative reset"))
+        })?;
+        lab.wait_until(T, "session back after reset", || {
+            Ok(p.b
+                .ctl_json(&["neighbors"])?
+                .to_string()
+                .contains("Established"))
+        })?;
+        wait_both_routes(lab, &p)?;
+        // Reload without the neighbour: Cease/3, its routes leave B's kernel.
+        let mut b2 = config_b();
+        b2.neighbors.clear();
+        std::fs::write(&p.b.conf, b2.render(&p.b.daemon.socket))
+            .map_err(|e| Error::io("rewrite config", e))?;
+        hangup(&p.b)?;
+        lab.wait_until(T, "A saw Cease/3 (peer de-configured)", || {
+            Ok(p.a
+                .ctl_json(&["neighbors"])?
+                .to_string()
+                .contains("peer de-configured"))
+        })?;
+        lab.wait_until(T, "B's kernel route from A removed", || {
+            Ok(bgp_routes(lab, &p.b_host, "")?.is_empty())
+        })?;
+        check(lab.is_running(&p.b.daemon), "via6d exited on reload")
+    });
+}
