@@ -869,7 +869,7 @@ fn update_errors() {
         bed.run("duplicate MP_REACH", |b| {
             let mut a = base(&[RAW_AS]);
             a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(3, 0, 0)]));
-            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(3, 0, 1)]));
+            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(4, 0, 0)]));
             reset_case(
                 b,
                 &raw_open(),
@@ -888,7 +888,7 @@ fn update_errors() {
                 b,
                 &raw_open(),
                 &[p(3, 2, 0)],
-                &with_attrs(&a, &[p(3, 2, 1)]),
+                &with_attrs(&a, &[p(4, 2, 0)]),
                 (3, 2, Some(&attr)),
             )
         });
@@ -905,7 +905,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 3, 1)],
+                &[p(4, 3, 0)],
                 &build::update(&a),
                 (3, 9, None),
             )
@@ -946,7 +946,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 6, 1)],
+                &[p(4, 6, 0)],
                 &build::update_raw(&[], &a, &[24, 10, 3]),
                 (3, 10, None),
             )
@@ -957,7 +957,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 7, 1)],
+                &[p(4, 7, 0)],
                 &build::update_raw(&[], &a, &[33, 10, 3, 7, 0, 0]),
                 (3, 10, None),
             )
@@ -966,7 +966,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 8, 1)],
+                &[p(4, 8, 0)],
                 &build::update_raw(&[24, 10], &[], &[]),
                 (3, 10, None),
             )
@@ -981,7 +981,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 9, 1)],
+                &[p(4, 9, 0)],
                 &build::update(&a),
                 (3, 9, None),
             )
@@ -994,7 +994,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 10, 1)],
+                &[p(4, 10, 0)],
                 &build::update(&a),
                 (3, 9, None),
             )
@@ -1007,7 +1007,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 11, 1)],
+                &[p(4, 11, 0)],
                 &build::update(&a),
                 (3, 9, None),
             )
@@ -1017,7 +1017,7 @@ fn update_errors() {
             reset_case(
                 b,
                 &raw_open(),
-                &[p(3, 12, 1)],
+                &[p(4, 12, 0)],
                 &build::update(&a),
                 (3, 9, None),
             )

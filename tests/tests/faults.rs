@@ -1,0 +1,390 @@
+//! Faults with a large table installed: via6d SIGKILLed and restarted, a
+//! link going down and up, the peer restarting, the whole table flapping.
+//! After each, the kernel must hold exactly the routes via6d wants: the
+//! set of `proto bgp` routes equals the set of installed routes in
+//! `via6ctl routes`, no prefix twice, none left over from before.
+//!
+//! The peer is the benchmark feeder (`via6-feeder`, crates/feeder) sending
+//! the first N prefixes of the real table in `../shared/data` with RFC 8950
+//! `[::, LL]` next hops.
+
+use std::collections::BTreeSet;
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use interop::{
+    scenario, Daemon, DaemonKind, Error, Host, Lab, LinkEnd, Result, Via6Config, Via6Neighbor,
+    Via6d,
+};
+
+const VIA6_AS: u32 = 65002;
+const FEEDER_AS: u32 = 65001;
+const VIA6_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+const FEEDER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+const IFNAME: &str = "f0";
+const TABLE: usize = 100_000;
+const LOAD: Duration = Duration::from_secs(180);
+
+fn check(msg: impl Into<String>) -> Error {
+    Error::Check(msg.into())
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The real table, read in place (DESIGN.md: never copied into the tree).
+fn prefixes_file() -> Result<PathBuf> {
+    let p = std::env::var_os("VIA6_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/data"))
+        .join("prefixes.txt.gz");
+    if !p.is_file() {
+        return Err(Error::Prerequisite(format!(
+            "{} is missing (set VIA6_DATA to the shared data directory)",
+            p.display()
+        )));
+    }
+    Ok(p)
+}
+
+/// `target/debug/via6-feeder`, built when missing.
+fn feeder_bin() -> Result<PathBuf> {
+    let bin = workspace().join("target/debug/via6-feeder");
+    if !bin.is_file() {
+        let st = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "feeder", "--bins"])
+            .current_dir(workspace())
+            .status()
+            .map_err(|e| Error::io("cargo build -p feeder", e))?;
+        if !st.success() || !bin.is_file() {
+            return Err(Error::Prerequisite("cannot build via6-feeder".into()));
+        }
+    }
+    Ok(bin)
+}
+
+struct Bed<'a> {
+    lab: &'a Lab,
+    v: Host,
+    f: Host,
+    via6_end: LinkEnd,
+    cfg: Via6Config,
+    via6: Via6d,
+    feeder: Option<Daemon>,
+}
+
+impl<'a> Bed<'a> {
+    fn new(lab: &'a Lab) -> Result<Bed<'a>> {
+        let v = lab.add_host("via6")?;
+        let f = lab.add_host("feed")?;
+        let link = lab.link_ll(&v, IFNAME, VIA6_LL, &f, "eth0", FEEDER_LL)?;
+        let mut cfg = Via6Config::new(std::net::Ipv4Addr::new(192, 0, 2, 2), VIA6_AS);
+        cfg.neighbors.push(Via6Neighbor {
+            passive: Some(true),
+            hold_time: Some(9),
+            export: Some("deny-all".into()),
+            ..Via6Neighbor::open(&format!("{FEEDER_LL}%{IFNAME}"), FEEDER_AS)
+        });
+        cfg.log_level = "warn".into();
+        let via6 = Via6d::start(lab, &v, "via6d", &cfg)?;
+        Ok(Bed {
+            lab,
+            v,
+            f,
+            via6_end: link.a,
+            cfg,
+            via6,
+            feeder: None,
+        })
+    }
+
+    /// Starts the feeder with the first `limit` prefixes and `extra` args.
+    fn start_feeder(&mut self, limit: usize, extra: &[&str]) -> Result<()> {
+        let bin = feeder_bin()?.to_string_lossy().into_owned();
+        let file = prefixes_file()?.to_string_lossy().into_owned();
+        let target = format!("{VIA6_LL}%eth0");
+        let limit = limit.to_string();
+        let mut args = vec![
+            bin.as_str(),
+            "--connect",
+            &target,
+            "--prefixes",
+            &file,
+            "--limit",
+            &limit,
+            "--local-as",
+            "65001",
+            "--hold-time",
+            "9",
+        ];
+        args.extend_from_slice(extra);
+        let sock = self.lab.dir().join("feeder.none");
+        self.feeder =
+            Some(
+                self.lab
+                    .spawn_daemon(&self.f, "feeder", DaemonKind::Other, sock, &args)?,
+            );
+        Ok(())
+    }
+
+    fn kill_feeder(&mut self) -> Result<()> {
+        if let Some(d) = self.feeder.take() {
+            self.lab.kill(&d)?;
+        }
+        Ok(())
+    }
+
+    /// `proto bgp` IPv4 prefixes in the kernel; fails on a prefix listed
+    /// twice.
+    fn kernel_set(&self) -> Result<BTreeSet<String>> {
+        let out = self
+            .lab
+            .ip(&self.v, &["-4", "route", "show", "proto", "bgp"])?;
+        let mut set = BTreeSet::new();
+        let mut dups = Vec::new();
+        for line in out.lines() {
+            let Some(first) = line.split_whitespace().next() else {
+                continue;
+            };
+            let p = if first.contains('/') {
+                first.to_string()
+            } else {
+                format!("{first}/32")
+            };
+            if !set.insert(p.clone()) && dups.len() < 5 {
+                dups.push(line.to_string());
+            }
+        }
+        if !dups.is_empty() {
+            return Err(check(format!("kernel holds duplicates: {dups:?}")));
+        }
+        Ok(set)
+    }
+
+    /// Prefixes `via6ctl routes` says are installed (best, no reason not
+    /// to be).
+    fn rib_set(&self) -> Result<BTreeSet<String>> {
+        let j = self.via6.ctl_json(&["routes"])?;
+        let rows = j
+            .as_array()
+            .ok_or_else(|| check("via6ctl routes is not a list"))?;
+        Ok(rows
+            .iter()
+            .filter(|r| r["best"].as_bool() == Some(true) && r["not_installed"].is_null())
+            .filter_map(|r| r["prefix"].as_str())
+            .filter(|p| !p.contains(':'))
+            .map(|p| {
+                if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/32")
+                }
+            })
+            .collect())
+    }
+
+    fn kernel_count(&self) -> Result<usize> {
+        Ok(self.kernel_set()?.len())
+    }
+
+    /// Waits until the kernel holds `want` routes, then until FIB == RIB.
+    fn converge(&self, want: usize, what: &str) -> Result<BTreeSet<String>> {
+        self.lab.wait_until(
+            LOAD,
+            &format!("{what}: {want} routes in the kernel"),
+            || {
+                if !self.lab.is_running(&self.via6.daemon) {
+                    return Err(check("via6d is not running"));
+                }
+                let n = self.kernel_count()?;
+                if n == want {
+                    Ok(true)
+                } else {
+                    Err(check(format!("{n} routes")))
+                }
+            },
+        )?;
+        let mut last = String::new();
+        let mut kernel = BTreeSet::new();
+        self.lab.wait_until(
+            Duration::from_secs(60),
+            &format!("{what}: kernel == RIB"),
+            || {
+                kernel = self.kernel_set()?;
+                let rib = self.rib_set()?;
+                if kernel == rib && kernel.len() == want {
+                    return Ok(true);
+                }
+                let extra: Vec<_> = kernel.difference(&rib).take(5).collect();
+                let missing: Vec<_> = rib.difference(&kernel).take(5).collect();
+                last = format!(
+                    "kernel {} RIB {}; stale in kernel {extra:?}; missing {missing:?}",
+                    kernel.len(),
+                    rib.len()
+                );
+                Err(check(last.clone()))
+            },
+        )?;
+        Ok(kernel)
+    }
+
+    fn rss_kb(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.via6.daemon.pid);
+        let s = std::fs::read_to_string(&path).map_err(|e| Error::io(path.clone(), e))?;
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| check(format!("no VmRSS in {path}")))
+    }
+
+    fn established(&self) -> Result<bool> {
+        let j = self.via6.ctl_json(&["neighbors"])?;
+        let up = j.as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["state"].as_str() == Some("Established"))
+        });
+        if up {
+            Ok(true)
+        } else {
+            Err(check(format!("not Established: {j}")))
+        }
+    }
+}
+
+/// SIGKILL with 100,000 routes installed; the restarted via6d learns only
+/// 60,000 of them again: after End-of-RIB the kernel holds exactly those,
+/// once each, and none of the 40,000 the dead process left behind.
+#[test]
+fn sigkill_under_full_table_then_restart_leaves_exactly_the_wanted_routes() {
+    scenario("faults-sigkill", |lab| {
+        let mut bed = Bed::new(lab)?;
+        bed.start_feeder(TABLE, &[])?;
+        let before = bed.converge(TABLE, "initial load")?;
+        lab.kill(&bed.via6.daemon)?;
+        bed.kill_feeder()?;
+        // The kernel keeps what the dead process installed.
+        let orphaned = bed.kernel_count()?;
+        if orphaned != TABLE {
+            return Err(check(format!(
+                "after SIGKILL the kernel has {orphaned} routes, expected {TABLE} left behind"
+            )));
+        }
+        let cfg = bed.cfg.clone();
+        bed.via6 = Via6d::start(lab, &bed.v, "via6d", &cfg)?;
+        bed.start_feeder(60_000, &[])?;
+        let after = bed.converge(60_000, "after restart")?;
+        if !after.is_subset(&before) {
+            let odd: Vec<_> = after.difference(&before).take(5).collect();
+            return Err(check(format!("routes never announced: {odd:?}")));
+        }
+        // And it stays that way (no late stale sweep, no late re-adds).
+        interop::holds_for(Duration::from_secs(3), "kernel stays at 60,000", || {
+            Ok(bed.kernel_count()? == 60_000)
+        })
+    });
+}
+
+/// via6d's interface goes down for 3 s and comes back: the kernel drops
+/// the routes through it; once the session is back every route is in the
+/// kernel again and FIB == RIB.
+#[test]
+fn link_down_and_up_restores_fib_equal_rib() {
+    scenario("faults-link-flap", |lab| {
+        let mut bed = Bed::new(lab)?;
+        bed.start_feeder(TABLE, &["--connect-timeout", "600"])?;
+        bed.converge(TABLE, "initial load")?;
+        lab.set_link_end(&bed.via6_end, false)?;
+        std::thread::sleep(Duration::from_secs(3));
+        lab.set_link_end(&bed.via6_end, true)?;
+        // The feeder may have given up on the session (hold 9 s); give it
+        // a fresh start if it exited.
+        let t0 = Instant::now();
+        lab.wait_until(LOAD, "session back up", || {
+            if let Some(d) = &bed.feeder {
+                if !lab.is_running(d) && t0.elapsed() > Duration::from_secs(1) {
+                    return Err(check("feeder exited"));
+                }
+            }
+            bed.established()
+        })
+        .or_else(|_| {
+            bed.kill_feeder()?;
+            bed.start_feeder(TABLE, &[])?;
+            lab.wait_until(LOAD, "session back up after feeder restart", || {
+                bed.established()
+            })
+        })?;
+        bed.converge(TABLE, "after link flap")?;
+        Ok(())
+    });
+}
+
+/// The peer dies (SIGKILL: its kernel closes the TCP connection): every
+/// route goes from the kernel; the peer comes back: every route returns,
+/// once.
+#[test]
+fn peer_restart_withdraws_then_restores() {
+    scenario("faults-peer-restart", |lab| {
+        let mut bed = Bed::new(lab)?;
+        bed.start_feeder(TABLE, &[])?;
+        let first = bed.converge(TABLE, "initial load")?;
+        bed.kill_feeder()?;
+        bed.converge(0, "peer gone")?;
+        bed.start_feeder(TABLE, &[])?;
+        let second = bed.converge(TABLE, "peer back")?;
+        if first != second {
+            return Err(check(
+                "the table after the restart differs from the first load",
+            ));
+        }
+        Ok(())
+    });
+}
+
+/// 100,000 prefixes withdrawn and re-announced for about a minute: at the
+/// end FIB == RIB and via6d's resident memory is back near its level
+/// after the first load (nothing grows per flap).
+#[test]
+fn full_table_flapping_keeps_memory_and_fib_equal_rib() {
+    scenario("faults-flap", |lab| {
+        let mut bed = Bed::new(lab)?;
+        bed.start_feeder(
+            TABLE,
+            &[
+                "--flap",
+                "100%",
+                "--flap-rounds",
+                "12",
+                "--flap-interval",
+                "2",
+            ],
+        )?;
+        bed.converge(TABLE, "initial load")?;
+        let base = bed.rss_kb()?;
+        // 12 rounds of (2 s, withdraw, 2 s, announce): about 50 s.
+        let log = lab.dir().join("feeder.log");
+        lab.wait_until(Duration::from_secs(240), "12 flap rounds announced", || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let done = text.contains("\"flap_announced\"") && text.contains("\"round\":12");
+            if done {
+                Ok(true)
+            } else {
+                Err(check(format!("via6d RSS {} kB", bed.rss_kb().unwrap_or(0))))
+            }
+        })?;
+        bed.converge(TABLE, "after flapping")?;
+        std::thread::sleep(Duration::from_secs(2));
+        let end = bed.rss_kb()?;
+        eprintln!("via6d VmRSS: {base} kB after load, {end} kB after 12 full-table flaps");
+        // Allocator slack is fine; growth per flap is not.
+        if end > base + base / 4 + 16 * 1024 {
+            return Err(check(format!(
+                "VmRSS grew from {base} kB to {end} kB over 12 flaps"
+            )));
+        }
+        Ok(())
+    });
+}
