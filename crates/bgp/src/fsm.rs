@@ -81,6 +81,9 @@ pub enum Event {
     MessageError(Notification),
     /// Event 23: collision detection chose the other connection.
     OpenCollisionDump,
+    /// The interface of a link-local session went down: the connection is
+    /// dead even though TCP has not noticed yet.
+    LinkDown(String),
     /// Collision detection (RFC 4271 §6.8) kept the peer's new connection
     /// over the current one; the driver already sent Cease/7 on the old
     /// one. The FSM starts over on the new connection with our OPEN.
@@ -112,6 +115,7 @@ pub enum SessionError {
     Sent(Notification),
     Received(Notification),
     ConnectionLost,
+    LinkDown(String),
 }
 
 impl fmt::Display for SessionError {
@@ -120,6 +124,7 @@ impl fmt::Display for SessionError {
             SessionError::Sent(n) => write!(f, "sent {}", describe(n)),
             SessionError::Received(n) => write!(f, "received {}", describe(n)),
             SessionError::ConnectionLost => f.write_str("connection lost"),
+            SessionError::LinkDown(i) => write!(f, "interface {i} went down"),
         }
     }
 }
@@ -421,8 +426,10 @@ impl Fsm {
                 out.push(Action::StopTimer(Timer::ConnectRetry));
                 self.enter_idle_backoff(out);
             }
-            // Timers that are not running here, stale expiries.
-            Event::HoldTimerExpires
+            // Timers that are not running here, stale expiries; a link that
+            // is down just makes the next attempt fail.
+            Event::LinkDown(_)
+            | Event::HoldTimerExpires
             | Event::KeepaliveTimerExpires
             | Event::IdleHoldTimerExpires
             | Event::SendHoldTimerExpires => {}
@@ -536,6 +543,7 @@ impl Fsm {
                 out,
             ),
             Event::TcpConnectionFails => self.drop_with(SessionError::ConnectionLost, out),
+            Event::LinkDown(i) => self.drop_with(SessionError::LinkDown(i), out),
             Event::NotificationReceived(n) => self.drop_with(SessionError::Received(n), out),
             Event::MessageError(n) => self.fail_with(n, out),
             Event::OpenCollisionDump => {
@@ -1014,6 +1022,19 @@ mod tests {
         f.handle(Event::IdleHoldTimerExpires);
         assert_eq!(f.state(), State::Connect);
         assert!(f.accepts_incoming());
+    }
+
+    #[test]
+    fn link_down_ends_the_session_at_once() {
+        let mut f = established();
+        let a = f.handle(Event::LinkDown("eth0".into()));
+        assert!(sent(&a).is_none());
+        assert!(has(&a, |a| *a == Action::Down));
+        assert_eq!(
+            f.last_error().map(|e| e.to_string()).as_deref(),
+            Some("interface eth0 went down")
+        );
+        assert_eq!(f.state(), State::Idle);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wire::{decode_message, frame_length, CodecContext, Decoded, Message, Notification, Open};
 
@@ -59,8 +59,10 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) struct Conn {
     pub events: mpsc::Receiver<ConnEvent>,
     writer: mpsc::Sender<WriterCmd>,
-    reader_task: JoinHandle<()>,
+    reader_task: Option<JoinHandle<()>>,
     writer_task: Option<JoinHandle<()>>,
+    /// Tells the reader to stop decoding and only drain (see `close`).
+    drain: Option<oneshot::Sender<()>>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// The peer opened it (passive side).
@@ -83,7 +85,8 @@ impl Conn {
         let (rd, wr) = stream.into_split();
         let (ev_tx, events) = mpsc::channel(EVENT_QUEUE);
         let (writer, wr_rx) = mpsc::channel(WRITER_QUEUE);
-        let reader_task = tokio::spawn(reader(rd, ev_tx.clone(), our_open));
+        let (drain, drain_rx) = oneshot::channel();
+        let reader_task = Some(tokio::spawn(reader(rd, ev_tx.clone(), our_open, drain_rx)));
         let writer_task = Some(tokio::spawn(writer_loop(
             wr, wr_rx, ev_tx, send_hold, counters,
         )));
@@ -92,6 +95,7 @@ impl Conn {
             writer,
             reader_task,
             writer_task,
+            drain: Some(drain),
             local,
             remote,
             incoming,
@@ -108,18 +112,31 @@ impl Conn {
     }
 
     /// Closes the connection, after `last` (a NOTIFICATION) when given.
-    /// The writer gets a short grace period to flush, then is cut off.
-    /// The returned task ends when the socket is flushed and closed.
+    /// The writer sends it and a FIN; the reader keeps reading (and
+    /// discarding) until the peer closes too. Closing a socket with unread
+    /// data would send a RST, and a RST can make the peer drop our
+    /// NOTIFICATION unread. Both get a short grace period, then are cut
+    /// off. The returned task ends when the socket is closed.
     pub fn close(mut self, last: Option<Vec<u8>>) -> Option<JoinHandle<()>> {
-        self.reader_task.abort();
+        if let Some(d) = self.drain.take() {
+            let _ = d.send(());
+        }
         let _ = self
             .writer
             .try_send(WriterCmd::Last(last.unwrap_or_default()));
-        let task = self.writer_task.take()?;
+        let tasks: Vec<JoinHandle<()>> = [self.writer_task.take(), self.reader_task.take()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if tasks.is_empty() {
+            return None;
+        }
         Some(tokio::spawn(async move {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(CLOSE_GRACE, task).await.is_err() {
-                abort.abort();
+            for task in tasks {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(CLOSE_GRACE, task).await.is_err() {
+                    abort.abort();
+                }
             }
         }))
     }
@@ -127,14 +144,42 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.reader_task.abort();
+        if let Some(t) = &self.reader_task {
+            t.abort();
+        }
         if let Some(t) = &self.writer_task {
             t.abort();
         }
     }
 }
 
-async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Arc<Open>) {
+async fn reader(
+    mut rd: OwnedReadHalf,
+    tx: mpsc::Sender<ConnEvent>,
+    our_open: Arc<Open>,
+    mut drain: oneshot::Receiver<()>,
+) {
+    tokio::select! {
+        () = read_loop(&mut rd, tx, our_open) => return,
+        _ = &mut drain => {}
+    }
+    drain_until_closed(&mut rd).await;
+}
+
+/// Reads and discards until the peer closes, bounded by `CLOSE_GRACE`.
+async fn drain_until_closed<R: tokio::io::AsyncRead + Unpin>(rd: &mut R) {
+    let mut sink = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn read_loop(rd: &mut OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open: Arc<Open>) {
     let mut ctx = CodecContext::default();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // Batches of one read tend to be alike in size: start at the last one

@@ -67,6 +67,39 @@ pub fn interface_addresses() -> io::Result<Vec<IfAddr>> {
     Ok(out)
 }
 
+/// Whether an interface can carry traffic: administratively up and
+/// running (carrier), from SIOCGIFFLAGS on a socket of the caller's network
+/// namespace (sysfs would show the namespace it was mounted in). A missing
+/// interface is down.
+pub fn link_is_up(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return false;
+    }
+    // SAFETY: plain socket(2); the fd is closed below on every path.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq with a NUL-terminated name (length
+    // checked above); SIOCGIFFLAGS only writes ifr_flags.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    let want = libc::IFF_UP | libc::IFF_RUNNING;
+    flags & want == want
+}
+
 /// fe80::/10 (RFC 4291 §2.5.6).
 pub fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
@@ -190,6 +223,15 @@ mod tests {
         assert_eq!(f.ipv4, Some("10.0.8.42".parse().unwrap()));
         assert_eq!(f.global_v6, Some("2001:db8::2".parse().unwrap()));
         assert_eq!(f.link_local, Some("fe80::2".parse().unwrap()));
+    }
+
+    #[test]
+    fn link_state_from_interface_flags() {
+        assert!(link_is_up("lo"));
+        assert!(!link_is_up("no-such-if0"));
+        assert!(!link_is_up("bad\0name"));
+        assert!(!link_is_up("a-name-longer-than-ifnamsiz"));
+        assert!(!link_is_up(""));
     }
 
     #[test]

@@ -37,6 +37,8 @@ use local::{canonical, if_index, interface_addresses, local_facts};
 pub const OUTBOUND_QUEUE: usize = 128;
 /// Commands to a session task.
 const COMMAND_QUEUE: usize = 16;
+/// How often a link-local session looks at its interface's state.
+const LINK_CHECK: Duration = Duration::from_secs(1);
 /// RFC 9687 §4: send hold time of at least 8 minutes.
 const MIN_SEND_HOLD: Duration = Duration::from_secs(480);
 
@@ -339,6 +341,9 @@ impl Driver {
     async fn run(mut self) {
         self.feed(Event::ManualStart);
         self.publish();
+        let mut link_check = tokio::time::interval(LINK_CHECK);
+        link_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let watch_link = self.cfg.neighbor.interface.is_some();
         loop {
             let next = self.timers.iter().flatten().min().copied();
             // A local handle so the permit does not borrow `self`.
@@ -358,6 +363,7 @@ impl Driver {
                         if let Some(m) = self.to_rib.pop_front() {
                             p.send(m);
                         }
+                        self.flush_rib();
                     }
                     // The RIB is gone (speaker shutting down).
                     Err(_) => self.to_rib.clear(),
@@ -371,6 +377,7 @@ impl Driver {
                 _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
                     self.fire_timers();
                 }
+                _ = link_check.tick(), if watch_link && self.conn.is_some() => self.check_link(),
             }
             self.publish();
             if self.exit && self.to_rib.is_empty() {
@@ -850,6 +857,18 @@ impl Driver {
         });
     }
 
+    /// A link-local session ends when its interface goes down, as BIRD
+    /// does, instead of waiting for the hold timer.
+    fn check_link(&mut self) {
+        let Some(ifname) = self.cfg.neighbor.interface.clone() else {
+            return;
+        };
+        if !local::link_is_up(&ifname) {
+            warn!(neighbor = %self.name(), interface = %ifname, "interface down, closing session");
+            self.feed(Event::LinkDown(ifname));
+        }
+    }
+
     fn fire_timers(&mut self) {
         let now = tokio::time::Instant::now();
         for (t, ev) in TIMERS {
@@ -887,14 +906,19 @@ pub fn fix_as4(mut u: wire::Update, peer_four_octet: bool) -> wire::Update {
     u
 }
 
-/// Tells an unwanted connection why, briefly, and closes it.
+/// Tells an unwanted connection why, briefly, and closes it (draining
+/// what the peer sent, so the close is a FIN and not a RST that could
+/// destroy the NOTIFICATION before the peer reads it).
 async fn reject(mut stream: TcpStream, bytes: Option<Vec<u8>>) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         if let Some(b) = bytes {
             stream.write_all(&b).await?;
         }
-        stream.shutdown().await
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
     })
     .await;
 }

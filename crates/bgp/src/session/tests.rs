@@ -678,3 +678,183 @@ async fn missing_interface_is_reported() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Network namespaces removed on drop, also when the test fails.
+struct Lab {
+    namespaces: Vec<String>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let st = std::process::Command::new("ip").args(args).status();
+    assert!(
+        st.is_ok_and(|s| s.success()),
+        "`ip {}` failed (needs root and iproute2)",
+        args.join(" ")
+    );
+}
+
+/// Runs `f` on a thread whose network namespace is `ns`, with its own
+/// runtime (sockets belong to the namespace of the thread that opens them).
+fn in_netns<F, Fut, T>(ns: &str, f: F) -> std::thread::JoinHandle<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: a valid namespace fd; affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        rt.block_on(f())
+    })
+}
+
+/// The real thing: a session over IPv6 link-local addresses only
+/// (`fe80::1%vethA` <-> `fe80::2%vethB`) between two namespaces; the scope
+/// comes from the interface name, our link-local address is found, and
+/// taking the link down ends the session at once (not after the hold time).
+#[test]
+fn link_local_session_over_veth_and_link_down() {
+    let tag = format!("{}{}", std::process::id() % 100_000, line!());
+    let (na, nb) = (format!("v6ta{tag}"), format!("v6tb{tag}"));
+    let (ia, ib) = (format!("v6a{tag}"), format!("v6b{tag}"));
+    let _lab = Lab {
+        namespaces: vec![na.clone(), nb.clone()],
+    };
+    ip(&["netns", "add", &na]);
+    ip(&["netns", "add", &nb]);
+    ip(&[
+        "-n", &na, "link", "add", &ia, "type", "veth", "peer", "name", &ib, "netns", &nb,
+    ]);
+    for (ns, i, a) in [(&na, &ia, "fe80::1/64"), (&nb, &ib, "fe80::2/64")] {
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+        // Only the configured link-local address, no EUI-64 one.
+        ip(&["-n", ns, "link", "set", "dev", i, "addrgenmode", "none"]);
+        ip(&["-n", ns, "addr", "add", a, "dev", i, "nodad"]);
+        ip(&["-n", ns, "link", "set", i, "up"]);
+    }
+    let port = 20_000 + u16::try_from(std::process::id() % 20_000).unwrap_or(0);
+    let (up_tx, up_rx) = std::sync::mpsc::channel::<EstablishedSession>();
+
+    let (ib2, up_b) = (ib.clone(), up_tx.clone());
+    let b = in_netns(&nb, move || async move {
+        let listener = TcpListener::bind(("::", port))
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let mut n = neighbor("fe80::1", 65001);
+        n.interface = Some(ib2);
+        n.passive = true;
+        let mut s = side(2, 65002, 65001, [10, 0, 0, 2], n);
+        let _srv = serve(listener, forward_incoming(&s.handle));
+        let (sess, _o) = expect_established(&mut s.rib).await;
+        let _ = up_b.send(sess);
+        let down = tokio::time::timeout(Duration::from_secs(20), s.rib.recv()).await;
+        (
+            matches!(down, Ok(Some(RibInput::Down { .. }))),
+            s.handle.status().last_error,
+        )
+    });
+    let ia2 = ia.clone();
+    let a = in_netns(&na, move || async move {
+        let mut n = neighbor("fe80::2", 65002);
+        n.interface = Some(ia2);
+        n.port = port;
+        n.connect_retry = Duration::from_secs(1);
+        let mut s = side(1, 65001, 65002, [10, 0, 0, 1], n);
+        let (sess, _o) = expect_established(&mut s.rib).await;
+        let _ = up_tx.send(sess);
+        let down = tokio::time::timeout(Duration::from_secs(20), s.rib.recv()).await;
+        (
+            matches!(down, Ok(Some(RibInput::Down { .. }))),
+            s.handle.status().last_error,
+        )
+    });
+    let mut ups = Vec::new();
+    for _ in 0..2 {
+        match up_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(s) => ups.push(s),
+            Err(e) => panic!("no session up: {e}"),
+        }
+    }
+    ups.sort_by_key(|s| s.peer);
+    let (sa, sb) = (&ups[0], &ups[1]);
+    assert_eq!(sa.local_link_local, "fe80::1".parse().ok());
+    assert_eq!(sb.local_link_local, "fe80::2".parse().ok());
+    assert_eq!(sa.local_global_v6, None, "link-local only");
+    assert!(sa.ifindex.is_some() && sb.ifindex.is_some());
+    assert!(sa.codec.extended_next_hop_ipv4);
+
+    let t0 = Instant::now();
+    ip(&["-n", &nb, "link", "set", &ib, "down"]);
+    let (b_down, b_err) = b.join().unwrap_or_else(|_| panic!("side B panicked"));
+    let (a_down, a_err) = a.join().unwrap_or_else(|_| panic!("side A panicked"));
+    assert!(b_down && a_down, "{b_err:?} {a_err:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(b_err, Some(format!("interface {ib} went down")));
+    assert_eq!(a_err, Some(format!("interface {ia} went down")));
+}
+
+/// A peer that sends UPDATEs and dies at once: the RIB sees Established,
+/// then UPDATEs, then Down, and nothing from the session after Down.
+#[tokio::test]
+async fn nothing_follows_down() {
+    for round in 0..5u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut n = neighbor("127.0.0.1", 65001);
+        n.port = listener.local_addr().unwrap().port();
+        let mut s = side(1, 65002, 65001, [10, 0, 0, 2], n);
+        let (mut peer, _) = tokio::time::timeout(LIMIT, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut out = raw_open(65001, [10, 0, 0, 1], 4);
+        let ctx = wire::CodecContext::default();
+        encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+        let mut u = Update::default();
+        u.attributes.origin = Some(Origin::Igp);
+        u.attributes.as_path = Some(wire::AsPath::default());
+        u.attributes.next_hop = Some(Ipv4Addr::new(10, 0, 0, 1));
+        for i in 0..200u8 {
+            u.nlri = vec![Ipv4Net::new(Ipv4Addr::new(10, 1, i, 0), 24).unwrap_or_default()];
+            encode_message(&Message::Update(u.clone()), &ctx, &mut out).unwrap();
+        }
+        peer.write_all(&out).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(round * 3)).await;
+        drop(peer);
+        assert!(matches!(
+            next_rib(&mut s.rib).await,
+            RibInput::Established { .. }
+        ));
+        let mut updates = 0;
+        loop {
+            match next_rib(&mut s.rib).await {
+                RibInput::Update { .. } => updates += 1,
+                RibInput::Down { .. } => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(updates <= 200);
+        // The session retries (idle hold 1 s); the listener is gone, so
+        // no new Established and nothing else may arrive.
+        drop(listener);
+        let after = tokio::time::timeout(Duration::from_millis(1500), s.rib.recv()).await;
+        assert!(after.is_err(), "after Down: {after:?}");
+    }
+}
