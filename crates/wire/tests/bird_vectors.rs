@@ -10,6 +10,9 @@
 //! IPv4 and one IPv6 prefix and shuts the session down (Cease).
 //! `tests/capture/pcap-to-hex.py` turns the capture into
 //! `tests/data/bird-enh.hex`, one `dir hex` line per BGP message.
+//! `tests/data/bird-enh-global.hex` is the same session run with
+//! `capture-bird.sh OUT global`: the link also has 2001:db8:ff::a/b and
+//! the peers use them, so next hops are `[global, link-local]`.
 
 use std::net::Ipv6Addr;
 
@@ -24,7 +27,10 @@ const SESSION: CodecContext = CodecContext {
 };
 
 fn vectors() -> Vec<(String, Vec<u8>)> {
-    let text = include_str!("data/bird-enh.hex");
+    parse(include_str!("data/bird-enh.hex"))
+}
+
+fn parse(text: &str) -> Vec<(String, Vec<u8>)> {
     text.lines()
         .map(|l| {
             let (dir, hex) = l.split_once(' ').expect("dir hex");
@@ -54,7 +60,9 @@ fn net(s: &str) -> IpNet {
 fn every_message_decodes_cleanly_and_reencodes_byte_exact() {
     let v = vectors();
     assert_eq!(v.len(), 16);
-    for (dir, bytes) in &v {
+    let g = parse(include_str!("data/bird-enh-global.hex"));
+    assert_eq!(g.len(), 16);
+    for (dir, bytes) in v.iter().chain(&g) {
         let ctx = ctx_for(bytes);
         assert_eq!(frame_length(bytes, &ctx), Ok(Some(bytes.len())), "{dir}");
         let d = decode_message(bytes, &ctx).unwrap_or_else(|e| panic!("{dir}: {e}"));
@@ -224,4 +232,42 @@ fn bird_cease_and_bird_expects_our_packing() {
     let mut eor = Vec::new();
     end_of_rib(Family::Ipv6Unicast, &mut eor);
     assert!(v.iter().any(|(_, b)| *b == eor));
+}
+
+#[test]
+fn bird_global_session_sends_global_and_link_local() {
+    let v = parse(include_str!("data/bird-enh-global.hex"));
+    let g: Ipv6Addr = "2001:db8:ff::a".parse().unwrap();
+    let ll: Ipv6Addr = "fe80::a".parse().unwrap();
+    let reach: Vec<MpReach> = v
+        .iter()
+        .filter(|(d, b)| d == "a>b" && b[18] == 2)
+        .filter_map(
+            |(_, b)| match decode_message(b, &SESSION).unwrap().message {
+                Message::Update(u) => u.attributes.mp_reach,
+                _ => None,
+            },
+        )
+        .collect();
+    assert!(reach.iter().any(|m| m.family == Family::Ipv4Unicast));
+    for m in &reach {
+        assert_eq!(m.next_hop, MpNextHop::V6Pair(g, ll));
+        assert_eq!(
+            m.next_hop.normalize(),
+            NextHop::V6(Ipv6NextHop {
+                global: Some(g),
+                link_local: Some(ll)
+            })
+        );
+        assert_eq!(
+            MpNextHop::from_ipv6(
+                Ipv6NextHop {
+                    global: Some(g),
+                    link_local: Some(ll)
+                },
+                LinkLocalForm::Native
+            ),
+            m.next_hop
+        );
+    }
 }

@@ -7,11 +7,20 @@
 # Line format: "<dir> <hex>", dir = "a>b" (AS 4200000001 to AS 65002) or
 # "b>a". Needs root, bird (2.0.x), tcpdump, python3.
 #
-#   sudo crates/wire/tests/capture/capture-bird.sh [OUT]
+# MODE "global" adds 2001:db8:ff::a/64 and ::b/64 to the link and peers
+# over them, so next hops are [global, link-local] (default OUT:
+# bird-enh-global.hex).
+#
+#   sudo crates/wire/tests/capture/capture-bird.sh [OUT] [link-local|global]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-out="${1:-$here/../data/bird-enh.hex}"
+mode="${2:-link-local}"
+case "$mode" in
+    link-local) out="${1:-$here/../data/bird-enh.hex}"; peer_a="fe80::b%vetha"; peer_b="fe80::a%vethb" ;;
+    global) out="${1:-$here/../data/bird-enh-global.hex}"; peer_a="2001:db8:ff::b"; peer_b="2001:db8:ff::a" ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
 for tool in bird birdc tcpdump python3 ip; do
     command -v "$tool" >/dev/null || { echo "missing prerequisite: $tool" >&2; exit 1; }
 done
@@ -42,6 +51,10 @@ for side in a b; do
 done
 ip -n "$nsa" addr add fe80::a/64 dev vetha nodad
 ip -n "$nsb" addr add fe80::b/64 dev vethb nodad
+if [ "$mode" = global ]; then
+    ip -n "$nsa" addr add 2001:db8:ff::a/64 dev vetha nodad
+    ip -n "$nsb" addr add 2001:db8:ff::b/64 dev vethb nodad
+fi
 
 cat >"$work/a.conf" <<CONF
 router id 10.255.0.1;
@@ -63,7 +76,7 @@ protocol static s6 {
 protocol static s6w { ipv6; route 2001:db8:300::/48 blackhole; }
 protocol bgp peer {
     local as 4200000001;
-    neighbor fe80::b%vetha as 65002;
+    neighbor $peer_a as 65002;
     interface "vetha";
     connect delay time 1;
     connect retry time 1;
@@ -86,7 +99,7 @@ protocol static s4 { ipv4; route 172.16.8.0/22 blackhole; route 172.16.12.0/24 b
 protocol static s6 { ipv6; route 2001:db8:b::/48 blackhole; }
 protocol bgp peer {
     local as 65002;
-    neighbor fe80::a%vethb as 4200000001;
+    neighbor $peer_b as 4200000001;
     interface "vethb";
     connect delay time 1;
     connect retry time 1;
@@ -121,5 +134,6 @@ birdc -s "$work/a.ctl" disable peer >/dev/null
 sleep 2
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 
-python3 "$here/pcap-to-hex.py" "$work/bgp.pcap" fe80::a >"$out"
+if [ "$mode" = global ]; then a_addr=2001:db8:ff::a; else a_addr=fe80::a; fi
+python3 "$here/pcap-to-hex.py" "$work/bgp.pcap" "$a_addr" >"$out"
 echo "wrote $(wc -l <"$out") messages to $out"
