@@ -1005,3 +1005,86 @@ fn error_action_strength_order() {
     assert!(ErrorAction::AfiSafiDisable > ErrorAction::TreatAsWithdraw);
     assert!(ErrorAction::TreatAsWithdraw > ErrorAction::AttributeDiscard);
 }
+
+#[test]
+fn as_path_of_10000_asns_with_extended_messages() {
+    let ctx = CodecContext {
+        extended_message: true,
+        ..EXT
+    };
+    let asns: Vec<u32> = (0..10_000).map(|i| 4_200_000_000 + i).collect();
+    let u = Update {
+        attributes: PathAttributes {
+            as_path: Some(AsPath {
+                segments: vec![AsSegment::Sequence(asns.clone())],
+            }),
+            next_hop: Some("192.0.2.1".parse().unwrap()),
+            ..base_attrs()
+        },
+        nlri: vec![v4("10.1.2.0/24")],
+        ..Default::default()
+    };
+    let bytes = encode(&u, &ctx);
+    assert!(bytes.len() > 40_000);
+    // Too big without RFC 8654.
+    let mut out = Vec::new();
+    assert!(matches!(
+        encode_message(&Message::Update(u.clone()), &EXT, &mut out),
+        Err(EncodeError::MessageTooLong { .. })
+    ));
+    assert!(out.is_empty());
+    let d = decode(&bytes, &ctx);
+    let back = update_of(&d).attributes.as_path.clone().unwrap();
+    assert_eq!(back.length(), 10_000);
+    let flat: Vec<u32> = back
+        .segments
+        .iter()
+        .flat_map(|s| match s {
+            AsSegment::Sequence(v) => v.clone(),
+            _ => panic!("not a sequence"),
+        })
+        .collect();
+    assert_eq!(flat, asns);
+    assert!(matches!(
+        frame_length(&bytes, &EXT),
+        Err(DecodeError::BadLength { .. })
+    ));
+}
+
+#[test]
+fn malformed_attributes_we_do_not_parse_pass_untouched() {
+    // Tunnel Encapsulation (23), OTC (35) and Prefix-SID (40) with garbage
+    // values: the incidents of 2023 and 2025. They are not interpreted, so
+    // they cannot reset the session; transitive ones travel on with the
+    // Partial bit (RFC 4271 §5).
+    let b = with_extra(&[
+        0xc0, 23, 3, 0xff, 0xff, 0xff, 0xc0, 35, 1, 9, 0xc0, 40, 2, 0xde, 0xad,
+    ]);
+    let d = decode(&b, &EXT);
+    assert_eq!(d.action(), None);
+    let u = update_of(&d);
+    assert_eq!(
+        u.attributes
+            .unknown
+            .iter()
+            .map(|a| a.type_code)
+            .collect::<Vec<_>>(),
+        vec![23, 35, 40]
+    );
+    let out = encode(u, &EXT);
+    assert_eq!(
+        out,
+        with_extra(&[0xe0, 23, 3, 0xff, 0xff, 0xff, 0xe0, 35, 1, 9, 0xe0, 40, 2, 0xde, 0xad])
+    );
+}
+
+#[test]
+fn nlri_without_any_attribute_is_treat_as_withdraw() {
+    let b = upd(&[], NLRI_10_1_2);
+    let d = decode(&b, &EXT);
+    assert_eq!(
+        d.treat_as_withdraw.unwrap().kind,
+        AttributeErrorKind::Missing
+    );
+    assert_eq!(update_of(&d).nlri, vec![v4("10.1.2.0/24")]);
+}
