@@ -129,7 +129,7 @@ impl fmt::Display for SessionError {
     }
 }
 
-/// Cease subcodes (RFC 4486 §4, RFC 9003).
+/// Cease subcodes (RFC 4486, RFC 9003).
 pub mod cease {
     pub const MAX_PREFIXES: u8 = 1;
     pub const ADMIN_SHUTDOWN: u8 = 2;
@@ -165,7 +165,7 @@ pub fn cease_notification(subcode: u8, communication: Option<&str>) -> Notificat
     }
 }
 
-/// Cease/1 with the family and limit (RFC 4486 §4).
+/// Cease/1 with AFI, SAFI and the prefix limit as data (RFC 4486).
 pub fn max_prefix_notification(afi: u16, safi: u8, limit: u32) -> Notification {
     let mut data = afi.to_be_bytes().to_vec();
     data.push(safi);
@@ -501,7 +501,7 @@ impl Fsm {
     }
 
     fn fsm_error(subcode: u8) -> Notification {
-        // RFC 6608 §4: subcode names the state the surprise came in.
+        // RFC 6608: the subcode names the state the surprise came in.
         Notification {
             code: code::FSM,
             subcode,
@@ -524,7 +524,7 @@ impl Fsm {
             Event::ManualStop(n) => self.manual_stop(n, out),
             Event::ErrorStop(n) => {
                 if n.code == code::CEASE && n.subcode == cease::MAX_PREFIXES {
-                    // RFC 4486 §4: after max-prefix, stay down for the full
+                    // RFC 4486: after max-prefix, stay down for the full
                     // (maximum) idle hold instead of re-flooding the RIB.
                     self.flaps = 16;
                     self.fail_with(n, out);

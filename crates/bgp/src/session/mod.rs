@@ -39,7 +39,7 @@ pub const OUTBOUND_QUEUE: usize = 128;
 const COMMAND_QUEUE: usize = 16;
 /// How often a link-local session looks at its interface's state.
 const LINK_CHECK: Duration = Duration::from_secs(1);
-/// RFC 9687 §4: send hold time of at least 8 minutes.
+/// RFC 9687 send hold time floor (its suggested default is 8 minutes).
 const MIN_SEND_HOLD: Duration = Duration::from_secs(480);
 
 /// Everything one session task needs.
