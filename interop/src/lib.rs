@@ -13,6 +13,7 @@ mod cleanup;
 pub mod error;
 pub mod evidence;
 pub mod exec;
+pub mod frr;
 pub mod lab;
 pub mod rawbgp;
 pub mod topo;
@@ -21,6 +22,7 @@ pub mod wait;
 
 pub use bird::{Bird, BirdChannel, BirdConfig, BirdPeer};
 pub use error::{Error, Result};
+pub use frr::{Frr, FrrConfig, FrrPeer, FrrRemoteAs};
 pub use lab::{scenario, Daemon, DaemonKind, Host, Lab, Link, LinkEnd};
 pub use topo::Pair;
 pub use via6::{Via6Config, Via6Neighbor, Via6d};

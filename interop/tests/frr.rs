@@ -1,0 +1,274 @@
+//! via6d against FRR 8.4 (bgpd + zebra) over a link-local-only veth
+//! (scenarios F1 to F3 of the interop matrix): RFC 8950 both ways,
+//! FRR's `[LL, LL]` and `[global, LL]` next hops, `via inet6` in both
+//! kernels, session loss cleaning both kernels.
+
+use std::time::Duration;
+
+use interop::check::{
+    kernel_route_absent, kernel_route_has, via6_established, via6_extended_next_hop, via6_has,
+    via6_lacks,
+};
+use interop::frr::{Frr, FrrConfig, FrrPeer};
+use interop::topo::{BIRD_LL as FRR_LL, T, VIA6_AS, VIA6_ID, VIA6_LL, VIA6_V4, VIA6_V6};
+use interop::{scenario, DaemonKind, Error, Host, Lab, Result, Via6Config, Via6Neighbor, Via6d};
+
+const FRR_AS: u32 = 65001;
+const FRR_V4: &str = "10.1.0.0/24";
+const FRR_V6: &str = "2001:db8:1::/48";
+
+/// Adds FRR's own view to an error, so a failure shows both sides.
+fn with_frr<T>(frr: &Frr, r: Result<T>) -> Result<T> {
+    r.map_err(|e| Error::Check(format!("{e}\n==== FRR ====\n{}", frr.evidence())))
+}
+
+fn frr_config() -> FrrConfig {
+    let mut c = FrrConfig::new("10.255.0.1".parse().unwrap_or(VIA6_ID), FRR_AS);
+    c.networks_v4 = vec![FRR_V4.into()];
+    c.networks_v6 = vec![FRR_V6.into()];
+    c
+}
+
+fn via6_config(neighbor: Via6Neighbor) -> Via6Config {
+    let mut c = Via6Config::new(VIA6_ID, VIA6_AS);
+    c.neighbors.push(neighbor);
+    c.originate_v4 = vec![VIA6_V4.into()];
+    c.originate_v6 = vec![VIA6_V6.into()];
+    c
+}
+
+/// SIGTERM, the signal a service manager stops via6d with.
+fn libc_sigterm() -> i32 {
+    15
+}
+
+/// Starts tcpdump on `host`'s `eth0` writing BGP packets to a file.
+fn capture(lab: &Lab, host: &Host) -> Result<std::path::PathBuf> {
+    let pcap = lab.dir().join(format!("{}.pcap", host.name));
+    let p = pcap.to_string_lossy().into_owned();
+    lab.spawn_daemon(
+        host,
+        &format!("tcpdump-{}", host.name),
+        DaemonKind::Other,
+        pcap.clone(),
+        &[
+            "tcpdump", "-i", "eth0", "-U", "-n", "-s", "0", "-w", &p, "tcp", "port", "179",
+        ],
+    )?;
+    // tcpdump needs a moment before it sees packets.
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(pcap)
+}
+
+/// tcpdump's verbose decoding of a capture.
+fn decode(pcap: &std::path::Path) -> Result<String> {
+    let p = pcap.to_string_lossy().into_owned();
+    interop::exec::run_args(&["tcpdump", "-r", &p, "-n", "-v"])
+}
+
+/// Both kernels hold the other side's routes as `via inet6`.
+fn routes_both_ways(lab: &Lab, frr: &Frr, fh: &Host, vh: &Host, via6_gw: &str) -> Result<()> {
+    let want_v4 = format!("via inet6 {via6_gw} dev eth0");
+    let want_v6 = format!("via {via6_gw} dev eth0");
+    with_frr(
+        frr,
+        lab.wait_until(T, "via6 kernel: FRR's prefixes via inet6", || {
+            Ok(kernel_route_has(lab, vh, FRR_V4, &[&want_v4, "proto bgp"])?
+                && kernel_route_has(lab, vh, FRR_V6, &[&want_v6, "proto bgp"])?)
+        }),
+    )?;
+    with_frr(
+        frr,
+        lab.wait_until(
+            T,
+            "FRR kernel (zebra): via6's prefixes via inet6 fe80::2",
+            || {
+                Ok(kernel_route_has(
+                    lab,
+                    fh,
+                    VIA6_V4,
+                    &["via inet6 fe80::2 dev eth0", "proto bgp"],
+                )? && kernel_route_has(
+                    lab,
+                    fh,
+                    VIA6_V6,
+                    &["via fe80::2 dev eth0", "proto bgp"],
+                )?)
+            },
+        ),
+    )
+}
+
+/// Scenario F1: FRR peers with via6's link-local address on `eth0`
+/// (`neighbor fe80::2 interface eth0`), via6 with `fe80::1%eth0`. FRR
+/// sends `[LL, LL]` (it has no global address), via6 sends `[::, LL]`;
+/// routes cross both ways, and the loss of either daemon cleans the
+/// other's kernel.
+#[test]
+fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
+    scenario("f01-frr-link-local", |lab| {
+        let fh = lab.add_host("frr")?;
+        let vh = lab.add_host("via6")?;
+        lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
+        let pcap = capture(lab, &vh)?;
+        let mut fc = frr_config();
+        fc.peers
+            .push(FrrPeer::link_local(&VIA6_LL.to_string(), "eth0", VIA6_AS));
+        let mut frr = Frr::start(lab, &fh, "frr", &fc)?;
+        let addr = format!("{FRR_LL}%eth0");
+        let via6 = Via6d::start(
+            lab,
+            &vh,
+            "via6d",
+            &via6_config(Via6Neighbor::open(&addr, FRR_AS)),
+        )?;
+        let key = VIA6_LL.to_string();
+        with_frr(
+            &frr,
+            lab.wait_until(T, "FRR and via6 Established", || {
+                Ok(frr.established(&key)? && via6_established(&via6, &addr)?)
+            }),
+        )?;
+        // RFC 8950 §3 both ways.
+        let n = frr.neighbor(&key)?;
+        let caps = n.get("neighborCapabilities").cloned().unwrap_or_default();
+        if caps.get("extendedNexthop").and_then(|v| v.as_str()) != Some("advertisedAndReceived") {
+            return Err(Error::Check(format!(
+                "FRR: extended next hop not both ways: {caps}"
+            )));
+        }
+        if !via6_extended_next_hop(&via6, &addr)? {
+            return Err(Error::Check(
+                "via6 did not negotiate extended next hop".into(),
+            ));
+        }
+        routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
+        lab.wait_until(T, "via6 RIB: 10.1.0.0/24 with LL next hop fe80::1", || {
+            via6_has(
+                &via6,
+                "routes",
+                FRR_V4,
+                &[
+                    "\"next_hop_link_local\":\"fe80::1\"",
+                    "\"gateway\":\"fe80::1\"",
+                ],
+            )
+        })?;
+        // FRR's view of via6's route: `::` global half, fe80::2 used.
+        let r = frr.route(VIA6_V4)?;
+        if !(r.contains("(fe80::2) (used)") && r.contains("65002")) {
+            return Err(Error::Check(format!("FRR's route for {VIA6_V4}:\n{r}")));
+        }
+        // On the wire: FRR's MP_REACH next hop for IPv4 (AFI 1) is 32
+        // bytes, both halves its link-local address; via6's is `[::, LL]`.
+        // tcpdump prints an AFI 1 next hop as eight IPv4 words.
+        let frr_nh = "nexthop: 254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.1, \
+                      254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.1, nh-length: 32";
+        let via6_nh = "nexthop: 0.0.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.0, \
+                       254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.2, nh-length: 32";
+        lab.wait_until(
+            Duration::from_secs(10),
+            "capture: IPv4 next hops [fe80::1, fe80::1] from FRR, [::, fe80::2] from via6",
+            || {
+                let wire = decode(&pcap)?;
+                if wire.contains(frr_nh) && wire.contains(via6_nh) {
+                    return Ok(true);
+                }
+                Err(Error::Check(format!(
+                    "capture lacks {frr_nh:?} or {via6_nh:?}:\n{wire}"
+                )))
+            },
+        )?;
+
+        // FRR's bgpd dies: via6 drops FRR's routes from its RIB and kernel.
+        lab.kill(&frr.bgpd)?;
+        lab.wait_until(T, "bgpd killed: FRR's routes leave via6", || {
+            Ok(via6_lacks(&via6, "routes", FRR_V4)?
+                && kernel_route_absent(lab, &vh, FRR_V4)?
+                && kernel_route_absent(lab, &vh, FRR_V6)?)
+        })?;
+        // zebra removes the routes of a client that went away.
+        lab.wait_until(T, "bgpd killed: zebra drops via6's routes", || {
+            Ok(kernel_route_absent(lab, &fh, VIA6_V4)? && kernel_route_absent(lab, &fh, VIA6_V6)?)
+        })?;
+        frr.restart_bgpd(lab)?;
+        routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
+
+        // via6d stops (SIGTERM: Cease to FRR, its own routes withdrawn
+        // from the kernel): both kernels are clean of the other's routes.
+        lab.stop(&via6.daemon, libc_sigterm())?;
+        with_frr(
+            &frr,
+            lab.wait_until(T, "via6d stopped: both kernels clean", || {
+                Ok(kernel_route_absent(lab, &fh, VIA6_V4)?
+                    && kernel_route_absent(lab, &fh, VIA6_V6)?
+                    && kernel_route_absent(lab, &vh, FRR_V4)?
+                    && kernel_route_absent(lab, &vh, FRR_V6)?)
+            }),
+        )?;
+        Ok(())
+    });
+}
+
+/// Scenario F3: FRR's `eth0` also carries a global address of a /64
+/// via6 shares: FRR sends `[global, LL]`; via6 keeps both halves and its
+/// kernel routes IPv4 via an IPv6 gateway on the link.
+#[test]
+fn f03_frr_sends_global_and_link_local() {
+    scenario("f03-frr-global-ll", |lab| {
+        let fh = lab.add_host("frr")?;
+        let vh = lab.add_host("via6")?;
+        lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
+        lab.add_addr(&fh, "eth0", "2001:db8:ff::1/64")?;
+        lab.add_addr(&vh, "eth0", "2001:db8:ff::2/64")?;
+        let mut fc = frr_config();
+        fc.peers
+            .push(FrrPeer::link_local(&VIA6_LL.to_string(), "eth0", VIA6_AS));
+        let frr = Frr::start(lab, &fh, "frr", &fc)?;
+        let addr = format!("{FRR_LL}%eth0");
+        let via6 = Via6d::start(
+            lab,
+            &vh,
+            "via6d",
+            &via6_config(Via6Neighbor::open(&addr, FRR_AS)),
+        )?;
+        let key = VIA6_LL.to_string();
+        with_frr(
+            &frr,
+            lab.wait_until(T, "FRR and via6 Established", || {
+                Ok(frr.established(&key)? && via6_established(&via6, &addr)?)
+            }),
+        )?;
+        with_frr(
+            &frr,
+            lab.wait_until(
+                T,
+                "via6 RIB: 10.1.0.0/24 with [2001:db8:ff::1, fe80::1]",
+                || {
+                    via6_has(
+                        &via6,
+                        "routes",
+                        FRR_V4,
+                        &[
+                            "\"next_hop\":\"2001:db8:ff::1\"",
+                            "\"next_hop_link_local\":\"fe80::1\"",
+                        ],
+                    )
+                },
+            ),
+        )?;
+        with_frr(
+            &frr,
+            lab.wait_until(T, "via6 kernel: 10.1.0.0/24 via inet6 on eth0", || {
+                kernel_route_has(lab, &vh, FRR_V4, &["via inet6 ", "dev eth0", "proto bgp"])
+            }),
+        )?;
+        with_frr(
+            &frr,
+            lab.wait_until(T, "FRR kernel: via6's 198.51.100.0/24 via inet6", || {
+                kernel_route_has(lab, &fh, VIA6_V4, &["via inet6 ", "dev eth0", "proto bgp"])
+            }),
+        )?;
+        Ok(())
+    });
+}
