@@ -4,25 +4,18 @@
 //! fast as the receiver reads, then End-of-RIB, and can later flap part
 //! of it or withdraw everything. Every step is a JSON line on stdout.
 
-mod args;
-mod error;
-mod events;
-mod rng;
-mod session;
-mod signals;
-mod table;
-
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use args::{Args, Mode, Source, Trigger};
-use error::FeederError;
-use events::{emit, Val};
-use session::Session;
-use table::{NextHopSpec, Select, Shape};
+use feeder::args::{self, Args, Mode, Source, Trigger};
+use feeder::error::FeederError;
+use feeder::events::{self, emit, Val};
+use feeder::session::{self, Session};
+use feeder::signals;
+use feeder::table::{self, NextHopSpec, Select, Shape};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
