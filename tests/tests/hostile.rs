@@ -1103,6 +1103,28 @@ fn peer_that_stops_reading_gets_the_hold_timer() {
         // Stop everything: no reads, no KEEPALIVEs.
         peer.stop_keepalives();
         let start = Instant::now();
+        // The scenario holds only if via6d really is stuck writing: its
+        // socket towards the raw peer has unsent bytes queued.
+        let mut queued = 0u64;
+        let mut ss = String::new();
+        while queued < 8192 && start.elapsed() < Duration::from_millis(2500) {
+            ss = bed
+                .lab
+                .exec(&bed.v, &["ss", "-tnH", "state", "established"])?;
+            queued = ss
+                .lines()
+                .filter(|l| l.contains(&format!("%{RAW_IF}")))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .max()
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if queued < 8192 {
+            return Err(check(format!(
+                "via6d's writes to the raw peer never stalled: {ss}"
+            )));
+        }
+        eprintln!("via6d has {queued} bytes queued towards the stuck peer");
         bed.lab.wait_until(T, "via6d drops the stuck peer", || {
             let st = bed.state(RAW_IF)?;
             Ok(st != "Established")
