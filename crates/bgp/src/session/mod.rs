@@ -37,6 +37,9 @@ use local::{canonical, if_index, interface_addresses, local_facts};
 pub const OUTBOUND_QUEUE: usize = 128;
 /// Commands to a session task.
 const COMMAND_QUEUE: usize = 16;
+/// When the hold timer runs out while we still hold unread input, look
+/// again this much later.
+const HOLD_RECHECK: Duration = Duration::from_secs(1);
 /// How often a link-local session looks at its interface's state.
 const LINK_CHECK: Duration = Duration::from_secs(1);
 /// RFC 9687 send hold time floor (its suggested default is 8 minutes).
@@ -875,9 +878,21 @@ impl Driver {
             let ix = timer_ix(t);
             if self.timers[ix].is_some_and(|d| d <= now) {
                 self.timers[ix] = None;
+                if t == Timer::Hold && self.behind_on_input() {
+                    // The peer did send; we have not read it yet because
+                    // the RIB is pushing back. Its silence is ours.
+                    self.timers[ix] = Some(now + HOLD_RECHECK);
+                    continue;
+                }
                 self.feed(ev);
             }
         }
+    }
+
+    /// Messages from the peer wait unprocessed (the hold timer must not
+    /// blame the peer for our back-pressure).
+    fn behind_on_input(&self) -> bool {
+        !self.to_rib.is_empty() || self.conn.as_ref().is_some_and(|c| !c.events.is_empty())
     }
 }
 

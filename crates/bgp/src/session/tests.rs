@@ -858,3 +858,70 @@ async fn nothing_follows_down() {
         assert!(after.is_err(), "after Down: {after:?}");
     }
 }
+
+/// A RIB that stops reading for twice the hold time while the peer keeps
+/// talking: the session stays up (the silence is ours, not the peer's),
+/// and every UPDATE arrives once the RIB reads again.
+#[tokio::test]
+async fn slow_rib_does_not_expire_the_hold_timer() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = listener.local_addr().unwrap().port();
+    n.hold_time = 3;
+    let (rib_tx, mut rib) = mpsc::channel(4);
+    let cfg = SessionConfig::new(PeerId(5), n, 65002, Ipv4Addr::new(10, 0, 0, 2));
+    let h = spawn_session(cfg, rib_tx);
+    let (peer, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_rd, mut wr) = peer.into_split();
+    let ctx = wire::CodecContext::default();
+    let mut out = Vec::new();
+    let open = Open {
+        version: 4,
+        my_as: 65001,
+        hold_time: 3,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![],
+        other_params: vec![],
+    };
+    encode_message(&Message::Open(open), &ctx, &mut out).unwrap();
+    encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+    let mut u = Update::default();
+    u.attributes.origin = Some(Origin::Igp);
+    u.attributes.as_path = Some(wire::AsPath::default());
+    u.attributes.next_hop = Some(Ipv4Addr::new(10, 0, 0, 1));
+    const N: u32 = 3000;
+    for i in 0..N {
+        let b = i.to_be_bytes();
+        u.nlri = vec![Ipv4Net::new(Ipv4Addr::new(10, b[1], b[2], b[3]), 32).unwrap_or_default()];
+        encode_message(&Message::Update(u.clone()), &ctx, &mut out).unwrap();
+    }
+    let talker = tokio::spawn(async move {
+        let _ = wr.write_all(&out).await;
+        let mut ka = Vec::new();
+        let _ = encode_message(&Message::Keepalive, &wire::CodecContext::default(), &mut ka);
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if wr.write_all(&ka).await.is_err() {
+                return;
+            }
+        }
+    });
+    // Do not read the RIB channel for 6 s (hold time 3 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(h.status().state, State::Established);
+    assert!(matches!(
+        next_rib(&mut rib).await,
+        RibInput::Established { .. }
+    ));
+    for i in 0..N {
+        match next_rib(&mut rib).await {
+            RibInput::Update { .. } => {}
+            other => panic!("update {i}: {other:?}"),
+        }
+    }
+    assert_eq!(h.status().state, State::Established);
+    talker.abort();
+}
