@@ -224,8 +224,46 @@ pub fn establish(mut stream: TcpStream, local: &Local) -> Result<Session, Feeder
             session.closed.clone(),
             Duration::from_secs(u64::from(hold_time / 3).max(1)),
         );
+        let watch = lock(&session.writer)
+            .try_clone()
+            .map_err(FeederError::io("clone socket"))?;
+        spawn_hold_timer(
+            watch,
+            session.closed.clone(),
+            session.received.clone(),
+            Duration::from_secs(u64::from(hold_time)),
+        );
     }
     Ok(session)
+}
+
+/// The hold timer (RFC 4271 §6.5, §10): a peer that sends nothing, not
+/// even a KEEPALIVE, for the hold time is gone. The socket is shut down
+/// from this thread, which unblocks a bulk write stuck on a peer that
+/// stopped reading; no NOTIFICATION, since such a peer would not read it.
+fn spawn_hold_timer(
+    stream: TcpStream,
+    closed: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+    hold: Duration,
+) {
+    thread::spawn(move || {
+        let mut seen = received.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        while !closed.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(200));
+            let now = received.load(Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                since = Instant::now();
+            } else if since.elapsed() >= hold {
+                events::emit("hold_timer_expired", &[]);
+                closed.store(true, Ordering::SeqCst);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        }
+    });
 }
 
 /// Drains the peer: counts messages, reports a NOTIFICATION or close.
@@ -536,6 +574,42 @@ mod tests {
         assert!(s.wait_acked(Duration::from_secs(5)));
         let (prefixes, eor, _stream) = peer.join().unwrap();
         assert_eq!((prefixes, eor), (3000, true));
+    }
+
+    #[test]
+    fn a_silent_peer_is_dropped_after_the_hold_time() {
+        let listener = TcpListener::bind("[::1]:0").unwrap();
+        let SocketAddr::V6(addr) = listener.local_addr().unwrap() else {
+            panic!("not IPv6")
+        };
+        let peer = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            read_message(&mut s, &mut buf, &CodecContext::default()).unwrap();
+            let peer_local = Local {
+                asn: 65002,
+                hold_time: 3,
+                ..local()
+            };
+            let mut out = Vec::new();
+            let ctx = crate::table::context();
+            encode_message(&Message::Open(our_open(&peer_local)), &ctx, &mut out).unwrap();
+            encode_message(&Message::Keepalive, &ctx, &mut out).unwrap();
+            s.write_all(&out).unwrap();
+            // Silent from now on, but keeps the connection.
+            thread::sleep(Duration::from_secs(4));
+            drop(s);
+        });
+        let stream = connect(addr, Duration::from_secs(5)).unwrap();
+        let start = Instant::now();
+        let s = establish(stream, &local()).unwrap();
+        assert_eq!(s.hold_time, 3);
+        while !s.closed.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(s.closed.load(Ordering::SeqCst), "still open after 5 s");
+        assert!(start.elapsed() >= Duration::from_millis(2800));
+        peer.join().unwrap();
     }
 
     #[test]
