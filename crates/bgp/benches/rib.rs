@@ -142,24 +142,44 @@ fn config() -> SpeakerConfig {
         router_id: [192, 0, 2, 2].into(),
         asn: 65002,
         listen: None,
-        neighbors: vec![NeighborConfig {
-            address: "fe80::1"
-                .parse()
-                .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
-            interface: Some("eth0".into()),
-            remote_as: 65001,
-            port: 179,
-            families: vec![Family::Ipv4Unicast],
-            extended_next_hop: true,
-            passive: false,
-            hold_time: 90,
-            connect_retry: std::time::Duration::from_secs(5),
-            import: PolicyRef::AcceptAll,
-            export: PolicyRef::Default,
-            max_prefix: None,
-            link_local_form: wire::LinkLocalForm::Native,
-            description: None,
-        }],
+        neighbors: vec![
+            NeighborConfig {
+                address: "fe80::1"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                interface: Some("eth0".into()),
+                remote_as: 65001,
+                port: 179,
+                families: vec![Family::Ipv4Unicast],
+                extended_next_hop: true,
+                passive: false,
+                hold_time: 90,
+                connect_retry: std::time::Duration::from_secs(5),
+                import: PolicyRef::AcceptAll,
+                export: PolicyRef::Default,
+                max_prefix: None,
+                link_local_form: wire::LinkLocalForm::Native,
+                description: None,
+            },
+            NeighborConfig {
+                address: "fe80::3"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                interface: Some("eth0".into()),
+                remote_as: 65003,
+                port: 179,
+                families: vec![Family::Ipv4Unicast],
+                extended_next_hop: true,
+                passive: false,
+                hold_time: 90,
+                connect_retry: std::time::Duration::from_secs(5),
+                import: PolicyRef::AcceptAll,
+                export: PolicyRef::Default,
+                max_prefix: None,
+                link_local_form: wire::LinkLocalForm::Native,
+                description: None,
+            },
+        ],
         originate_v4: vec![],
         originate_v6: vec![],
         policies: Default::default(),
@@ -169,11 +189,15 @@ fn config() -> SpeakerConfig {
 }
 
 fn session(cfg: &SpeakerConfig) -> EstablishedSession {
+    session_of(cfg, 0)
+}
+
+fn session_of(cfg: &SpeakerConfig, i: usize) -> EstablishedSession {
     EstablishedSession {
-        peer: PeerId(0),
-        peer_address: cfg.neighbors[0].address,
-        peer_as: 65001,
-        peer_router_id: [10, 0, 0, 1].into(),
+        peer: PeerId(i as u32),
+        peer_address: cfg.neighbors[i].address,
+        peer_as: cfg.neighbors[i].remote_as,
+        peer_router_id: [10, 0, 0, 1 + i as u8].into(),
         local_as: cfg.asn,
         local_address: "fe80::2"
             .parse()
@@ -260,6 +284,50 @@ fn bench(c: &mut Criterion) {
         live as f64 / stats.prefixes.max(1) as f64,
         rss as f64 / 1024.0,
     );
+    // A second peer with the same table and longer paths: every prefix
+    // gets a second path, the best stays.
+    let second: Vec<Update> = ups
+        .iter()
+        .map(|u| {
+            let mut u = u.clone();
+            if let Some(p) = u.attributes.as_path.as_mut() {
+                p.segments
+                    .insert(0, AsSegment::Sequence(vec![65003, 65003]));
+            }
+            if let Some(mp) = u.attributes.mp_reach.as_mut() {
+                mp.next_hop = MpNextHop::V6Pair(
+                    Ipv6Addr::UNSPECIFIED,
+                    "fe80::3".parse().unwrap_or(Ipv6Addr::LOCALHOST),
+                );
+            }
+            u
+        })
+        .collect();
+    rib.peer_up(session_of(&cfg, 1), None);
+    let live1 = LIVE.load(Ordering::Relaxed);
+    let cpu = cpu_secs();
+    let mut changes = 0;
+    for (i, u) in second.iter().enumerate() {
+        rib.update(PeerId(1), u, false);
+        if i % 256 == 255 {
+            changes += rib.take_fib_changes().len();
+        }
+    }
+    changes += rib.take_fib_changes().len();
+    println!(
+        "rib: second peer, same table with longer paths: {:.3} s CPU, {changes} FIB changes, \
+         heap +{:.1} bytes/prefix",
+        cpu_secs() - cpu,
+        (LIVE.load(Ordering::Relaxed) - live1) as f64 / stats.prefixes.max(1) as f64
+    );
+    drop(second);
+    let cpu = cpu_secs();
+    rib.peer_down(PeerId(1));
+    println!(
+        "rib: second peer down: {:.3} s CPU, {} FIB changes",
+        cpu_secs() - cpu,
+        rib.take_fib_changes().len()
+    );
     // Withdraw everything by UPDATE (the feeder's withdraw-all), then
     // insert again and drop the session.
     let withdrawals: Vec<Update> = prefixes
@@ -321,7 +389,9 @@ fn pipeline(cfg: &SpeakerConfig, ups: &[Update]) {
             treat_as_withdraw: false,
         })
         .collect();
-    let cfg = cfg.clone();
+    // One neighbour: End-of-RIB from it completes the initial tables.
+    let mut cfg = cfg.clone();
+    cfg.neighbors.truncate(1);
     rt.block_on(async move {
         let (fib_tx, mut fib_rx) = tokio::sync::mpsc::channel(64);
         let (tx, _handle) = bgp::spawn_rib(&cfg, fib_tx);

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
@@ -519,7 +520,8 @@ impl Ctx<'_> {
             a: &'a Attrs,
             peer: &'a Peer,
         }
-        let mut c: Vec<Cand> = paths
+        // Decisions run per prefix change: no heap for up to 4 paths.
+        let mut c: SmallVec<[Cand; 4]> = paths
             .iter()
             .enumerate()
             .filter(|(_, p)| p.state == PathState::Usable)
@@ -548,7 +550,7 @@ impl Ctx<'_> {
         // missing MED is the lowest value (§9.1.2.2 c).
         let nas = |x: &Cand| x.a.neighbor_as().unwrap_or(x.peer.session.local_as);
         let med = |x: &Cand| x.a.med().unwrap_or(0);
-        let keep: Vec<bool> = c
+        let keep: SmallVec<[bool; 4]> = c
             .iter()
             .map(|x| !c.iter().any(|y| nas(y) == nas(x) && med(y) < med(x)))
             .collect();
@@ -571,7 +573,7 @@ impl Ctx<'_> {
         c.sort_by_key(|x| rank(x));
         let Some(best) = c.first() else { return 0 };
         let best_as = nas(best);
-        let set: Vec<usize> = c
+        let set: SmallVec<[usize; 4]> = c
             .iter()
             .filter(|x| self.relax || nas(x) == best_as)
             .take(self.max_paths.clamp(1, 255))
@@ -579,7 +581,8 @@ impl Ctx<'_> {
             .collect();
         let n = set.len();
         // Move the set to the front in order, keep the rest after it.
-        let mut order: Vec<Path> = set.iter().filter_map(|&i| paths.get(i).copied()).collect();
+        let mut order: SmallVec<[Path; 4]> =
+            set.iter().filter_map(|&i| paths.get(i).copied()).collect();
         order.extend(
             paths
                 .iter()
@@ -591,6 +594,32 @@ impl Ctx<'_> {
             *dst = src;
         }
         n as u8
+    }
+}
+
+/// A copy of the multipath set (`nbest` leading paths), kept across a
+/// change so the FIB view is recomputed only when the set changed.
+fn set_of(paths: &[Path], nbest: u8) -> SmallVec<[Path; 4]> {
+    paths.iter().take(nbest as usize).copied().collect()
+}
+
+impl Ctx<'_> {
+    /// The new FIB view when it differs from the one of `old_set`. Equal
+    /// sets (same peers, same attributes) give equal views, so the common
+    /// case, a path that does not win, resolves no next hop at all.
+    fn fib_change(&self, old_set: &[Path], paths: &[Path], nbest: u8) -> Option<FibView> {
+        let new_set = paths.get(..nbest as usize).unwrap_or(&[]);
+        let same = old_set.len() == new_set.len()
+            && old_set
+                .iter()
+                .zip(new_set)
+                .all(|(a, b)| a.peer == b.peer && a.post == b.post);
+        if same {
+            return None;
+        }
+        let old = self.fib_view(old_set, old_set.len() as u8);
+        let new = self.fib_view(paths, nbest);
+        (old != new).then_some(new)
     }
 }
 
@@ -1064,7 +1093,7 @@ impl Rib {
             |e| e.prefix == prefix,
             |e| hasher.hash_one(e.prefix.hkey()),
         );
-        let (old_fib, old_best, new_fib, new_best) = match entry {
+        let (fib, old_best, new_best) = match entry {
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let mut e = Entry {
                     paths: PathList::One(path),
@@ -1075,11 +1104,12 @@ impl Rib {
                 let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
                 let new_best = best_key(e.paths.as_slice(), e.nbest);
                 v.insert(e);
-                (FibView::None, None, new_fib, new_best)
+                let fib = (new_fib != FibView::None).then_some(new_fib);
+                (fib, None, new_best)
             }
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 let e = o.get_mut();
-                let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                let old_set = set_of(e.paths.as_slice(), e.nbest);
                 let old_best = best_key(e.paths.as_slice(), e.nbest);
                 let existing = e.paths.as_slice().iter().position(|p| p.peer == path.peer);
                 match existing.and_then(|i| e.paths.as_mut_slice().get_mut(i)) {
@@ -1092,16 +1122,12 @@ impl Rib {
                     None => e.paths.push(path),
                 }
                 e.nbest = ctx.decide(e.paths.as_mut_slice());
-                let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+                let fib = ctx.fib_change(&old_set, e.paths.as_slice(), e.nbest);
                 let new_best = best_key(e.paths.as_slice(), e.nbest);
-                (old_fib, old_best, new_fib, new_best)
+                (fib, old_best, new_best)
             }
         };
-        self.after_change(
-            prefix.into(),
-            (old_fib != new_fib).then_some(new_fib),
-            old_best != new_best,
-        );
+        self.after_change(prefix.into(), fib, old_best != new_best);
         for id in released {
             self.release_attrs(id);
         }
@@ -1144,17 +1170,13 @@ impl Rib {
             self.release_path_refs(slot, gone);
             return;
         }
-        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let old_set = set_of(e.paths.as_slice(), e.nbest);
         let old_best = best_key(e.paths.as_slice(), e.nbest);
         e.paths.remove(i);
         e.nbest = ctx.decide(e.paths.as_mut_slice());
-        let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let fib = ctx.fib_change(&old_set, e.paths.as_slice(), e.nbest);
         let new_best = best_key(e.paths.as_slice(), e.nbest);
-        self.after_change(
-            prefix.into(),
-            (old_fib != new_fib).then_some(new_fib),
-            old_best != new_best,
-        );
+        self.after_change(prefix.into(), fib, old_best != new_best);
         self.release_path_refs(slot, gone);
     }
 
@@ -1614,16 +1636,12 @@ impl Rib {
             return;
         };
         let e = o.get_mut();
-        let old_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let old_set = set_of(e.paths.as_slice(), e.nbest);
         let old_best = best_key(e.paths.as_slice(), e.nbest);
         e.nbest = ctx.decide(e.paths.as_mut_slice());
-        let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
+        let fib = ctx.fib_change(&old_set, e.paths.as_slice(), e.nbest);
         let new_best = best_key(e.paths.as_slice(), e.nbest);
-        self.after_change(
-            prefix.into(),
-            (old_fib != new_fib).then_some(new_fib),
-            old_best != new_best,
-        );
+        self.after_change(prefix.into(), fib, old_best != new_best);
     }
 }
 
