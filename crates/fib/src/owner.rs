@@ -151,6 +151,8 @@ struct Owner {
     base_seq: u32,
     inflight: Vec<InFlight>,
     pipe: Pipeline<Vec<InFlight>>,
+    /// Remove unused nexthop objects after the next flush.
+    gc_nexthops: bool,
     /// Reused buffer of creates and deletes of one flush.
     reshape: Vec<Planned>,
     /// Recycled batch buffers.
@@ -348,6 +350,7 @@ impl Owner {
             inflight: Vec::new(),
             pipe,
             reshape: Vec::new(),
+            gc_nexthops: false,
             spare: Vec::new(),
             to_describe: Vec::new(),
             nh,
@@ -535,6 +538,10 @@ impl Owner {
                 _ = retry.tick() => self.retry(),
             }
             self.flush();
+            if self.gc_nexthops && self.synced {
+                self.gc_nexthops = false;
+                self.collect_nexthops();
+            }
             for w in waiters {
                 let _ = w.send(());
             }
@@ -589,6 +596,7 @@ impl Owner {
             return;
         }
         self.synced = true;
+        self.gc_nexthops = true;
         for (p, r) in self.routes.iter_mut() {
             if matches!(r.kernel, Kernel::Stale(_)) {
                 Self::mark_dirty(&mut self.dirty, *p, r);
@@ -668,6 +676,45 @@ impl Owner {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Once stale routes are gone: delete our nexthop objects (e.g. left by
+    /// an earlier run for a gateway no longer used) that no route of ours
+    /// uses. A route through one of our objects is always through the one
+    /// `by_hop` names (anything else was replaced), so that is the test.
+    fn collect_nexthops(&mut self) {
+        let mut used = HashSet::new();
+        for r in self.routes.values() {
+            if let Kernel::Ours(h) | Kernel::Stale(h) = r.kernel {
+                if let [hop] = self.hopsets.get(h) {
+                    if let Some(o) = self.nh.by_hop.get(hop) {
+                        used.insert(o.id);
+                    }
+                }
+            }
+        }
+        let unused: Vec<(u32, FibNextHop)> = self
+            .nh
+            .ours
+            .iter()
+            .filter(|(id, _)| !used.contains(*id))
+            .map(|(id, h)| (*id, *h))
+            .collect();
+        for (id, hop) in unused {
+            match self.sock.request(nl::nexthop_request(false, id, 0, &hop)) {
+                Ok(()) => {}
+                Err(nl::NlError::Kernel(e, _)) if e == libc::ENOENT => {}
+                Err(e) => {
+                    warn!(id, error = %e, "cannot remove unused nexthop object");
+                    continue;
+                }
+            }
+            debug!(id, gateway = %hop.gateway, "removed unused nexthop object");
+            self.nh.ours.remove(&id);
+            if self.nh.by_hop.get(&hop).is_some_and(|o| o.id == id) {
+                self.nh.by_hop.remove(&hop);
+            }
         }
     }
 

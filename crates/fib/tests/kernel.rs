@@ -549,6 +549,19 @@ async fn nexthop_objects_lifecycle() {
         ns.bgp_routes()
     );
     assert_eq!(futures_lite_status(&fib).installed, 2);
+    drop(fib);
+    // Restart with a new gateway: the old object goes once synced.
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::7", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.ip("nexthop show").lines().count(), 3);
+    fib.initial_sync_done().await;
+    let now = ns.ip("nexthop show");
+    assert_eq!(now.lines().count(), 2, "{now}");
+    assert!(now.contains("fe80::7") && now.contains("fe80::5"), "{now}");
+    assert_eq!(ns.bgp_route_count(), 1, "{:?}", ns.bgp_routes());
     fib.shutdown().await.unwrap();
     let left = ns.ip("nexthop show");
     assert_eq!(left.lines().count(), 1, "{left}");
