@@ -305,6 +305,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     rib.peer_up(session_of(&cfg, 1), None);
     let live1 = LIVE.load(Ordering::Relaxed);
+    let rss1 = vm_rss_kib().unwrap_or(0);
     let cpu = cpu_secs();
     let mut changes = 0;
     for (i, u) in second.iter().enumerate() {
@@ -316,9 +317,11 @@ fn bench(c: &mut Criterion) {
     changes += rib.take_fib_changes().len();
     println!(
         "rib: second peer, same table with longer paths: {:.3} s CPU, {changes} FIB changes, \
-         heap +{:.1} bytes/prefix",
+         heap +{:.1} bytes/prefix, VmRSS +{:.1} bytes/prefix",
         cpu_secs() - cpu,
-        (LIVE.load(Ordering::Relaxed) - live1) as f64 / stats.prefixes.max(1) as f64
+        (LIVE.load(Ordering::Relaxed) - live1) as f64 / stats.prefixes.max(1) as f64,
+        vm_rss_kib().unwrap_or(0).saturating_sub(rss1) as f64 * 1024.0
+            / stats.prefixes.max(1) as f64
     );
     drop(second);
     let cpu = cpu_secs();

@@ -112,9 +112,8 @@ pub(crate) struct Path {
 pub(crate) enum PathList {
     One(Path),
     /// Boxed so that the list stays one pointer wide and an entry fits
-    /// 24 bytes; prefixes with several paths are the minority.
-    #[allow(clippy::box_collection)]
-    Many(Box<Vec<Path>>),
+    /// 24 bytes; two paths (two upstreams) live in that one allocation.
+    Many(Box<SmallVec<[Path; 2]>>),
 }
 
 impl PathList {
@@ -132,7 +131,7 @@ impl PathList {
     }
     fn push(&mut self, path: Path) {
         match self {
-            PathList::One(p) => *self = PathList::Many(Box::new(vec![*p, path])),
+            PathList::One(p) => *self = PathList::Many(Box::new(SmallVec::from_buf([*p, path]))),
             PathList::Many(v) => v.push(path),
         }
     }
