@@ -41,6 +41,8 @@ pub(crate) enum WriterCmd {
     Last(Vec<u8>),
     /// From now on also write what the RIB sends.
     Attach(mpsc::Receiver<PeerOutput>),
+    /// The negotiated send hold time (RFC 9687).
+    SendHold(Duration),
 }
 
 /// Control queue to the writer; keepalives beyond it are dropped (the
@@ -105,6 +107,10 @@ impl Conn {
     /// Queues bytes; false when the writer is gone or too far behind.
     pub fn send(&self, bytes: Vec<u8>) -> bool {
         self.writer.try_send(WriterCmd::Send(bytes)).is_ok()
+    }
+
+    pub fn set_send_hold(&self, d: Duration) -> bool {
+        self.writer.try_send(WriterCmd::SendHold(d)).is_ok()
     }
 
     pub fn attach(&self, rx: mpsc::Receiver<PeerOutput>) -> bool {
@@ -250,7 +256,7 @@ async fn writer_loop(
     mut wr: OwnedWriteHalf,
     mut ctrl: mpsc::Receiver<WriterCmd>,
     events: mpsc::Sender<ConnEvent>,
-    send_hold: Duration,
+    mut send_hold: Duration,
     counters: Arc<Counters>,
 ) {
     let mut rib: Option<mpsc::Receiver<PeerOutput>> = None;
@@ -263,6 +269,10 @@ async fn writer_loop(
                 Some(WriterCmd::Send(b)) => b,
                 Some(WriterCmd::Attach(r)) => {
                     rib = Some(r);
+                    continue;
+                }
+                Some(WriterCmd::SendHold(d)) => {
+                    send_hold = d;
                     continue;
                 }
                 Some(WriterCmd::Last(b)) => {

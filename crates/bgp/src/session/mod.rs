@@ -42,8 +42,12 @@ const COMMAND_QUEUE: usize = 16;
 const HOLD_RECHECK: Duration = Duration::from_secs(1);
 /// How often a link-local session looks at its interface's state.
 const LINK_CHECK: Duration = Duration::from_secs(1);
-/// RFC 9687 send hold time floor (its suggested default is 8 minutes).
-const MIN_SEND_HOLD: Duration = Duration::from_secs(480);
+/// RFC 9687 send hold time while no hold time is negotiated (before the
+/// OPEN, or hold time 0): its suggested 8 minutes. Once negotiated it is
+/// twice the hold time, as BIRD does: a peer that stops reading is dropped
+/// on the scale of the hold timer (DESIGN: "a peer that stops reading gets
+/// the hold timer").
+const DEFAULT_SEND_HOLD: Duration = Duration::from_secs(480);
 
 /// Everything one session task needs.
 #[derive(Debug, Clone)]
@@ -56,7 +60,8 @@ pub struct SessionConfig {
     pub idle_hold_base: Duration,
     /// Cap of the back-off (RFC 4271 §8.1.1 DampPeerOscillations).
     pub idle_hold_max: Duration,
-    /// RFC 9687 send hold time; `None` = max(8 min, 2 x hold time).
+    /// RFC 9687 send hold time; `None` = 2 x the negotiated hold time
+    /// (8 minutes before the OPEN or with hold time 0).
     pub send_hold: Option<Duration>,
 }
 
@@ -520,11 +525,11 @@ impl Driver {
     }
 
     fn send_hold(&self) -> Duration {
-        self.cfg.send_hold.unwrap_or_else(|| {
-            MIN_SEND_HOLD.max(Duration::from_secs(
-                2 * u64::from(self.cfg.neighbor.hold_time),
-            ))
-        })
+        self.cfg.send_hold.unwrap_or(DEFAULT_SEND_HOLD)
+    }
+
+    fn negotiated_send_hold(&self, hold_time: u16) -> Duration {
+        send_hold_for(self.cfg.send_hold, hold_time)
     }
 
     fn start_conn(&self, stream: TcpStream, incoming: bool) -> Option<Conn> {
@@ -827,6 +832,7 @@ impl Driver {
         let addrs = interface_addresses().unwrap_or_default();
         let facts = local_facts(conn.local, scope, &addrs);
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        conn.set_send_hold(self.negotiated_send_hold(neg.hold_time));
         conn.attach(out_rx);
         let session = EstablishedSession {
             peer: self.cfg.peer,
@@ -893,6 +899,16 @@ impl Driver {
     /// blame the peer for our back-pressure).
     fn behind_on_input(&self) -> bool {
         !self.to_rib.is_empty() || self.conn.as_ref().is_some_and(|c| !c.events.is_empty())
+    }
+}
+
+/// Send hold time once the hold time is negotiated (see
+/// `DEFAULT_SEND_HOLD`); a configured value wins.
+fn send_hold_for(configured: Option<Duration>, hold_time: u16) -> Duration {
+    match (configured, hold_time) {
+        (Some(d), _) => d,
+        (None, 0) => DEFAULT_SEND_HOLD,
+        (None, h) => Duration::from_secs(2 * u64::from(h)),
     }
 }
 

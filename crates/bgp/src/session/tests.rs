@@ -925,3 +925,12 @@ async fn slow_rib_does_not_expire_the_hold_timer() {
     assert_eq!(h.status().state, State::Established);
     talker.abort();
 }
+
+#[test]
+fn send_hold_follows_the_negotiated_hold_time() {
+    assert_eq!(send_hold_for(None, 9), Duration::from_secs(18));
+    assert_eq!(send_hold_for(None, 90), Duration::from_secs(180));
+    assert_eq!(send_hold_for(None, 0), Duration::from_secs(480));
+    let two = Some(Duration::from_secs(2));
+    assert_eq!(send_hold_for(two, 90), Duration::from_secs(2));
+}
