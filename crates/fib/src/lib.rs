@@ -58,6 +58,9 @@ pub struct FibConfig {
     /// their hops inline (`RTA_MULTIPATH`). Falls back to plain routes on
     /// kernels without nexthop objects.
     pub nexthop_objects: bool,
+    /// How often to dump our protocol's routes and repair differences
+    /// (a route of ours deleted by hand comes back). `None` disables.
+    pub audit_interval: Option<Duration>,
     /// How often routes that failed or were blocked by a foreign route
     /// are tried again.
     pub retry_interval: Duration,
@@ -77,6 +80,7 @@ impl Default for FibConfig {
             batch_bytes: 256 * 1024,
             nexthop_objects: true,
             retry_interval: Duration::from_secs(30),
+            audit_interval: Some(Duration::from_secs(300)),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::io::unix::AsyncFd;
@@ -420,29 +421,15 @@ impl Owner {
                     self.stale_other.push((r.prefix, r.metric));
                     continue;
                 }
-                let prefsrc_ok = match r.prefix {
-                    IpNet::V4(_) => r.prefsrc == self.cfg.source_address.map(Into::into),
-                    IpNet::V6(_) => true,
-                };
-                // A route through one of our nexthop objects is adopted as
-                // that object's hop; one through anybody else's is replaced.
-                let hops = match r.nh_id {
-                    _ if r.rtype != nl::RTN_UNICAST || !prefsrc_ok => UNKNOWN,
-                    None => self.hopsets.intern(r.hops),
-                    Some(id) => match self.nh.ours.get(&id) {
-                        Some(h) if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) => {
-                            self.hopsets.intern(vec![*h])
-                        }
-                        _ => UNKNOWN,
-                    },
-                };
+                let prefix = r.prefix;
+                let hops = self.kernel_hopset(r);
                 let route = Route {
                     want: None,
                     kernel: Kernel::Stale(hops),
                     problem: None,
                     dirty: false,
                 };
-                if self.routes.insert(r.prefix, route).is_none() {
+                if self.routes.insert(prefix, route).is_none() {
                     self.in_kernel += 1;
                 }
             }
@@ -455,11 +442,117 @@ impl Owner {
         Ok(())
     }
 
+    /// The hop set of a route of our protocol found in the kernel, or
+    /// UNKNOWN when it must be rewritten whatever we want (other prefsrc,
+    /// not unicast, through a nexthop object that is not ours).
+    fn kernel_hopset(&mut self, r: KernelRoute) -> HopSetId {
+        let prefsrc_ok = match r.prefix {
+            IpNet::V4(_) => r.prefsrc == self.cfg.source_address.map(Into::into),
+            IpNet::V6(_) => true,
+        };
+        // A route through one of our nexthop objects is adopted as that
+        // object's hop; one through anybody else's is replaced.
+        match r.nh_id {
+            _ if r.rtype != nl::RTN_UNICAST || !prefsrc_ok => UNKNOWN,
+            None => self.hopsets.intern(r.hops),
+            Some(id) => match self.nh.ours.get(&id) {
+                Some(h) if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) => {
+                    self.hopsets.intern(vec![*h])
+                }
+                _ => UNKNOWN,
+            },
+        }
+    }
+
+    /// Compare the kernel's routes of our protocol with what we believe
+    /// is there, and repair: a route of ours deleted by someone else is
+    /// reinstalled if wanted, and one of our protocol we did not know of
+    /// is handled like one found at start (adopted, or removed once synced).
+    fn audit(&mut self) {
+        let mut found = Vec::new();
+        for family in [nl::AF_INET, nl::AF_INET6] {
+            let req = nl::route_dump_request(family, self.cfg.table, self.cfg.protocol);
+            match self.sock.dump(req, |m| {
+                if m.ty == nl::RTM_NEWROUTE {
+                    if let Some(r) = nl::parse_route(m.payload) {
+                        found.push(r);
+                    }
+                }
+            }) {
+                Ok(true) => {}
+                Ok(false) => {
+                    debug!("route dump interrupted; audit skipped");
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e, "route dump failed; audit skipped");
+                    return;
+                }
+            }
+        }
+        let mut seen: HashSet<IpNet, FastHash> =
+            HashSet::with_capacity_and_hasher(found.len(), FastHash::default());
+        let (mut unknown, mut missing) = (0usize, 0usize);
+        for r in found {
+            if r.protocol != self.cfg.protocol
+                || r.table != self.cfg.table
+                || r.metric != self.params.metric_for(&r.prefix)
+            {
+                continue;
+            }
+            let prefix = r.prefix;
+            seen.insert(prefix);
+            if self
+                .routes
+                .get(&prefix)
+                .is_some_and(|x| x.kernel != Kernel::Absent)
+            {
+                continue;
+            }
+            unknown += 1;
+            let h = self.kernel_hopset(r);
+            let route = self.routes.entry(prefix).or_insert(Route {
+                want: None,
+                kernel: Kernel::Absent,
+                problem: None,
+                dirty: false,
+            });
+            set_kernel(&mut self.in_kernel, route, Kernel::Stale(h));
+            route.problem = None;
+            Self::mark_dirty(&mut self.dirty, prefix, route);
+        }
+        let mut drop = Vec::new();
+        for (p, r) in self.routes.iter_mut() {
+            if r.kernel == Kernel::Absent || seen.contains(p) {
+                continue;
+            }
+            missing += 1;
+            set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+            if r.want.is_some() {
+                Self::mark_dirty(&mut self.dirty, *p, r);
+            } else {
+                drop.push(*p);
+            }
+        }
+        for p in drop {
+            self.routes.remove(&p);
+        }
+        if unknown + missing > 0 {
+            warn!(
+                unknown,
+                missing, "kernel routes of our protocol differed from ours; repairing"
+            );
+        }
+    }
+
     async fn main_loop(&mut self, mut rx: mpsc::Receiver<Cmd>, mut monitor: AsyncFd<NlSocket>) {
         let stale_deadline = Instant::now() + self.cfg.stale_timeout;
         let mut retry = tokio::time::interval(self.cfg.retry_interval);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.tick().await;
+        let audit_every = self.cfg.audit_interval.unwrap_or(Duration::from_secs(3600));
+        let mut audit = tokio::time::interval_at(Instant::now() + audit_every, audit_every);
+        audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             let mut shutdown = None;
@@ -536,6 +629,7 @@ impl Owner {
                     self.sync_done();
                 }
                 _ = retry.tick() => self.retry(),
+                _ = audit.tick(), if self.cfg.audit_interval.is_some() => self.audit(),
             }
             self.flush();
             if self.gc_nexthops && self.synced {

@@ -487,6 +487,41 @@ async fn carrier_loss_body(nh: bool) {
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
+/// The periodic audit puts back a route of ours deleted by hand, and
+/// removes (once synced) a route of our protocol we never installed.
+async fn audit_repairs_body(nh: bool) {
+    let ns = Ns::with("audit", nh);
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(FibConfig {
+        audit_interval: Some(Duration::from_millis(300)),
+        ..ns.config()
+    })
+    .await
+    .unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("2001:db8:9::/48", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    fib.initial_sync_done().await;
+    ns.ip("route del 198.51.100.0/24 proto bgp metric 20");
+    ns.ip("-6 route del 2001:db8:9::/48 proto bgp metric 20");
+    ns.ip("route add 203.0.113.0/24 via inet6 fe80::1 dev veth0 proto bgp metric 20");
+    assert!(
+        wait_for(5, || {
+            let r = ns.bgp_routes();
+            r.len() == 2 && !r.iter().any(|l| l.contains("203.0.113.0"))
+        }),
+        "{:?}",
+        ns.bgp_routes()
+    );
+    assert_eq!(futures_lite_status(&fib).installed, 2);
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
 /// Status from sync code inside `wait_for` (the FIB runs on its own thread).
 fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
     let fib = fib.clone();
@@ -584,6 +619,7 @@ macro_rules! both_modes {
 }
 
 both_modes! {
+    audit_repairs_body => audit_repairs, audit_repairs_nh;
     carrier_loss_body => carrier_loss, carrier_loss_nh;
     install_replace_remove_body => install_replace_remove, install_replace_remove_nh;
     coalesces_per_prefix_body => coalesces_per_prefix, coalesces_per_prefix_nh;
