@@ -137,7 +137,11 @@ impl Rib {
             if e.nbest == 0 {
                 return None;
             }
-            e.paths.as_slice().first().map(|p| (p.peer, p.post))
+            let p = e.paths.as_slice().first()?;
+            // A path of a peer that went away and is being drained is no
+            // longer a route to offer.
+            let from = rib.peers.get(p.peer as usize).and_then(Option::as_ref)?;
+            (!from.closing).then_some((p.peer, p.post))
         }
         match prefix {
             IpNet::V4(p) => get(self, p),
