@@ -13,6 +13,7 @@ mod cleanup;
 pub mod error;
 pub mod evidence;
 pub mod exec;
+pub mod fabric;
 pub mod frr;
 pub mod lab;
 pub mod rawbgp;
