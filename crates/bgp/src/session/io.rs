@@ -303,18 +303,42 @@ async fn writer_loop(
                 }
             },
         };
-        match tokio::time::timeout(send_hold, wr.write_all(&bytes)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => {
+        match write_with_progress(&mut wr, &bytes, send_hold).await {
+            Ok(()) => {}
+            Err(WriteError::Failed) => {
                 let _ = events.send(ConnEvent::WriteFailed).await;
                 return;
             }
-            Err(_) => {
+            Err(WriteError::Stalled) => {
                 let _ = events.send(ConnEvent::SendHoldExpired).await;
                 return;
             }
         }
     }
+}
+
+enum WriteError {
+    Failed,
+    Stalled,
+}
+
+/// Writes all of `bytes`; only a stretch of `send_hold` without any
+/// progress counts as a stall (RFC 9687: the timer restarts whenever the
+/// peer takes data), so a peer that reads slowly is not dropped.
+async fn write_with_progress(
+    wr: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    send_hold: Duration,
+) -> Result<(), WriteError> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match tokio::time::timeout(send_hold, wr.write(rest)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(WriteError::Failed),
+            Ok(Ok(n)) => rest = rest.get(n..).unwrap_or_default(),
+            Err(_) => return Err(WriteError::Stalled),
+        }
+    }
+    Ok(())
 }
 
 /// UPDATE messages in a buffer of whole encoded messages (walks the
