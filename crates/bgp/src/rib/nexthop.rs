@@ -1,0 +1,76 @@
+//! Next-hop usability: which gateway and interface a received next hop
+//! gives the FIB, or why it cannot be installed.
+
+use super::*;
+
+/// Decides where a received next hop leads (DESIGN.md "wire facts"): a
+/// link-local half belongs to the session's interface and is preferred on
+/// eBGP sessions that have one; `::`, multicast and our own addresses are
+/// never installed.
+pub fn resolve_next_hop(
+    nh: &NextHop,
+    session: &EstablishedSession,
+) -> Result<RouteNextHop, PathState> {
+    let own = |a: IpAddr| {
+        a == session.local_address
+            || session.local_ipv4.map(IpAddr::V4) == Some(a)
+            || session.local_global_v6.map(IpAddr::V6) == Some(a)
+            || session.local_link_local.map(IpAddr::V6) == Some(a)
+    };
+    match *nh {
+        NextHop::V4(a) => {
+            if a.is_unspecified() {
+                Err(PathState::NextHopUnspecified)
+            } else if a.is_multicast() || a.is_broadcast() {
+                Err(PathState::NextHopMulticast)
+            } else if own(IpAddr::V4(a)) {
+                Err(PathState::NextHopSelf)
+            } else {
+                Ok(RouteNextHop {
+                    gateway: IpAddr::V4(a),
+                    ifindex: None,
+                })
+            }
+        }
+        NextHop::V6(v6) => {
+            let mut global = v6.global.filter(|g| !g.is_unspecified());
+            let mut ll = v6.link_local.filter(|l| !l.is_unspecified());
+            // A link-local address in the first slot is a link-local next
+            // hop (`[LL]`, `[LL, LL]`).
+            if let Some(g) = global {
+                if is_link_local(g) {
+                    ll = ll.or(Some(g));
+                    global = None;
+                }
+            }
+            for a in [global, ll].into_iter().flatten() {
+                if a.is_multicast() {
+                    return Err(PathState::NextHopMulticast);
+                }
+                if own(IpAddr::V6(a)) {
+                    return Err(PathState::NextHopSelf);
+                }
+            }
+            match (global, ll, session.ifindex) {
+                (Some(_), Some(l), Some(ix)) if session.ebgp => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(l),
+                    ifindex: Some(ix),
+                }),
+                (Some(g), _, _) => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(g),
+                    ifindex: None,
+                }),
+                (None, Some(l), Some(ix)) => Ok(RouteNextHop {
+                    gateway: IpAddr::V6(l),
+                    ifindex: Some(ix),
+                }),
+                (None, Some(_), None) => Err(PathState::NextHopLinkLocalNoInterface),
+                (None, None, _) => Err(PathState::NextHopUnspecified),
+            }
+        }
+    }
+}
+
+fn is_link_local(a: Ipv6Addr) -> bool {
+    wire::is_link_local(&a)
+}
