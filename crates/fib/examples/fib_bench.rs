@@ -101,6 +101,14 @@ fn fib_thread_cpu() -> [f64; 2] {
     out
 }
 
+fn rss() -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
+        .unwrap_or_default()
+}
+
 fn rate(n: usize, d: Duration) -> String {
     format!(
         "{n} routes in {:.3} s = {:.0} routes/s",
@@ -109,13 +117,18 @@ fn rate(n: usize, d: Duration) -> String {
     )
 }
 
-async fn fib_phase(fib: &Fib, changes: Vec<FibChange>) -> Result<Duration, String> {
+/// Feed one change per prefix in chunks of 10,000 (built as they go, as a
+/// RIB would) and wait until the kernel has them all.
+async fn fib_phase(
+    fib: &Fib,
+    prefixes: &[IpNet],
+    change: impl Fn(IpNet) -> FibChange,
+) -> Result<Duration, String> {
     let c0 = fib_thread_cpu();
     let t = Instant::now();
-    let mut it = changes.into_iter().peekable();
-    while it.peek().is_some() {
-        let chunk: Vec<FibChange> = it.by_ref().take(10_000).collect();
-        fib.apply(chunk).await.map_err(|e| e.to_string())?;
+    for chunk in prefixes.chunks(10_000) {
+        let ch: Vec<FibChange> = chunk.iter().map(|p| change(*p)).collect();
+        fib.apply(ch).await.map_err(|e| e.to_string())?;
     }
     fib.flush().await.map_err(|e| e.to_string())?;
     let d = t.elapsed();
@@ -210,25 +223,29 @@ async fn main() -> Result<(), String> {
         gateway: g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
         ifindex: Some(ix),
     };
-    let install = |g: &str| -> Vec<FibChange> {
-        prefixes
-            .iter()
-            .map(|p| FibChange::Install {
-                prefix: *p,
-                next_hops: vec![hop(g)],
-            })
-            .collect()
+    let install = |g: &'static str| {
+        move |prefix| FibChange::Install {
+            prefix,
+            next_hops: vec![hop(g)],
+        }
     };
+    println!("       process RSS before: {}", rss());
 
-    let d = fib_phase(&fib, install("fe80::1")).await?;
+    let d = fib_phase(&fib, &prefixes, install("fe80::1")).await?;
     let c = count_bgp(&ns.0)?;
     println!("fib    install: {}  (kernel has {c})", rate(n, d));
     let st = fib.status().await;
     println!(
-        "       installed {} failed {} conflicts {}",
-        st.installed, st.failed_count, st.conflict_count
+        "       installed {} failed {} conflicts {}; process RSS {}",
+        st.installed,
+        st.failed_count,
+        st.conflict_count,
+        rss()
     );
-    let d = fib_phase(&fib, install("fe80::2")).await?;
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    println!("       process RSS after malloc_trim: {}", rss());
+    let d = fib_phase(&fib, &prefixes, install("fe80::2")).await?;
     let c2 = ip(&ns.0, "-4 route show proto bgp")?
         .lines()
         .filter(|l| l.contains("fe80::2"))
@@ -237,11 +254,7 @@ async fn main() -> Result<(), String> {
         "fib    replace: {}  (kernel has {c2} via fe80::2)",
         rate(n, d)
     );
-    let rm: Vec<FibChange> = prefixes
-        .iter()
-        .map(|p| FibChange::Remove { prefix: *p })
-        .collect();
-    let d = fib_phase(&fib, rm).await?;
+    let d = fib_phase(&fib, &prefixes, |prefix| FibChange::Remove { prefix }).await?;
     let c = count_bgp(&ns.0)?;
     println!("fib    delete:  {}  (kernel has {c})", rate(n, d));
     let st = fib.status().await;

@@ -52,11 +52,41 @@ enum Problem {
     LinkDown,
 }
 
+/// Per-prefix state: 20 bytes, as a full table holds a million of them.
+/// The rare problem text lives in `Owner::problems`.
+#[derive(Clone, Copy)]
 struct Route {
     want: Option<HopSetId>,
     kernel: Kernel,
-    problem: Option<Problem>,
     dirty: bool,
+    has_problem: bool,
+}
+
+impl Route {
+    const NEW: Route = Route {
+        want: None,
+        kernel: Kernel::Absent,
+        dirty: false,
+        has_problem: false,
+    };
+}
+
+type Problems = HashMap<IpNet, Problem, FastHash>;
+
+/// Record (or clear) the problem of one route.
+fn set_problem(problems: &mut Problems, prefix: IpNet, r: &mut Route, p: Option<Problem>) {
+    match p {
+        Some(p) => {
+            problems.insert(prefix, p);
+            r.has_problem = true;
+        }
+        None => {
+            if r.has_problem {
+                problems.remove(&prefix);
+                r.has_problem = false;
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -139,6 +169,7 @@ struct Owner {
     params: RouteParams,
     sock: NlSocket,
     routes: HashMap<IpNet, Route, FastHash>,
+    problems: Problems,
     hopsets: HopSets,
     dirty: Vec<IpNet>,
     /// Our routes at another metric (config changed): removed at sync.
@@ -231,6 +262,17 @@ fn enter_netns(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
 
 /// Every next hop of the set is on a link that is down.
 fn all_hops_down(hopsets: &HopSets, links_down: &HashSet<u32>, h: HopSetId) -> bool {
@@ -340,6 +382,7 @@ impl Owner {
             params,
             sock,
             routes: HashMap::with_hasher(FastHash::default()),
+            problems: Problems::default(),
             hopsets: HopSets::default(),
             dirty: Vec::new(),
             stale_other: Vec::new(),
@@ -424,10 +467,8 @@ impl Owner {
                 let prefix = r.prefix;
                 let hops = self.kernel_hopset(r);
                 let route = Route {
-                    want: None,
                     kernel: Kernel::Stale(hops),
-                    problem: None,
-                    dirty: false,
+                    ..Route::NEW
                 };
                 if self.routes.insert(prefix, route).is_none() {
                     self.in_kernel += 1;
@@ -511,14 +552,9 @@ impl Owner {
             }
             unknown += 1;
             let h = self.kernel_hopset(r);
-            let route = self.routes.entry(prefix).or_insert(Route {
-                want: None,
-                kernel: Kernel::Absent,
-                problem: None,
-                dirty: false,
-            });
+            let route = self.routes.entry(prefix).or_insert(Route::NEW);
             set_kernel(&mut self.in_kernel, route, Kernel::Stale(h));
-            route.problem = None;
+            set_problem(&mut self.problems, prefix, route, None);
             Self::mark_dirty(&mut self.dirty, prefix, route);
         }
         let mut drop = Vec::new();
@@ -535,7 +571,7 @@ impl Owner {
             }
         }
         for p in drop {
-            self.routes.remove(&p);
+            self.remove_route(&p);
         }
         if unknown + missing > 0 {
             warn!(
@@ -647,6 +683,12 @@ impl Owner {
         }
     }
 
+    fn remove_route(&mut self, prefix: &IpNet) {
+        if self.routes.remove(prefix).is_some_and(|r| r.has_problem) {
+            self.problems.remove(prefix);
+        }
+    }
+
     fn mark_dirty(dirty: &mut Vec<IpNet>, prefix: IpNet, r: &mut Route) {
         if !r.dirty {
             r.dirty = true;
@@ -661,12 +703,7 @@ impl Owner {
                 FibChange::Install { prefix, next_hops } => {
                     let prefix = prefix.trunc();
                     let h = self.hopsets.intern(next_hops);
-                    let r = self.routes.entry(prefix).or_insert(Route {
-                        want: None,
-                        kernel: Kernel::Absent,
-                        problem: None,
-                        dirty: false,
-                    });
+                    let r = self.routes.entry(prefix).or_insert(Route::NEW);
                     r.want = Some(h);
                     Self::mark_dirty(&mut self.dirty, prefix, r);
                 }
@@ -730,7 +767,11 @@ impl Owner {
     fn retry(&mut self) {
         for (p, r) in self.routes.iter_mut() {
             if r.want.is_some()
-                && matches!(r.problem, Some(Problem::Failed(_) | Problem::Conflict(_)))
+                && r.has_problem
+                && matches!(
+                    self.problems.get(p),
+                    Some(Problem::Failed(_) | Problem::Conflict(_))
+                )
             {
                 Self::mark_dirty(&mut self.dirty, *p, r);
             }
@@ -844,7 +885,7 @@ impl Owner {
             }
         }
         for p in drop {
-            self.routes.remove(&p);
+            self.remove_route(&p);
         }
     }
 
@@ -874,7 +915,7 @@ impl Owner {
                     Kernel::Ours(h) | Kernel::Stale(h) if is_gone(h) => {
                         set_kernel(&mut self.in_kernel, r, Kernel::Absent);
                         if r.want.is_some() {
-                            r.problem = Some(Problem::LinkDown);
+                            set_problem(&mut self.problems, *p, r, Some(Problem::LinkDown));
                         } else {
                             drop.push(*p);
                         }
@@ -883,7 +924,7 @@ impl Owner {
                 }
             }
             for p in drop {
-                self.routes.remove(&p);
+                self.remove_route(&p);
             }
         } else if up && was_down {
             self.links_down.remove(&ix);
@@ -893,7 +934,7 @@ impl Owner {
                 .collect();
             for (p, r) in self.routes.iter_mut() {
                 if let Some(h) = r.want {
-                    if r.problem.is_some() && uses.get(h as usize).copied().unwrap_or(false) {
+                    if r.has_problem && uses.get(h as usize).copied().unwrap_or(false) {
                         Self::mark_dirty(&mut self.dirty, *p, r);
                     }
                 }
@@ -959,7 +1000,7 @@ impl Owner {
             }
         }
         for p in drop {
-            self.routes.remove(&p);
+            self.remove_route(&p);
         }
     }
 
@@ -982,47 +1023,57 @@ impl Owner {
         let r = e.get_mut();
         r.dirty = false;
         let hopsets = &self.hopsets;
+        let problems = &mut self.problems;
         let in_kernel = &mut self.in_kernel;
         let prev = r.kernel;
         match (r.want, r.kernel) {
             (Some(h), Kernel::Absent) => {
                 if let Err(t) = nl::check_route(&prefix, hopsets.get(h)) {
-                    r.problem = Some(Problem::Failed(t));
+                    set_problem(problems, prefix, r, Some(Problem::Failed(t)));
                     None
                 } else if all_hops_down(hopsets, &self.links_down, h) {
-                    r.problem = Some(Problem::LinkDown);
+                    set_problem(problems, prefix, r, Some(Problem::LinkDown));
                     None
                 } else if let Some(m) = limit.filter(|m| *in_kernel >= *m) {
-                    r.problem = Some(Problem::Failed(format!("max-routes {m} reached")));
+                    set_problem(
+                        problems,
+                        prefix,
+                        r,
+                        Some(Problem::Failed(format!("max-routes {m} reached"))),
+                    );
                     None
                 } else {
                     set_kernel(in_kernel, r, Kernel::Ours(h));
-                    r.problem = None;
+                    set_problem(problems, prefix, r, None);
                     Some((RouteOp::Create, h, prev))
                 }
             }
             (Some(h), Kernel::Ours(k) | Kernel::Stale(k)) => {
                 if hopsets.same(h, k) {
                     set_kernel(in_kernel, r, Kernel::Ours(h));
-                    r.problem = None;
+                    set_problem(problems, prefix, r, None);
                     None
                 } else if let Err(t) = nl::check_route(&prefix, hopsets.get(h)) {
-                    r.problem = Some(Problem::Failed(t));
+                    set_problem(problems, prefix, r, Some(Problem::Failed(t)));
                     None
                 } else {
                     set_kernel(in_kernel, r, Kernel::Ours(h));
-                    r.problem = None;
+                    set_problem(problems, prefix, r, None);
                     Some((RouteOp::Replace, h, prev))
                 }
             }
             (None, Kernel::Stale(_)) if !self.synced => None,
             (None, Kernel::Ours(_) | Kernel::Stale(_)) => {
                 *in_kernel = in_kernel.saturating_sub(1);
-                e.remove();
+                if e.remove().has_problem {
+                    problems.remove(&prefix);
+                }
                 Some((RouteOp::Delete, UNKNOWN, prev))
             }
             (None, Kernel::Absent) => {
-                e.remove();
+                if e.remove().has_problem {
+                    problems.remove(&prefix);
+                }
                 None
             }
         }
@@ -1030,11 +1081,13 @@ impl Owner {
 
     /// Write every dirty prefix to the kernel in packed batches.
     fn flush(&mut self) {
+        let mut written = 0usize;
         for _round in 0..3 {
             if self.dirty.is_empty() && self.batch.count() == 0 {
                 break;
             }
             let dirty = std::mem::take(&mut self.dirty);
+            written += dirty.len();
             // Replaces go out in the order given (for a sorted feed the
             // kernel walks its trie cache-hot); creates and deletes change
             // the trie's shape and go out spread over the prefix space,
@@ -1066,10 +1119,27 @@ impl Owner {
                 }
             }
             reshape.clear();
-            self.reshape = reshape;
+            // Keep a small buffer, not a full table's worth.
+            if reshape.capacity() <= 1 << 16 {
+                self.reshape = reshape;
+            }
             self.send_batch();
             self.drain();
             self.describe_conflicts();
+        }
+        // After bulk work, hand freed heap back to the kernel: the changes'
+        // next-hop vectors were allocated by the sender of the changes and
+        // freed here, and a full table's worth would otherwise stay in the
+        // process as free heap (about 60 MB).
+        if written >= 100_000 {
+            trim_heap();
+        }
+        // Give memory back after a mass withdrawal.
+        if self.routes.capacity() > 4096 && self.routes.len() * 4 < self.routes.capacity() {
+            self.routes.shrink_to_fit();
+        }
+        if self.problems.capacity() > 4096 && self.problems.len() * 4 < self.problems.capacity() {
+            self.problems.shrink_to_fit();
         }
     }
 
@@ -1192,7 +1262,8 @@ impl Owner {
                 };
                 set_kernel(&mut self.in_kernel, r, f.prev);
                 if f.op == RouteOp::Create && errno == libc::EEXIST {
-                    r.problem = Some(Problem::Conflict("unknown route".into()));
+                    let c = Problem::Conflict("unknown route".into());
+                    set_problem(&mut self.problems, f.prefix, r, Some(c));
                     self.to_describe.push(f.prefix);
                 } else {
                     // Make the nexthop object again before the next try,
@@ -1201,20 +1272,15 @@ impl Owner {
                         self.nh.forget(id);
                     }
                     debug!(prefix = %f.prefix, error = %text, "route failed");
-                    r.problem = Some(Problem::Failed(text));
+                    set_problem(&mut self.problems, f.prefix, r, Some(Problem::Failed(text)));
                 }
             }
             // Already gone is as good as deleted.
             RouteOp::Delete if errno == libc::ESRCH => {}
             RouteOp::Delete => {
-                let r = self.routes.entry(f.prefix).or_insert(Route {
-                    want: None,
-                    kernel: Kernel::Absent,
-                    problem: None,
-                    dirty: false,
-                });
+                let r = self.routes.entry(f.prefix).or_insert(Route::NEW);
                 set_kernel(&mut self.in_kernel, r, f.prev);
-                r.problem = Some(Problem::Failed(text));
+                set_problem(&mut self.problems, f.prefix, r, Some(Problem::Failed(text)));
             }
         }
     }
@@ -1255,7 +1321,7 @@ impl Owner {
             };
             if ours {
                 set_kernel(&mut self.in_kernel, r, Kernel::Stale(UNKNOWN));
-                r.problem = None;
+                set_problem(&mut self.problems, prefix, r, None);
                 Self::mark_dirty(&mut self.dirty, prefix, r);
                 continue;
             }
@@ -1267,11 +1333,12 @@ impl Owner {
                 .collect::<Vec<_>>()
                 .join("; ");
             warn!(%prefix, existing = %text, "foreign route in the way; not touching it");
-            r.problem = Some(Problem::Conflict(if text.is_empty() {
+            let c = Problem::Conflict(if text.is_empty() {
                 "route with the same key (gone since)".into()
             } else {
                 text
-            }));
+            });
+            set_problem(&mut self.problems, prefix, r, Some(c));
         }
     }
 
@@ -1282,29 +1349,30 @@ impl Owner {
             source_address_added: self.src_added.is_some(),
             ..FibStatus::default()
         };
-        for (p, r) in &self.routes {
+        for r in self.routes.values() {
             match r.kernel {
                 Kernel::Ours(_) if r.want.is_some() => s.installed += 1,
                 Kernel::Stale(_) => s.stale += 1,
                 _ => {}
             }
-            match &r.problem {
-                Some(Problem::Failed(e)) => {
+        }
+        for (p, problem) in &self.problems {
+            match problem {
+                Problem::Failed(e) => {
                     s.failed_count += 1;
                     s.failed.push(FailedRoute {
                         prefix: *p,
                         error: e.clone(),
                     });
                 }
-                Some(Problem::Conflict(e)) => {
+                Problem::Conflict(e) => {
                     s.conflict_count += 1;
                     s.conflicts.push(ForeignConflict {
                         prefix: *p,
                         existing: e.clone(),
                     });
                 }
-                Some(Problem::LinkDown) => s.link_down += 1,
-                None => {}
+                Problem::LinkDown => s.link_down += 1,
             }
         }
         s.failed.sort_by_key(|f| f.prefix);
@@ -1469,6 +1537,13 @@ mod tests {
                 assert!(order(1).abs_diff(order(0)) > n / 4, "neighbours stay apart");
             }
         }
+    }
+
+    /// The per-prefix state stays small (a million of them per table).
+    #[test]
+    fn route_state_is_compact() {
+        assert!(std::mem::size_of::<Route>() <= 20);
+        assert!(std::mem::size_of::<(IpNet, Route)>() <= 40);
     }
 
     /// A wanted hop without interface matches the kernel's resolved one;
