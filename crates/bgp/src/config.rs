@@ -48,6 +48,56 @@ pub struct NeighborConfig {
     pub description: Option<String>,
 }
 
+/// `remote_as` of a neighbour configured `remote-as: external`: any AS
+/// other than ours. AS 0 is never a peer's (RFC 7607), so it cannot be
+/// mistaken for a configured number. (`remote-as: internal` is simply our
+/// own AS.)
+pub const REMOTE_AS_EXTERNAL: u32 = 0;
+
+impl NeighborConfig {
+    /// Interface peering (BGP unnumbered): no address is configured
+    /// (`address` is `::`), the peer's link-local address is learned on
+    /// `interface` by IPv6 neighbour discovery (crate `nd`).
+    pub fn is_unnumbered(&self) -> bool {
+        matches!(self.address, IpAddr::V6(a) if a.is_unspecified()) && self.interface.is_some()
+    }
+
+    /// An unnumbered neighbour whose `interface` is a pattern (`swp*`):
+    /// one session per matching interface.
+    pub fn is_interface_pattern(&self) -> bool {
+        self.is_unnumbered()
+            && self
+                .interface
+                .as_deref()
+                .is_some_and(|i| i.contains(['*', '?']))
+    }
+
+    /// Whether the AS in the peer's OPEN is the one configured (RFC 4271
+    /// §6.2: otherwise OPEN error "Bad Peer AS"); `external` accepts any
+    /// AS but `local_as`.
+    pub fn accepts_peer_as(&self, local_as: u32, peer_as: u32) -> bool {
+        if self.remote_as == REMOTE_AS_EXTERNAL {
+            peer_as != local_as && peer_as != 0
+        } else {
+            peer_as == self.remote_as
+        }
+    }
+}
+
+/// Shell-style match of an interface name against a pattern: `*` any run
+/// of characters, `?` one character, everything else literal.
+pub fn interface_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| n.get(i..).is_some_and(|t| go(rest, t))),
+            Some((b'?', rest)) => n.split_first().is_some_and(|(_, t)| go(rest, t)),
+            Some((c, rest)) => n.split_first().is_some_and(|(d, t)| c == d && go(rest, t)),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
 /// Which policy applies to a neighbour in one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyRef {
@@ -102,4 +152,59 @@ pub struct PolicySet {
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
     pub add_communities: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_patterns() {
+        assert!(interface_matches("swp*", "swp1"));
+        assert!(interface_matches("swp*", "swp"));
+        assert!(interface_matches("swp?", "swp9"));
+        assert!(!interface_matches("swp?", "swp10"));
+        assert!(interface_matches("*p1", "swp1"));
+        assert!(!interface_matches("swp*", "eth0"));
+        assert!(interface_matches("eth0", "eth0"));
+        assert!(!interface_matches("eth0", "eth00"));
+    }
+
+    fn unnumbered(interface: &str, remote_as: u32) -> NeighborConfig {
+        NeighborConfig {
+            address: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            interface: Some(interface.into()),
+            remote_as,
+            port: 179,
+            families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+            extended_next_hop: true,
+            passive: false,
+            hold_time: 9,
+            connect_retry: Duration::from_secs(1),
+            import: PolicyRef::AcceptAll,
+            export: PolicyRef::AcceptAll,
+            max_prefix: None,
+            link_local_form: LinkLocalForm::Native,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn unnumbered_and_remote_as_classes() {
+        let n = unnumbered("swp1", REMOTE_AS_EXTERNAL);
+        assert!(n.is_unnumbered());
+        assert!(!n.is_interface_pattern());
+        assert!(n.accepts_peer_as(65001, 65100));
+        assert!(
+            !n.accepts_peer_as(65001, 65001),
+            "external refuses our own AS"
+        );
+        let p = unnumbered("swp*", 65001);
+        assert!(p.is_interface_pattern());
+        assert!(p.accepts_peer_as(65001, 65001), "internal is our own AS");
+        assert!(!p.accepts_peer_as(65001, 65002));
+        let mut a = unnumbered("eth0", 65002);
+        a.address = "fe80::1".parse().unwrap_or(a.address);
+        assert!(!a.is_unnumbered());
+    }
 }

@@ -210,8 +210,20 @@ pub enum NextHopForm {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Neighbor {
-    pub address: NeighborAddress,
-    pub remote_as: Asn,
+    /// The peer's address; or, for interface peering, `interface` or
+    /// `interface-pattern` instead (exactly one of the three).
+    #[serde(default)]
+    pub address: Option<NeighborAddress>,
+    /// Interface peering (BGP unnumbered): the peer's link-local address
+    /// is learned on this interface from Router Advertisements and
+    /// neighbour discovery, and we advertise ourselves there.
+    #[serde(default)]
+    pub interface: Option<InterfaceName>,
+    /// Interface peering on every interface whose name matches (`swp*`,
+    /// `*` any run of characters, `?` one).
+    #[serde(default)]
+    pub interface_pattern: Option<InterfacePattern>,
+    pub remote_as: RemoteAs,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default = "default_port")]
@@ -235,6 +247,74 @@ pub struct Neighbor {
     pub max_prefix: Option<u32>,
     #[serde(default)]
     pub next_hop_form: NextHopForm,
+}
+
+/// `remote-as`: a number, `external` (any AS but ours) or `internal`
+/// (ours), as FRR spells them for unnumbered peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "serde_yaml::Value")]
+pub enum RemoteAs {
+    Number(Asn),
+    External,
+    Internal,
+}
+
+impl TryFrom<serde_yaml::Value> for RemoteAs {
+    type Error = String;
+    fn try_from(v: serde_yaml::Value) -> Result<Self, String> {
+        match &v {
+            serde_yaml::Value::String(s) if s == "external" => Ok(RemoteAs::External),
+            serde_yaml::Value::String(s) if s == "internal" => Ok(RemoteAs::Internal),
+            _ => Asn::try_from(v)
+                .map(RemoteAs::Number)
+                .map_err(|e| format!("{e} (or external, internal)")),
+        }
+    }
+}
+
+/// Linux interface names are at most 15 bytes and contain no `/`, `%`
+/// or whitespace.
+fn check_ifname(s: &str, what: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err(format!("{s:?}: {what} must be 1 to 15 characters"));
+    }
+    if s.contains(['/', '%', ':']) || s.contains(char::is_whitespace) {
+        return Err(format!(
+            "{s:?}: {what} contains a character interface names cannot"
+        ));
+    }
+    Ok(())
+}
+
+/// An interface name for interface peering.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct InterfaceName(pub String);
+
+impl TryFrom<String> for InterfaceName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_ifname(&s, "interface")?;
+        if s.contains(['*', '?']) {
+            return Err(format!(
+                "{s:?}: wildcards belong in interface-pattern, not interface"
+            ));
+        }
+        Ok(InterfaceName(s))
+    }
+}
+
+/// An interface name pattern (`swp*`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct InterfacePattern(pub String);
+
+impl TryFrom<String> for InterfacePattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_ifname(&s, "interface-pattern")?;
+        Ok(InterfacePattern(s))
+    }
 }
 
 fn default_hold_time() -> HoldTime {
@@ -612,6 +692,14 @@ fn policy_ref(name: &Option<String>) -> bgp::PolicyRef {
     }
 }
 
+fn remote_as_text(r: &RemoteAs) -> String {
+    match r {
+        RemoteAs::Number(a) => a.0.to_string(),
+        RemoteAs::External => "external".into(),
+        RemoteAs::Internal => "internal".into(),
+    }
+}
+
 fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
     let invalid = |needle: &str, key: &str, message: String| ConfigError::Invalid {
         file: path.to_path_buf(),
@@ -623,15 +711,56 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
     let mut neighbors = Vec::new();
     for (i, n) in raw.neighbors.iter().enumerate() {
         let key = format!("neighbors[{i}]");
-        let shown = match &n.address.interface {
-            Some(ifname) => format!("{}%{ifname}", n.address.address),
-            None => n.address.address.to_string(),
-        };
-        if !seen.insert((n.address.address, n.address.interface.clone())) {
+        // Exactly one of address, interface, interface-pattern. Interface
+        // peering is an IPv6 session to `::` (learned later) scoped to the
+        // interface (bgp::NeighborConfig::is_unnumbered).
+        let (address, interface, field, shown) =
+            match (&n.address, &n.interface, &n.interface_pattern) {
+                (Some(a), None, None) => {
+                    let shown = match &a.interface {
+                        Some(ifname) => format!("{}%{ifname}", a.address),
+                        None => a.address.to_string(),
+                    };
+                    (a.address, a.interface.clone(), "address", shown)
+                }
+                (None, Some(i), None) => (
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    Some(i.0.clone()),
+                    "interface",
+                    i.0.clone(),
+                ),
+                (None, None, Some(p)) => (
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    Some(p.0.clone()),
+                    "interface-pattern",
+                    p.0.clone(),
+                ),
+                _ => {
+                    let needle = match (&n.address, &n.interface, &n.interface_pattern) {
+                        (_, Some(i), _) => format!("interface: {}", i.0),
+                        (_, _, Some(p)) => p.0.clone(),
+                        _ => format!("remote-as: {}", remote_as_text(&n.remote_as)),
+                    };
+                    return Err(invalid(
+                        &needle,
+                        &key,
+                        "give exactly one of address, interface or interface-pattern".into(),
+                    ));
+                }
+            };
+        let unnumbered = field != "address";
+        if !seen.insert((address, interface.clone())) {
             return Err(invalid(
                 &shown,
-                &format!("{key}.address"),
+                &format!("{key}.{field}"),
                 format!("neighbor {shown} is configured twice"),
+            ));
+        }
+        if unnumbered && n.extended_next_hop == Some(false) {
+            return Err(invalid(
+                "extended-next-hop",
+                &format!("{key}.extended-next-hop"),
+                "interface peering carries IPv4 over a link-local IPv6 session: extended next hop (RFC 8950) stays on".into(),
             ));
         }
         for (dir, name) in [("import", &n.import), ("export", &n.export)] {
@@ -647,7 +776,7 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
                 }
             }
         }
-        let is_v6 = n.address.address.is_ipv6();
+        let is_v6 = address.is_ipv6();
         let extended_next_hop = n.extended_next_hop.unwrap_or(is_v6);
         if extended_next_hop && !is_v6 {
             return Err(invalid(
@@ -679,9 +808,13 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
             }
         };
         neighbors.push(bgp::NeighborConfig {
-            address: n.address.address,
-            interface: n.address.interface.clone(),
-            remote_as: n.remote_as.0,
+            address,
+            interface,
+            remote_as: match n.remote_as {
+                RemoteAs::Number(a) => a.0,
+                RemoteAs::Internal => raw.asn.0,
+                RemoteAs::External => bgp::REMOTE_AS_EXTERNAL,
+            },
             port: n.port,
             families,
             extended_next_hop,
@@ -895,6 +1028,73 @@ control-socket: /run/via6d.sock
             }
         }
         assert!(n >= 3, "expected the example configs in {}", dir.display());
+    }
+
+    const FABRIC: &str = "\
+router-id: 10.255.0.11
+asn: 65111
+neighbors:
+  - interface: eth0
+    remote-as: external
+  - interface-pattern: \"swp*\"
+    remote-as: internal
+    hold-time: 9
+  - address: 2001:db8::1
+    remote-as: 65100
+";
+
+    #[test]
+    fn interface_peering_loads() {
+        let c = parse_str(FABRIC).unwrap_or_else(|e| panic!("{e}"));
+        let n = &c.speaker.neighbors;
+        assert_eq!(n.len(), 3);
+        assert!(n[0].is_unnumbered());
+        assert_eq!(n[0].interface.as_deref(), Some("eth0"));
+        assert_eq!(n[0].address, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        assert_eq!(n[0].remote_as, bgp::REMOTE_AS_EXTERNAL);
+        assert!(n[0].extended_next_hop, "on for interface peering");
+        assert!(n[0].accepts_peer_as(65111, 65100));
+        assert!(!n[0].accepts_peer_as(65111, 65111));
+        assert!(n[1].is_interface_pattern());
+        assert_eq!(n[1].interface.as_deref(), Some("swp*"));
+        assert_eq!(n[1].remote_as, 65111, "internal is our own AS");
+        assert!(!n[2].is_unnumbered());
+        assert_eq!(n[2].remote_as, 65100);
+    }
+
+    #[test]
+    fn interface_peering_mistakes_are_refused() {
+        let both = FABRIC.replace(
+            "  - interface: eth0\n",
+            "  - interface: eth0\n    address: fe80::1%eth0\n",
+        );
+        let e = parse_str(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("exactly one of address, interface or interface-pattern"),
+            "{e}"
+        );
+        assert!(e.starts_with("test.yaml:4:"), "{e}");
+        let neither = FABRIC.replace("  - interface: eth0\n", "  - description: x\n");
+        let e = parse_str(&neither).unwrap_err().to_string();
+        assert!(e.contains("exactly one of"), "{e}");
+        let wild = FABRIC.replace("interface: eth0", "interface: eth*");
+        let e = parse_str(&wild).unwrap_err().to_string();
+        assert!(e.contains("interface-pattern"), "{e}");
+        assert!(e.starts_with("test.yaml:4:"), "{e}");
+        let long = FABRIC.replace("interface: eth0", "interface: a-very-long-ifname");
+        assert!(parse_str(&long).is_err());
+        let off = FABRIC.replace(
+            "    remote-as: external\n",
+            "    remote-as: external\n    extended-next-hop: false\n",
+        );
+        let e = parse_str(&off).unwrap_err().to_string();
+        assert!(e.contains("extended next hop"), "{e}");
+        let twice = FABRIC.replace("interface-pattern: \"swp*\"", "interface: eth0");
+        let e = parse_str(&twice).unwrap_err().to_string();
+        assert!(e.contains("configured twice"), "{e}");
+        let bad_as = FABRIC.replace("remote-as: external", "remote-as: outside");
+        let e = parse_str(&bad_as).unwrap_err().to_string();
+        assert!(e.contains("external, internal"), "{e}");
     }
 
     #[test]
