@@ -63,6 +63,7 @@ pub const NHA_GATEWAY: u16 = 6;
 
 pub const IFA_ADDRESS: u16 = 1;
 pub const IFA_LOCAL: u16 = 2;
+pub const IFA_LABEL: u16 = 3;
 
 pub const RTN_UNICAST: u8 = 1;
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -883,24 +884,30 @@ pub fn addr_dump_request(family: u8) -> MsgBuf {
 }
 
 /// IPv4 address from an RTM_NEWADDR/RTM_DELADDR payload:
-/// (ifindex, IFA_LOCAL or IFA_ADDRESS).
-pub fn parse_addr4(payload: &[u8]) -> Option<(u32, Ipv4Addr)> {
+/// (ifindex, IFA_LOCAL or IFA_ADDRESS, carries our label).
+pub fn parse_addr4(payload: &[u8]) -> Option<(u32, Ipv4Addr, bool)> {
     if *payload.first()? != AF_INET {
         return None;
     }
     let index = u32_at(payload, 4)?;
     let mut local = None;
     let mut address = None;
+    let mut ours = false;
     for (ty, p) in attrs(payload.get(8..)?) {
         let a: Option<[u8; 4]> = p.get(0..4).and_then(|s| s.try_into().ok());
         match ty {
             IFA_LOCAL => local = a.map(Ipv4Addr::from),
             IFA_ADDRESS => address = a.map(Ipv4Addr::from),
+            IFA_LABEL => ours = p.split(|b| *b == 0).next() == Some(OUR_LABEL.as_bytes()),
             _ => {}
         }
     }
-    Some((index, local.or(address)?))
+    Some((index, local.or(address)?, ours))
 }
+
+/// Label on the source address we add, so that after a restart (or a
+/// graceful restart that kept it) we still know it is ours to remove.
+pub const OUR_LABEL: &str = "lo:via6";
 
 /// Add or delete an IPv4 /32 on an interface.
 pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
@@ -914,6 +921,11 @@ pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
     b.put(&ifindex.to_ne_bytes());
     b.attr(IFA_LOCAL, &a.octets());
     b.attr(IFA_ADDRESS, &a.octets());
+    if add {
+        let mut label = OUR_LABEL.as_bytes().to_vec();
+        label.push(0);
+        b.attr(IFA_LABEL, &label);
+    }
     b.end();
     b
 }

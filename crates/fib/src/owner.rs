@@ -404,12 +404,17 @@ impl Owner {
         Ok((o, monitor))
     }
 
-    fn has_address(&mut self, a: Ipv4Addr) -> Result<bool, FibError> {
-        let mut found = false;
+    /// Whether the host has `a`: None, Some(false) (someone's), or
+    /// Some(true) (on `lo` with our label: added by an earlier run).
+    fn find_address(&mut self, a: Ipv4Addr) -> Result<Option<bool>, FibError> {
+        let mut found = None;
         self.sock.dump(nl::addr_dump_request(nl::AF_INET), |m| {
             if m.ty == nl::RTM_NEWADDR {
-                if let Some((_, x)) = nl::parse_addr4(m.payload) {
-                    found |= x == a;
+                if let Some((ix, x, label)) = nl::parse_addr4(m.payload) {
+                    if x == a {
+                        let ours = label && ix == LO_IFINDEX;
+                        found = Some(found.unwrap_or(false) || ours);
+                    }
                 }
             }
         })?;
@@ -421,8 +426,14 @@ impl Owner {
         let Some(a) = self.cfg.source_address else {
             return Ok(());
         };
-        if self.has_address(a)? {
-            return Ok(());
+        match self.find_address(a)? {
+            Some(true) => {
+                info!(address = %a, "source address on lo is ours from an earlier run");
+                self.src_added = Some(a);
+                return Ok(());
+            }
+            Some(false) => return Ok(()),
+            None => {}
         }
         self.sock
             .request(nl::addr_request(true, LO_IFINDEX, a))
@@ -803,7 +814,8 @@ impl Owner {
                 }
             }
             nl::RTM_DELADDR => {
-                if let (Some(a), Some((_, x))) = (self.cfg.source_address, nl::parse_addr4(payload))
+                if let (Some(a), Some((_, x, _))) =
+                    (self.cfg.source_address, nl::parse_addr4(payload))
                 {
                     if a == x {
                         self.source_address_lost(a);
@@ -974,9 +986,9 @@ impl Owner {
     /// The kernel flushes IPv4 routes whose prefsrc disappeared: put the
     /// address back (we are configured to need it) and reinstall.
     fn source_address_lost(&mut self, a: Ipv4Addr) {
-        match self.has_address(a) {
-            Ok(true) => return,
-            Ok(false) => {}
+        match self.find_address(a) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
             Err(e) => {
                 warn!(error = %e, "address dump failed");
                 return;

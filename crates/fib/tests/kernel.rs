@@ -144,7 +144,11 @@ async fn prefsrc_and_lo_address_lifecycle_body(nh: bool) {
         ..ns.config()
     };
     let fib = Fib::start(cfg.clone()).await.unwrap();
-    assert!(ns.ip("-4 addr show dev lo").contains("192.0.2.77/32"));
+    let lo = ns.ip("-4 addr show dev lo");
+    assert!(
+        lo.contains("192.0.2.77/32") && lo.contains("lo:via6"),
+        "{lo}"
+    );
     assert!(fib.status().await.source_address_added);
     fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
         .await
@@ -522,6 +526,71 @@ async fn audit_repairs_body(nh: bool) {
     assert_eq!(ns.bgp_route_count(), 0);
 }
 
+/// Graceful restart: keep_on_exit leaves routes (and the source address
+/// they need) in place, and the next start adopts them without a write.
+async fn keep_on_exit_body(nh: bool) {
+    let ns = Ns::with("keep", nh);
+    let v0 = ns.ifindex("veth0");
+    let cfg = FibConfig {
+        keep_on_exit: true,
+        source_address: Some(Ipv4Addr::new(192, 0, 2, 79)),
+        ..ns.config()
+    };
+    let fib = Fib::start(cfg.clone()).await.unwrap();
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    fib.shutdown().await.unwrap();
+    let before = ns.route("-4 route show proto bgp");
+    assert_eq!(before.lines().count(), 1, "{before}");
+    assert!(ns.ip("-4 addr show dev lo").contains("192.0.2.79/32"));
+    let fib = Fib::start(FibConfig {
+        keep_on_exit: false,
+        ..cfg
+    })
+    .await
+    .unwrap();
+    assert_eq!(fib.status().await.stale, 1);
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.stale), (1, 0), "{st:?}");
+    assert_eq!(ns.route("-4 route show proto bgp"), before);
+    // The address carries our label, so this run knows it may remove it.
+    assert!(st.source_address_added, "{st:?}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+    assert!(!ns.ip("-4 addr show dev lo").contains("192.0.2.79"));
+}
+
+/// max_routes caps what goes into the kernel; the rest is reported.
+async fn max_routes_body(nh: bool) {
+    let ns = Ns::with("max", nh);
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(FibConfig {
+        max_routes: Some(2),
+        ..ns.config()
+    })
+    .await
+    .unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
+        install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
+        install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 2);
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.failed_count), (2, 1), "{st:?}");
+    assert!(st.failed[0].error.contains("max-routes 2"), "{st:?}");
+    fib.shutdown().await.unwrap();
+}
+
 /// Status from sync code inside `wait_for` (the FIB runs on its own thread).
 fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
     let fib = fib.clone();
@@ -619,6 +688,8 @@ macro_rules! both_modes {
 }
 
 both_modes! {
+    keep_on_exit_body => keep_on_exit, keep_on_exit_nh;
+    max_routes_body => max_routes, max_routes_nh;
     audit_repairs_body => audit_repairs, audit_repairs_nh;
     carrier_loss_body => carrier_loss, carrier_loss_nh;
     install_replace_remove_body => install_replace_remove, install_replace_remove_nh;
