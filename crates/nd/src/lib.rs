@@ -13,6 +13,7 @@
 //! No netlink here (that is `fib`'s): a raw ICMPv6 socket bound to the
 //! interface, hop limit 255 both ways (RFC 4861 §6.1).
 
+pub mod interfaces;
 pub mod packet;
 pub mod socket;
 
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+pub use interfaces::{InterfaceWatch, Peers};
 pub use packet::{DecodeError, NdMessage};
 pub use socket::NdSocket;
 

@@ -144,3 +144,116 @@ fn two_discoveries_find_each_other_over_link_local_veth() {
         "router lifetime 0 must not make a default route, got {default:?}"
     );
 }
+
+/// Waits up to 10 s for `rx` to hold `want`; says whether it did and
+/// what it held last.
+async fn wait_for(
+    want: nd::Peers,
+    rx: &mut tokio::sync::watch::Receiver<nd::Peers>,
+) -> (bool, nd::Peers) {
+    let r = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if *rx.borrow_and_update() == want {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let seen = rx.borrow().clone();
+    (r.is_ok() && seen == want, seen)
+}
+
+/// An [`nd::InterfaceWatch`] selecting `swp*` finds the peers on `swp1`
+/// and `swp2`, ignores `eth9`, and forgets `swp2` once it is deleted.
+#[test]
+fn interface_watch_follows_matching_interfaces() {
+    // SAFETY: geteuid(2) cannot fail.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root");
+    let id = std::process::id();
+    let names: Vec<String> = ["w", "b", "c", "d"]
+        .iter()
+        .map(|s| format!("ndw{id}{s}"))
+        .collect();
+    let _guard = Netns(names.clone());
+    for n in &names {
+        sh(&["ip", "netns", "add", n]);
+    }
+    let (w, peers) = (&names[0], &names[1..]);
+    let lls = [
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xb),
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xc),
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xd),
+    ];
+    for ((peer, ifname), ll) in peers.iter().zip(["swp1", "swp2", "eth9"]).zip(lls) {
+        sh(&[
+            "ip", "link", "add", ifname, "netns", w, "type", "veth", "peer", "name", "eth0",
+            "netns", peer,
+        ]);
+        for (ns, dev, addr) in [(w.as_str(), ifname, A_LL), (peer.as_str(), "eth0", ll)] {
+            sh(&["ip", "-n", ns, "link", "set", dev, "addrgenmode", "none"]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+    }
+    // The three peers advertise for 12 s.
+    let advertisers: Vec<_> = peers
+        .iter()
+        .map(|p| {
+            in_netns(p, || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("runtime: {e}"));
+                rt.block_on(async {
+                    let cfg = nd::NdConfig {
+                        interval: Duration::from_secs(1),
+                        ..nd::NdConfig::default()
+                    };
+                    let _d = nd::Discovery::start_with("eth0", cfg)
+                        .unwrap_or_else(|e| panic!("start: {e}"));
+                    tokio::time::sleep(Duration::from_secs(12)).await;
+                })
+            })
+        })
+        .collect();
+    let w_name = w.clone();
+    let watcher = in_netns(w, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        rt.block_on(async move {
+            let watch =
+                nd::InterfaceWatch::start(|n| n.starts_with("swp"), nd::NdConfig::default());
+            let mut rx = watch.peers();
+            let both: nd::Peers = [("swp1".to_string(), lls[0]), ("swp2".to_string(), lls[1])]
+                .into_iter()
+                .collect();
+            let (ok, seen) = wait_for(both, &mut rx).await;
+            assert!(ok, "want swp1 and swp2 peers, saw {seen:?}");
+            sh(&["ip", "-n", &w_name, "link", "del", "swp2"]);
+            let one: nd::Peers = [("swp1".to_string(), lls[0])].into_iter().collect();
+            let (ok, seen) = wait_for(one, &mut rx).await;
+            assert!(ok, "want only swp1 after swp2 is deleted, saw {seen:?}");
+        })
+    });
+    watcher
+        .join()
+        .unwrap_or_else(|_| panic!("watcher failed (see above)"));
+    for a in advertisers {
+        let _ = a.join();
+    }
+}
