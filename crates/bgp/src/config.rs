@@ -98,6 +98,69 @@ pub fn interface_matches(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
+/// Whether some unnumbered neighbour of `cfg` names interface `ifname`
+/// (exactly or by pattern): neighbour discovery runs there.
+pub fn wants_interface(cfg: &SpeakerConfig, ifname: &str) -> bool {
+    cfg.neighbors.iter().any(|n| {
+        n.is_unnumbered()
+            && n.interface
+                .as_deref()
+                .is_some_and(|p| interface_matches(p, ifname))
+    })
+}
+
+/// The configuration the sessions run with: each unnumbered neighbour
+/// becomes one link-local neighbour (`fe80::..%ifname`) per interface on
+/// which a peer was found (`found`: interface -> the peer's link-local
+/// address, from neighbour discovery); the others stay as they are. An
+/// unnumbered neighbour with no peer found yet has no session. An
+/// interface named exactly wins over a pattern, an earlier pattern over a
+/// later one, and an explicit address neighbour over both.
+pub fn expand_unnumbered(
+    cfg: &SpeakerConfig,
+    found: &BTreeMap<String, std::net::Ipv6Addr>,
+) -> SpeakerConfig {
+    let mut out = cfg.clone();
+    out.neighbors.clear();
+    let mut claimed: std::collections::BTreeSet<String> = cfg
+        .neighbors
+        .iter()
+        .filter(|n| n.is_unnumbered() && !n.is_interface_pattern())
+        .filter_map(|n| n.interface.clone())
+        .collect();
+    let explicit: Vec<(IpAddr, Option<String>)> = cfg
+        .neighbors
+        .iter()
+        .filter(|n| !n.is_unnumbered())
+        .map(|n| (n.address, n.interface.clone()))
+        .collect();
+    for n in &cfg.neighbors {
+        if !n.is_unnumbered() {
+            out.neighbors.push(n.clone());
+            continue;
+        }
+        let pattern = n.interface.as_deref().unwrap_or_default();
+        for (ifname, ll) in found {
+            let this = if n.is_interface_pattern() {
+                interface_matches(pattern, ifname) && claimed.insert(ifname.clone())
+            } else {
+                ifname == pattern
+            };
+            let addr = IpAddr::V6(*ll);
+            if !this || explicit.contains(&(addr, Some(ifname.clone()))) {
+                continue;
+            }
+            let mut c = n.clone();
+            c.address = addr;
+            c.interface = Some(ifname.clone());
+            // RFC 8950 carries IPv4 over this link-local-only session.
+            c.extended_next_hop = true;
+            out.neighbors.push(c);
+        }
+    }
+    out
+}
+
 /// Which policy applies to a neighbour in one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyRef {
@@ -187,6 +250,58 @@ mod tests {
             link_local_form: LinkLocalForm::Native,
             description: None,
         }
+    }
+
+    #[test]
+    fn expansion_makes_one_link_local_neighbour_per_found_peer() {
+        let ll = |x: u16| std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, x);
+        let mut explicit = unnumbered("swp3", 65009);
+        explicit.address = IpAddr::V6(ll(3));
+        let cfg = SpeakerConfig {
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            asn: 65001,
+            listen: None,
+            neighbors: vec![
+                unnumbered("swp*", REMOTE_AS_EXTERNAL),
+                unnumbered("swp2", 65002),
+                explicit,
+                unnumbered("eth0", 65005),
+            ],
+            originate_v4: Vec::new(),
+            originate_v6: Vec::new(),
+            policies: BTreeMap::new(),
+            max_paths: 1,
+            multipath_relax: false,
+        };
+        assert!(wants_interface(&cfg, "swp7"));
+        assert!(wants_interface(&cfg, "eth0"));
+        assert!(!wants_interface(&cfg, "eth1"));
+        let found: BTreeMap<String, std::net::Ipv6Addr> = [
+            ("swp1".to_string(), ll(1)),
+            ("swp2".to_string(), ll(2)),
+            ("swp3".to_string(), ll(3)),
+            ("eth1".to_string(), ll(9)),
+        ]
+        .into_iter()
+        .collect();
+        let e = expand_unnumbered(&cfg, &found);
+        let got: Vec<(String, Option<&str>, u32)> = e
+            .neighbors
+            .iter()
+            .map(|n| (n.address.to_string(), n.interface.as_deref(), n.remote_as))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                // swp* takes swp1 only: swp2 is named exactly, swp3 is
+                // configured by address.
+                ("fe80::1".to_string(), Some("swp1"), REMOTE_AS_EXTERNAL),
+                ("fe80::2".to_string(), Some("swp2"), 65002),
+                ("fe80::3".to_string(), Some("swp3"), 65009),
+                // eth0: nothing found yet, no session.
+            ]
+        );
+        assert!(e.neighbors.iter().all(|n| !n.is_unnumbered()));
     }
 
     #[test]
