@@ -16,8 +16,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::lab::{Host, Lab, Link};
-use crate::via6::{Via6Config, Via6Neighbor};
+use crate::exec;
+use crate::lab::{DaemonKind, Host, Lab, Link};
+use crate::via6::{binaries, Via6Config, Via6Neighbor, Via6d};
 
 pub const SPINE_AS: u32 = 65100;
 pub const SPINE_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
@@ -166,6 +167,107 @@ pub fn spine_via6_config(index: u8, leaves: u8) -> Via6Config {
     c
 }
 
+/// The one leaf config of the unnumbered fabric, as a user writes it:
+/// interface peering on every `swp*` port with whatever AS is there.
+/// `{id}`, `{asn}`, `{subnet}` and `{socket}` are filled in per leaf.
+pub const LEAF_TEMPLATE: &str = "\
+router-id: {id}
+asn: {asn}
+max-paths: 2
+multipath-relax: true
+listen: { address: \"::\", port: 179 }
+neighbors:
+  - interface-pattern: \"swp*\"
+    remote-as: external
+    hold-time: 9
+    connect-retry: 1
+    import: accept-all
+    export: accept-all
+originate:
+  ipv4: [{subnet}, {id}/32]
+fib:
+  source-address: {id}
+control-socket: {socket}
+log: { level: \"info\" }
+";
+
+/// The one spine config of the unnumbered fabric.
+pub const SPINE_TEMPLATE: &str = "\
+router-id: {id}
+asn: {asn}
+listen: { address: \"::\", port: 179 }
+neighbors:
+  - interface-pattern: \"swp*\"
+    remote-as: external
+    hold-time: 9
+    connect-retry: 1
+    import: accept-all
+    export: accept-all
+control-socket: {socket}
+log: { level: \"info\" }
+";
+
+/// Fills a template for a leaf (`plan`) or a spine (`plan` None, index
+/// `spine`).
+pub fn fill(
+    template: &str,
+    plan: Option<&LeafPlan>,
+    spine: u8,
+    socket: &std::path::Path,
+) -> String {
+    let (id, asn, subnet) = match plan {
+        Some(p) => (p.loopback, p.asn, p.subnet.clone()),
+        None => (spine_id(spine), SPINE_AS, String::new()),
+    };
+    template
+        .replace("{id}", &id.to_string())
+        .replace("{asn}", &asn.to_string())
+        .replace("{subnet}", &subnet)
+        .replace("{socket}", &socket.display().to_string())
+}
+
+/// Starts via6d inside `host` with config text `yaml` (whose
+/// `control-socket` is `<lab dir>/<name>.sock`, see [`socket_for`]),
+/// checked first with `via6d check`, and waits for its control socket.
+pub fn start_via6d_yaml(lab: &Lab, host: &Host, name: &str, yaml: &str) -> Result<Via6d> {
+    let bins = binaries()?;
+    let sock = socket_for(lab, name);
+    let _ = std::fs::remove_file(&sock);
+    let conf = lab.dir().join(format!("{name}.yaml"));
+    std::fs::write(&conf, yaml).map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
+    let bin = bins.via6d.to_string_lossy().into_owned();
+    let conf_s = conf.to_string_lossy().into_owned();
+    exec::run_args(&[&bin, "check", &conf_s])?;
+    let daemon = lab.spawn_daemon(
+        host,
+        name,
+        DaemonKind::Via6d,
+        sock,
+        &[&bin, "--config", &conf_s],
+    )?;
+    let v = Via6d {
+        daemon,
+        conf,
+        via6ctl: bins.via6ctl,
+    };
+    lab.wait_until(
+        Duration::from_secs(15),
+        &format!("via6d {name} control socket"),
+        || {
+            if !lab.is_running(&v.daemon) {
+                return Err(Error::Check(format!("via6d {name} exited")));
+            }
+            v.ctl(&["neighbors"]).map(|_| true)
+        },
+    )?;
+    Ok(v)
+}
+
+/// The control socket [`start_via6d_yaml`] expects for daemon `name`.
+pub fn socket_for(lab: &Lab, name: &str) -> std::path::PathBuf {
+    lab.dir().join(format!("{name}.sock"))
+}
+
 /// One kernel route: its next hops as (gateway, device).
 pub type NextHops = Vec<(String, String)>;
 
@@ -306,6 +408,26 @@ mod tests {
             r.get("10.13.0.0/24"),
             Some(&vec![("10.0.0.1".to_string(), "eth0".to_string())])
         );
+    }
+
+    #[test]
+    fn templates_fill_in() {
+        let s = fill(
+            LEAF_TEMPLATE,
+            Some(&LeafPlan::new(3)),
+            0,
+            std::path::Path::new("/tmp/l3.sock"),
+        );
+        assert!(s.contains("router-id: 10.255.0.13\nasn: 65103\n"), "{s}");
+        assert!(s.contains("ipv4: [10.13.0.0/24, 10.255.0.13/32]"), "{s}");
+        assert!(!s.contains('{') || s.contains("{ address"), "{s}");
+        let t = fill(
+            SPINE_TEMPLATE,
+            None,
+            2,
+            std::path::Path::new("/tmp/s2.sock"),
+        );
+        assert!(t.contains("router-id: 10.255.0.2\nasn: 65100\n"), "{t}");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 use std::time::{Duration, Instant};
 
 use interop::fabric::{
-    self, leaf_via6_config, leaves_route_via, ping, spine_via6_config, time_until, Fabric,
-    LeafPlan, SPINE_AS, SPINE_LL,
+    self, fill, leaf_via6_config, leaves_route_via, ping, socket_for, spine_via6_config,
+    start_via6d_yaml, time_until, Fabric, LeafPlan, LEAF_TEMPLATE, SPINE_AS, SPINE_LL,
+    SPINE_TEMPLATE,
 };
 use interop::frr::{Frr, FrrConfig, FrrNeighbor, FrrPeer, FrrRemoteAs};
 use interop::lab::DaemonKind;
@@ -263,5 +264,48 @@ fn c02_mixed_fabric_frr_spine_bird_leaf() {
             || Via6d::start(lab, &s1_host, "via6d-s1", &spine_via6_config(1, 4)).map(|_| ()),
         )
         .map_err(|e| Error::Check(format!("{e}\n==== FRR ====\n{}", frr.evidence())))
+    });
+}
+
+/// Starts spine `n` of the unnumbered fabric from [`SPINE_TEMPLATE`].
+fn unnumbered_spine(lab: &Lab, f: &Fabric, n: u8) -> Result<Via6d> {
+    let host = f
+        .spines
+        .get(usize::from(n - 1))
+        .ok_or(Error::Check(format!("no spine {n}")))?;
+    let name = format!("via6d-s{n}");
+    let yaml = fill(SPINE_TEMPLATE, None, n, &socket_for(lab, &name));
+    start_via6d_yaml(lab, host, &name, &yaml)
+}
+
+/// Scenario C3: the fabric with interface peering only: no address in
+/// any config, `interface-pattern: "swp*"` and `remote-as: external`
+/// everywhere; one leaf template ([`LEAF_TEMPLATE`]) and one spine
+/// template ([`SPINE_TEMPLATE`]). Peers find each other by Router
+/// Advertisements.
+#[test]
+fn c03_unnumbered_fabric_one_template() {
+    scenario("c03-fabric-unnumbered", |lab| {
+        let f = Fabric::build(lab, 2, 4)?;
+        let t0 = Instant::now();
+        let s1 = unnumbered_spine(lab, &f, 1)?;
+        unnumbered_spine(lab, &f, 2)?;
+        for (plan, h) in &f.leaves {
+            let name = format!("via6d-l{}", plan.index);
+            let yaml = fill(LEAF_TEMPLATE, Some(plan), 0, &socket_for(lab, &name));
+            start_via6d_yaml(lab, h, &name, &yaml)?;
+        }
+        lab.wait_until(UP, "every leaf: ECMP via swp1 and swp2", || {
+            leaves_route_via(lab, &f, BOTH)
+        })?;
+        report("c03: start -> full ECMP", t0.elapsed());
+        ping_all(lab, &f)?;
+        failures(
+            lab,
+            &f,
+            "c03",
+            || lab.kill(&s1.daemon),
+            || unnumbered_spine(lab, &f, 1).map(|_| ()),
+        )
     });
 }

@@ -272,3 +272,52 @@ fn f03_frr_sends_global_and_link_local() {
         Ok(())
     });
 }
+
+/// Scenario F2: BGP unnumbered on both sides. FRR: `neighbor eth0
+/// interface remote-as external`; via6: `interface: eth0`, `remote-as:
+/// external`. Neither config names an address: each learns the other's
+/// link-local address from Router Advertisements.
+#[test]
+fn f02_unnumbered_both_sides() {
+    scenario("f02-frr-unnumbered", |lab| {
+        let fh = lab.add_host("frr")?;
+        let vh = lab.add_host("via6")?;
+        lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
+        let mut fc = frr_config();
+        fc.peers
+            .push(FrrPeer::unnumbered("eth0", interop::FrrRemoteAs::External));
+        let frr = Frr::start(lab, &fh, "frr", &fc)?;
+        let sock = interop::fabric::socket_for(lab, "via6d");
+        let yaml = format!(
+            "router-id: {VIA6_ID}\nasn: {VIA6_AS}\nlisten: {{ address: \"::\", port: 179 }}\n\
+             neighbors:\n  - interface: eth0\n    remote-as: external\n    hold-time: 9\n\
+             \x20   connect-retry: 1\n    import: accept-all\n    export: accept-all\n\
+             originate:\n  ipv4: [{VIA6_V4}]\n  ipv6: [{VIA6_V6}]\n\
+             control-socket: {}\n",
+            sock.display()
+        );
+        let via6 = interop::fabric::start_via6d_yaml(lab, &vh, "via6d", &yaml)?;
+        // via6 names the session by the address it learned.
+        let addr = format!("{FRR_LL}%eth0");
+        with_frr(
+            &frr,
+            lab.wait_until(
+                T,
+                "FRR (eth0) and via6 (learned fe80::1%eth0) Established",
+                || Ok(frr.established("eth0")? && via6_established(&via6, &addr)?),
+            ),
+        )?;
+        if !via6_extended_next_hop(&via6, &addr)? {
+            return Err(Error::Check(
+                "via6 did not negotiate extended next hop".into(),
+            ));
+        }
+        routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
+        // FRR's bgpd dies: via6's kernel drops FRR's routes.
+        lab.kill(&frr.bgpd)?;
+        lab.wait_until(T, "bgpd killed: FRR's routes leave via6's kernel", || {
+            Ok(kernel_route_absent(lab, &vh, FRR_V4)? && kernel_route_absent(lab, &vh, FRR_V6)?)
+        })?;
+        Ok(())
+    });
+}
