@@ -179,7 +179,12 @@ impl Ctx<'_> {
     /// The new FIB view when it differs from the one of `old_set`. Equal
     /// sets (same peers, same attributes) give equal views, so the common
     /// case, a path that does not win, resolves no next hop at all.
-    pub(crate) fn fib_change(&self, old_set: &[Path], paths: &[Path], nbest: u8) -> Option<FibView> {
+    pub(crate) fn fib_change(
+        &self,
+        old_set: &[Path],
+        paths: &[Path],
+        nbest: u8,
+    ) -> Option<FibView> {
         let new_set = paths.get(..nbest as usize).unwrap_or(&[]);
         let same = old_set.len() == new_set.len()
             && old_set

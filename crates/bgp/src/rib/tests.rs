@@ -943,3 +943,180 @@ fn routes_filter_by_prefix_peer_and_limit() {
     assert_eq!(f(Some("198.51.100.0/24"), None, None).len(), 1);
     assert!(f(Some("10.9.0.0/16"), None, None).is_empty());
 }
+
+/// Applies FIB changes to a model of the kernel table.
+fn apply(fib: &mut std::collections::BTreeMap<IpNet, Vec<RouteNextHop>>, ch: Vec<RouteChange>) {
+    for c in ch {
+        match c {
+            RouteChange::Install { prefix, next_hops } => {
+                fib.insert(prefix, next_hops);
+            }
+            RouteChange::Remove { prefix } => {
+                fib.remove(&prefix);
+            }
+        }
+    }
+}
+
+/// Random announcements, withdrawals, treat-as-withdraw and session
+/// flaps from three peers: the FIB built from the emitted changes always
+/// equals the FIB of a fresh RIB fed only the final state, and nothing
+/// leaks from the stores.
+#[test]
+fn incremental_changes_match_a_fresh_computation() {
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+    let mut cfg = config(vec![
+        neighbor("fe80::1", 65001),
+        neighbor("fe80::2", 65001),
+        neighbor("fe80::3", 65003),
+    ]);
+    cfg.max_paths = 2;
+    // Reconfigured at random: peer 3 prefers /16s in 10.0.0.0/13.
+    cfg.policies.insert(
+        "prefer".into(),
+        crate::config::Policy {
+            terms: vec![
+                crate::config::PolicyTerm {
+                    matches: crate::config::PolicyMatch {
+                        prefixes: vec![crate::config::PrefixMatch {
+                            prefix: net("10.0.0.0/13"),
+                            ge: Some(16),
+                            le: Some(16),
+                        }],
+                        ..Default::default()
+                    },
+                    action: crate::config::PolicyAction::Accept,
+                    set: crate::config::PolicySet {
+                        local_pref: Some(200),
+                        ..Default::default()
+                    },
+                },
+                crate::config::PolicyTerm::default(),
+            ],
+        },
+    );
+    let with_policy = |c: &SpeakerConfig, on: bool| {
+        let mut c = c.clone();
+        c.neighbors[2].import = if on {
+            PolicyRef::Named("prefer".into())
+        } else {
+            PolicyRef::AcceptAll
+        };
+        c.max_paths = if on { 1 } else { 2 };
+        c
+    };
+    let prefixes: Vec<String> = (0..12).map(|i| format!("10.{i}.0.0/16")).collect();
+    let up = |rib: &mut Rib, i: u32| {
+        let mut s = session(&cfg, i, &format!("10.0.0.{}", i + 1));
+        s.ifindex = Some(10 + i);
+        rib.peer_up(s, None);
+    };
+    let update_for = |i: u32, len: u64, med: u64, p: &str| {
+        let mut path = vec![cfg.neighbors[i as usize].remote_as];
+        path.extend((0..len).map(|k| 100 + k as u32));
+        let mut a = attrs(&path);
+        a.med = Some(med as u32);
+        mp_update(a, ll_nh(&format!("fe80::{}", i + 1)), &[p])
+    };
+    for seed in 1..40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rib = Rib::new(cfg.clone());
+        let mut fib = std::collections::BTreeMap::new();
+        // What each peer currently announces: prefix -> (len, med).
+        let mut state: Vec<std::collections::BTreeMap<String, (u64, u64)>> =
+            vec![Default::default(); 3];
+        let mut is_up = [false; 3];
+        let mut policy_on = false;
+        for _ in 0..300 {
+            if rng.below(40) == 0 {
+                policy_on = !policy_on;
+                rib.reconfigure(with_policy(&cfg, policy_on));
+            }
+            let i = rng.below(3) as u32;
+            let p = prefixes[rng.below(prefixes.len() as u64) as usize].clone();
+            match rng.below(10) {
+                0 => {
+                    if is_up[i as usize] {
+                        if rng.below(2) == 0 {
+                            rib.peer_down(PeerId(i));
+                        } else {
+                            rib.begin_peer_down(PeerId(i));
+                        }
+                        state[i as usize].clear();
+                        is_up[i as usize] = false;
+                    } else {
+                        up(&mut rib, i);
+                        is_up[i as usize] = true;
+                    }
+                }
+                1 if is_up[i as usize] => {
+                    let (len, med) = (rng.below(3), rng.below(3));
+                    rib.update(PeerId(i), &update_for(i, len, med, &p), true);
+                    state[i as usize].remove(&p);
+                }
+                2..=4 if is_up[i as usize] => {
+                    let w = Update {
+                        withdrawn: vec![v4(&p)],
+                        ..Default::default()
+                    };
+                    rib.update(PeerId(i), &w, false);
+                    state[i as usize].remove(&p);
+                }
+                _ if is_up[i as usize] => {
+                    let (len, med) = (rng.below(3), rng.below(3));
+                    rib.update(PeerId(i), &update_for(i, len, med, &p), false);
+                    state[i as usize].insert(p, (len, med));
+                }
+                _ => {}
+            }
+            if rng.below(4) == 0 {
+                rib.drain(rng.below(5) as usize);
+            }
+            apply(&mut fib, rib.take_fib_changes());
+        }
+        rib.drain(usize::MAX);
+        apply(&mut fib, rib.take_fib_changes());
+
+        let mut fresh = Rib::new(with_policy(&cfg, policy_on));
+        let mut want = std::collections::BTreeMap::new();
+        for i in 0..3u32 {
+            if is_up[i as usize] {
+                up(&mut fresh, i);
+                for (p, (len, med)) in &state[i as usize] {
+                    fresh.update(PeerId(i), &update_for(i, *len, *med, p), false);
+                }
+            }
+        }
+        apply(&mut want, fresh.take_fib_changes());
+        // What each peer was sent must agree as well.
+        rib.flush_outbound();
+        fresh.flush_outbound();
+        assert_eq!(fib, want, "seed {seed}");
+        assert_eq!(rib.stats().prefixes, fresh.stats().prefixes, "seed {seed}");
+        assert_eq!(
+            rib.stats().attr_sets,
+            fresh.stats().attr_sets,
+            "seed {seed}"
+        );
+        assert_eq!(
+            rib.stats().next_hops,
+            fresh.stats().next_hops,
+            "seed {seed}"
+        );
+        for i in 0..3u32 {
+            assert_eq!(
+                rib.peer_counts(PeerId(i)),
+                fresh.peer_counts(PeerId(i)),
+                "seed {seed}"
+            );
+        }
+    }
+}
