@@ -191,6 +191,8 @@ async fn read_loop(rd: &mut OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open
     // Batches of one read tend to be alike in size: start at the last one
     // so the batch does not grow (and copy ~400-byte items) as it fills.
     let mut batch_hint = 16usize;
+    // OPEN and then KEEPALIVE seen: the session can be Established.
+    let (mut open_seen, mut confirmed) = (false, false);
     loop {
         // Everything whole in the buffer goes to the session as one batch:
         // one wake-up per read, not per message.
@@ -208,11 +210,26 @@ async fn read_loop(rd: &mut OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open
                 }
             };
             let frame = avail.get(..len).unwrap_or_default();
+            if !confirmed {
+                if let Some(early) = early_message(frame) {
+                    // RFC 6608: an UPDATE or ROUTE-REFRESH before
+                    // Established is an FSM error, whatever its content;
+                    // decoding it first could answer with an UPDATE error.
+                    batch.push(early);
+                    start += len;
+                    continue;
+                }
+            }
             match decode_message(frame, &ctx) {
                 Ok(decoded) => {
-                    if let Message::Open(o) = &decoded.message {
-                        // Everything after the OPEN uses the negotiated codec.
-                        ctx = codec_context(&our_open, o);
+                    match &decoded.message {
+                        Message::Open(o) => {
+                            // Everything after the OPEN uses the negotiated codec.
+                            ctx = codec_context(&our_open, o);
+                            open_seen = true;
+                        }
+                        Message::Keepalive if open_seen => confirmed = true,
+                        _ => {}
                     }
                     batch.push(decoded);
                 }
@@ -243,6 +260,25 @@ async fn read_loop(rd: &mut OwnedReadHalf, tx: mpsc::Sender<ConnEvent>, our_open
             Ok(_) => {}
         }
     }
+}
+
+/// A stand-in for an UPDATE or ROUTE-REFRESH that came before the session
+/// was Established: only its type matters to the FSM.
+fn early_message(frame: &[u8]) -> Option<Decoded> {
+    let message = match frame.get(18) {
+        Some(2) => Message::Update(wire::Update::default()),
+        Some(5) => Message::RouteRefresh(wire::RouteRefresh {
+            afi: 0,
+            subtype: 0,
+            safi: 0,
+        }),
+        _ => return None,
+    };
+    Some(Decoded {
+        message,
+        treat_as_withdraw: None,
+        discarded: Vec::new(),
+    })
 }
 
 async fn recv_rib(rib: &mut Option<mpsc::Receiver<PeerOutput>>) -> Option<PeerOutput> {

@@ -537,7 +537,21 @@ fn notification_of(msgs: &[Message]) -> Option<(u8, u8, Vec<u8>)> {
 async fn bad_input_is_answered_with_notification() {
     let mut bad_marker = raw_open(65001, [10, 0, 0, 1], 4);
     bad_marker[3] = 0;
+    // An UPDATE right after the OPEN (OpenConfirm on our side) whose MP_REACH
+    // would not even decode without extended next hop: FSM error, 5/2.
+    let mut early_update = raw_open(65001, [10, 0, 0, 1], 4);
+    encode_message(
+        &Message::Update(update_v4_via_v6()),
+        &wire::CodecContext {
+            four_octet_as: false,
+            extended_message: false,
+            extended_next_hop_ipv4: true,
+        },
+        &mut early_update,
+    )
+    .unwrap();
     let cases: Vec<(Vec<u8>, (u8, u8))> = vec![
+        (early_update, (5, 2)),
         (raw_open(65001, [10, 0, 0, 1], 3), (2, 1)),
         (raw_open(65009, [10, 0, 0, 1], 4), (2, 2)),
         (raw_open(65001, [0, 0, 0, 0], 4), (2, 3)),
