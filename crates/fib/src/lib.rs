@@ -54,8 +54,8 @@ pub struct FibConfig {
     /// Install single-gateway routes through nexthop objects
     /// (`RTA_NH_ID`, one object per gateway and interface): the kernel then
     /// validates the gateway once instead of once per route. `ip route`
-    /// shows these routes with an extra `nhid N`. ECMP routes always carry
-    /// their hops inline (`RTA_MULTIPATH`). Falls back to plain routes on
+    /// shows these routes with an extra `nhid N`. ECMP routes, and hops
+    /// without an interface, always carry their hops inline. Falls back to plain routes on
     /// kernels without nexthop objects.
     pub nexthop_objects: bool,
     /// How often to dump our protocol's routes and repair differences

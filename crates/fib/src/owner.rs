@@ -604,80 +604,81 @@ impl Owner {
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             let mut shutdown = None;
             tokio::select! {
-                biased;
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else {
-                        debug!("all FIB handles dropped; leaving routes in place");
-                        return;
-                    };
-                    let mut next = Some(cmd);
-                    // Drain what is queued so changes to one prefix coalesce.
-                    let mut n = 0;
-                    while let Some(c) = next.take() {
-                        match c {
-                            Cmd::Apply(ch) => self.apply(ch),
-                            Cmd::Flush(t) => waiters.push(t),
-                            Cmd::SyncDone(t) => {
-                                self.sync_done();
-                                waiters.push(t);
-                            }
-                            Cmd::Status(t) => {
-                                let _ = t.send(self.status());
-                            }
-                            Cmd::Shutdown(t) => {
-                                shutdown = Some(t);
-                                break;
-                            }
-                        }
-                        n += 1;
-                        if n < 4096 {
-                            next = rx.try_recv().ok();
-                        }
-                    }
-                }
-                r = monitor.readable_mut() => {
-                    match r {
-                        Ok(mut g) => {
-                            let mut events = Vec::new();
-                            let mut overrun = false;
-                            loop {
-                                match g.get_inner_mut().recv() {
-                                    Ok(data) => {
-                                        for m in nl::Messages::new(data) {
-                                            events.push((m.ty, m.payload.to_vec()));
+                            biased;
+            // Link events first: they change what may be written.
+                            r = monitor.readable_mut() => {
+                                match r {
+                                    Ok(mut g) => {
+                                        let mut events = Vec::new();
+                                        let mut overrun = false;
+                                        loop {
+                                            match g.get_inner_mut().recv() {
+                                                Ok(data) => {
+                                                    for m in nl::Messages::new(data) {
+                                                        events.push((m.ty, m.payload.to_vec()));
+                                                    }
+                                                }
+                                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                                    g.clear_ready();
+                                                    break;
+                                                }
+                                                Err(e) => {
+                                                    warn!(error = %e, "netlink monitor overrun; resyncing links");
+                                                    overrun = true;
+                                                    break;
+                                                }
+                                            }
+                                        }
+                                        for (ty, p) in events {
+                                            self.event(ty, &p);
+                                        }
+                                        if overrun {
+                                            self.resync_links();
                                         }
                                     }
-                                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                                        g.clear_ready();
-                                        break;
-                                    }
                                     Err(e) => {
-                                        warn!(error = %e, "netlink monitor overrun; resyncing links");
-                                        overrun = true;
-                                        break;
+                                        warn!(error = %e, "netlink monitor failed");
+                                        return;
                                     }
                                 }
                             }
-                            for (ty, p) in events {
-                                self.event(ty, &p);
+                            cmd = rx.recv() => {
+                                let Some(cmd) = cmd else {
+                                    debug!("all FIB handles dropped; leaving routes in place");
+                                    return;
+                                };
+                                let mut next = Some(cmd);
+                                // Drain what is queued so changes to one prefix coalesce.
+                                let mut n = 0;
+                                while let Some(c) = next.take() {
+                                    match c {
+                                        Cmd::Apply(ch) => self.apply(ch),
+                                        Cmd::Flush(t) => waiters.push(t),
+                                        Cmd::SyncDone(t) => {
+                                            self.sync_done();
+                                            waiters.push(t);
+                                        }
+                                        Cmd::Status(t) => {
+                                            let _ = t.send(self.status());
+                                        }
+                                        Cmd::Shutdown(t) => {
+                                            shutdown = Some(t);
+                                            break;
+                                        }
+                                    }
+                                    n += 1;
+                                    if n < 4096 {
+                                        next = rx.try_recv().ok();
+                                    }
+                                }
                             }
-                            if overrun {
-                                self.resync_links();
+                            _ = tokio::time::sleep_until(stale_deadline), if !self.synced => {
+                                info!("stale timeout: removing routes not wanted again");
+                                self.sync_done();
                             }
+                            _ = retry.tick() => self.retry(),
+                            _ = audit.tick(), if self.cfg.audit_interval.is_some() => self.audit(),
                         }
-                        Err(e) => {
-                            warn!(error = %e, "netlink monitor failed");
-                            return;
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(stale_deadline), if !self.synced => {
-                    info!("stale timeout: removing routes not wanted again");
-                    self.sync_done();
-                }
-                _ = retry.tick() => self.retry(),
-                _ = audit.tick(), if self.cfg.audit_interval.is_some() => self.audit(),
-            }
             self.flush();
             if self.gc_nexthops && self.synced {
                 self.gc_nexthops = false;
@@ -1159,7 +1160,12 @@ impl Owner {
     fn emit(&mut self, prefix: IpNet, op: RouteOp, h: HopSetId, prev: Kernel) {
         let mut nh_id = None;
         if op != RouteOp::Delete && self.nh.enabled {
-            if let [hop] = self.hopsets.get(h) {
+            // The kernel wants an interface on every gateway nexthop
+            // object; a hop without one stays inline (resolved by lookup).
+            if let [hop @ FibNextHop {
+                ifindex: Some(_), ..
+            }] = self.hopsets.get(h)
+            {
                 match self.nh.ensure(&mut self.sock, self.cfg.protocol, *hop) {
                     Ok(id) => nh_id = Some(id),
                     Err(t) => {

@@ -264,6 +264,12 @@ async fn per_route_errors_body(nh: bool) {
 async fn restart_reconcile_body(nh: bool) {
     let ns = Ns::with("restart", nh);
     let v0 = ns.ifindex("veth0");
+    ns.ip("-6 addr add 2001:db8:ff::1/64 dev veth0 nodad");
+    // A global gateway without interface: the kernel resolves one.
+    let global = FibNextHop {
+        gateway: "2001:db8:ff::2".parse().unwrap(),
+        ifindex: None,
+    };
     let cfg = FibConfig {
         stale_timeout: Duration::from_secs(3600),
         ..ns.config()
@@ -274,12 +280,13 @@ async fn restart_reconcile_body(nh: bool) {
         install("192.0.2.0/24", vec![ll("fe80::1", v0)]),
         install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
         install("2001:db8:5::/48", vec![ll("fe80::1", v0)]),
+        install("203.0.113.128/25", vec![global]),
     ])
     .await
     .unwrap();
     fib.flush().await.unwrap();
     drop(fib);
-    assert!(wait_for(5, || ns.bgp_route_count() == 4));
+    assert!(wait_for(5, || ns.bgp_route_count() == 5));
 
     // Watch for route writes during the restart.
     let mut mon = std::process::Command::new("ip")
@@ -290,28 +297,29 @@ async fn restart_reconcile_body(nh: bool) {
     std::thread::sleep(Duration::from_millis(200));
 
     let fib = Fib::start(cfg).await.unwrap();
-    assert_eq!(fib.status().await.stale, 4);
+    assert_eq!(fib.status().await.stale, 5);
     fib.apply(vec![
         install("198.51.100.0/24", vec![ll("fe80::1", v0)]), // unchanged
         install("192.0.2.0/24", vec![ll("fe80::9", v0)]),    // new hop
         install("2001:db8:5::/48", vec![ll("fe80::1", v0)]), // unchanged
+        install("203.0.113.128/25", vec![global]),           // unchanged
     ])
     .await
     .unwrap();
     fib.flush().await.unwrap();
     let r = ns.bgp_routes();
-    assert_eq!(r.len(), 4, "no duplicates, stale kept: {r:?}");
+    assert_eq!(r.len(), 5, "no duplicates, stale kept: {r:?}");
     assert!(
         r.iter()
             .any(|l| l.contains("192.0.2.0/24 via inet6 fe80::9")),
         "{r:?}"
     );
     let st = fib.status().await;
-    assert_eq!((st.installed, st.stale), (3, 1), "{st:?}");
+    assert_eq!((st.installed, st.stale), (4, 1), "{st:?}");
 
     fib.initial_sync_done().await;
     let r = ns.bgp_routes();
-    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(r.len(), 4, "{r:?}");
     assert!(!r.iter().any(|l| l.contains("203.0.113.0/24")), "{r:?}");
 
     std::thread::sleep(Duration::from_millis(200));
@@ -324,6 +332,10 @@ async fn restart_reconcile_body(nh: bool) {
     );
     assert!(
         !log.contains("2001:db8:5::/48"),
+        "unchanged route was rewritten: {log}"
+    );
+    assert!(
+        !log.contains("203.0.113.128/25"),
         "unchanged route was rewritten: {log}"
     );
     assert!(log.contains("192.0.2.0/24"), "{log}");
