@@ -276,11 +276,63 @@ pub(crate) struct Peer {
     pub(crate) outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
     /// Prefixes advertised to this peer (our Adj-RIB-Out, prefixes only:
     /// what is sent is recomputed from the Loc-RIB).
-    pub(crate) advertised: HashSet<IpNet>,
+    pub(crate) advertised: PrefixSet,
     /// Prefixes whose advertisement must be recomputed.
     pub(crate) dirty: HashSet<IpNet>,
     /// Families whose initial dump (and End-of-RIB) went out.
     pub(crate) initial_done: Vec<Family>,
+}
+
+/// A set of prefixes kept as plain integers: 8 bytes per IPv4 prefix
+/// instead of 24 for `IpNet`, which matters for a peer sent a full table.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixSet {
+    v4: hashbrown::HashSet<u64>,
+    v6: hashbrown::HashSet<(u128, u8)>,
+}
+
+impl PrefixSet {
+    pub(crate) fn insert(&mut self, p: IpNet) -> bool {
+        match p {
+            IpNet::V4(n) => self.v4.insert(n.hkey()),
+            IpNet::V6(n) => self.v6.insert(n.hkey()),
+        }
+    }
+    pub(crate) fn remove(&mut self, p: &IpNet) -> bool {
+        match p {
+            IpNet::V4(n) => self.v4.remove(&n.hkey()),
+            IpNet::V6(n) => self.v6.remove(&n.hkey()),
+        }
+    }
+    pub(crate) fn contains(&self, p: &IpNet) -> bool {
+        match p {
+            IpNet::V4(n) => self.v4.contains(&n.hkey()),
+            IpNet::V6(n) => self.v6.contains(&n.hkey()),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = IpNet> + '_ {
+        let v4 = self.v4.iter().filter_map(|&k| {
+            let addr = std::net::Ipv4Addr::from((k >> 8) as u32);
+            Ipv4Net::new(addr, (k & 0xff) as u8).ok().map(IpNet::V4)
+        });
+        let v6 = self.v6.iter().filter_map(|&(a, l)| {
+            Ipv6Net::new(std::net::Ipv6Addr::from(a), l)
+                .ok()
+                .map(IpNet::V6)
+        });
+        v4.chain(v6)
+    }
+}
+
+impl Extend<IpNet> for PrefixSet {
+    fn extend<I: IntoIterator<Item = IpNet>>(&mut self, iter: I) {
+        for p in iter {
+            self.insert(p);
+        }
+    }
 }
 
 impl Peer {
@@ -414,7 +466,7 @@ impl Rib {
             closing: false,
             out: Vec::new(),
             outbound,
-            advertised: HashSet::new(),
+            advertised: PrefixSet::default(),
             dirty: HashSet::new(),
             initial_done: Vec::new(),
         };

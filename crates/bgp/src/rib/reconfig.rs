@@ -68,7 +68,7 @@ impl Rib {
             let Some(peer) = self.peers.get(slot).and_then(Option::as_ref) else {
                 continue;
             };
-            let mut prefixes: Vec<IpNet> = peer.advertised.iter().copied().collect();
+            let mut prefixes: Vec<IpNet> = peer.advertised.iter().collect();
             for f in peer.session.families.clone() {
                 self.all_prefixes(f, true, &mut prefixes);
             }

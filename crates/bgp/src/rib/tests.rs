@@ -1120,3 +1120,30 @@ fn incremental_changes_match_a_fresh_computation() {
         }
     }
 }
+
+#[test]
+fn prefix_set_round_trips_both_families() {
+    let mut s = PrefixSet::default();
+    for p in [
+        "10.0.0.0/8",
+        "10.0.0.0/16",
+        "0.0.0.0/0",
+        "2001:db8::/32",
+        "::/0",
+    ] {
+        assert!(s.insert(net(p)));
+    }
+    assert!(!s.insert(net("10.0.0.0/8")));
+    assert_eq!(s.len(), 5);
+    assert!(s.contains(&net("2001:db8::/32")));
+    assert!(!s.contains(&net("2001:db8::/48")));
+    assert!(s.remove(&net("10.0.0.0/16")));
+    let mut all: Vec<IpNet> = s.iter().collect();
+    all.sort();
+    let mut want: Vec<IpNet> = ["10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "::/0"]
+        .iter()
+        .map(|p| net(p))
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+}
