@@ -277,7 +277,7 @@ impl Rib {
                 Some(p) if !p.dirty.is_empty() && !p.closing => std::mem::take(&mut p.dirty),
                 _ => continue,
             };
-            let prefixes: Vec<IpNet> = dirty.into_iter().collect();
+            let prefixes: Vec<IpNet> = dirty.iter().collect();
             self.send_prefixes(slot as u16, &prefixes, &[]);
         }
     }

@@ -278,7 +278,7 @@ pub(crate) struct Peer {
     /// what is sent is recomputed from the Loc-RIB).
     pub(crate) advertised: PrefixSet,
     /// Prefixes whose advertisement must be recomputed.
-    pub(crate) dirty: HashSet<IpNet>,
+    pub(crate) dirty: PrefixSet,
     /// Families whose initial dump (and End-of-RIB) went out.
     pub(crate) initial_done: Vec<Family>,
 }
@@ -312,6 +312,9 @@ impl PrefixSet {
     }
     pub(crate) fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = IpNet> + '_ {
         let v4 = self.v4.iter().filter_map(|&k| {
@@ -467,7 +470,7 @@ impl Rib {
             out: Vec::new(),
             outbound,
             advertised: PrefixSet::default(),
-            dirty: HashSet::new(),
+            dirty: PrefixSet::default(),
             initial_done: Vec::new(),
         };
         self.warn_default_deny(&peer);
