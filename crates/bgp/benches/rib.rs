@@ -179,6 +179,24 @@ fn config() -> SpeakerConfig {
                 link_local_form: wire::LinkLocalForm::Native,
                 description: None,
             },
+            NeighborConfig {
+                address: "fe80::4"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                interface: Some("eth0".into()),
+                remote_as: 65004,
+                port: 179,
+                families: vec![Family::Ipv4Unicast],
+                extended_next_hop: true,
+                passive: false,
+                hold_time: 90,
+                connect_retry: std::time::Duration::from_secs(5),
+                import: PolicyRef::AcceptAll,
+                export: PolicyRef::AcceptAll,
+                max_prefix: None,
+                link_local_form: wire::LinkLocalForm::Native,
+                description: None,
+            },
         ],
         originate_v4: vec![],
         originate_v6: vec![],
@@ -331,6 +349,28 @@ fn bench(c: &mut Criterion) {
         cpu_secs() - cpu,
         rib.take_fib_changes().len()
     );
+    // A downstream peer that takes everything: the initial dump.
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(1 << 20);
+    let live1 = LIVE.load(Ordering::Relaxed);
+    let cpu = cpu_secs();
+    rib.peer_up(session_of(&cfg, 2), Some(out_tx));
+    let queued = LIVE.load(Ordering::Relaxed) - live1;
+    rib.drain_outputs();
+    let cpu = cpu_secs() - cpu;
+    let (mut bytes, mut msgs) = (0usize, 0usize);
+    while let Ok(bgp::PeerOutput::Messages(m)) = out_rx.try_recv() {
+        bytes += m.len();
+        msgs += 1;
+    }
+    println!(
+        "rib: initial dump to a new peer: {:.3} s CPU, {:.1} MB in {msgs} chunks, \
+         queued heap {:.1} MB, advertised {}",
+        cpu,
+        bytes as f64 / 1e6,
+        queued as f64 / 1e6,
+        rib.peer_counts(PeerId(2)).advertised
+    );
+    rib.peer_down(PeerId(2));
     // Withdraw everything by UPDATE (the feeder's withdraw-all), then
     // insert again and drop the session.
     let withdrawals: Vec<Update> = prefixes

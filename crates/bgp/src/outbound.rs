@@ -399,7 +399,10 @@ impl Rib {
         let mut buf = Vec::new();
         let mut flush = |buf: &mut Vec<u8>, force: bool| {
             if !buf.is_empty() && (force || buf.len() >= CHUNK_BYTES) {
-                out.push(PeerOutput::Messages(std::mem::take(buf)));
+                // An exact-size copy: the working buffer's spare capacity
+                // would otherwise double what a full-table dump queues.
+                out.push(PeerOutput::Messages(buf.as_slice().to_vec()));
+                buf.clear();
             }
         };
         if !withdraw.is_empty() {
