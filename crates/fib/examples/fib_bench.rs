@@ -5,10 +5,11 @@
 //! same with `ip -batch` for comparison, printing routes/s per phase.
 //!
 //!     cargo run --release -p fib --example fib_bench [-- --limit N] [--no-ip-batch]
-//!         [--plain] [--shuffle] [--batch-bytes N]
+//!         [--plain] [--ecmp] [--shuffle] [--batch-bytes N]
 //!
 //! `--plain` installs routes without nexthop objects; `--shuffle` feeds
-//! the prefixes in a fixed random order instead of the file's sorted one.
+//! the prefixes in a fixed random order instead of the file's sorted one;
+//! `--ecmp` gives every route a second next hop on a second link.
 //!
 //! Needs root. The sample is read in place from ../shared/data (override
 //! with FIB_PREFIXES=path).
@@ -219,14 +220,32 @@ async fn main() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    let hop = |g: &str| FibNextHop {
+    // --ecmp: every route has a second hop, `fe80::3 dev veth2`.
+    let ecmp = args.iter().any(|a| a == "--ecmp");
+    let ix2: u32 = if ecmp {
+        ip(&ns.0, "link add veth2 type veth peer name veth3")?;
+        ip(&ns.0, "link set veth2 up")?;
+        ip(&ns.0, "link set veth3 up")?;
+        ip(&ns.0, "-o link show dev veth2")?
+            .split(':')
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or("no ifindex")?
+    } else {
+        0
+    };
+    let hop = |g: &str, ix: u32| FibNextHop {
         gateway: g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
         ifindex: Some(ix),
     };
     let install = |g: &'static str| {
         move |prefix| FibChange::Install {
             prefix,
-            next_hops: vec![hop(g)],
+            next_hops: if ecmp {
+                vec![hop(g, ix), hop("fe80::3", ix2)]
+            } else {
+                vec![hop(g, ix)]
+            },
         }
     };
     println!("       process RSS before: {}", rss());

@@ -58,6 +58,8 @@ pub const RTA_NH_ID: u16 = 30;
 // Nexthop object attributes (linux/nexthop.h).
 pub const NHA_ID: u16 = 1;
 pub const NHA_GROUP: u16 = 2;
+pub const NHA_GROUP_TYPE: u16 = 3;
+pub const NHA_BLACKHOLE: u16 = 4;
 pub const NHA_OIF: u16 = 5;
 pub const NHA_GATEWAY: u16 = 6;
 
@@ -930,29 +932,23 @@ pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
     b
 }
 
-/// Create (exclusively) or delete a single-gateway nexthop object.
-pub fn nexthop_request(add: bool, id: u32, protocol: u8, hop: &FibNextHop) -> MsgBuf {
+/// Create (exclusively) a single-gateway nexthop object.
+pub fn nexthop_request(id: u32, protocol: u8, hop: &FibNextHop) -> MsgBuf {
     let mut b = MsgBuf::with_capacity(64);
     let family = if hop.gateway.is_ipv4() {
         AF_INET
     } else {
         AF_INET6
     };
-    if add {
-        b.begin(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, 0);
-        b.put(&[family, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
-        b.attr_u32(NHA_ID, id);
-        match hop.gateway {
-            IpAddr::V4(a) => b.attr(NHA_GATEWAY, &a.octets()),
-            IpAddr::V6(a) => b.attr(NHA_GATEWAY, &a.octets()),
-        }
-        if let Some(ix) = hop.ifindex {
-            b.attr_u32(NHA_OIF, ix);
-        }
-    } else {
-        b.begin(RTM_DELNEXTHOP, 0, 0);
-        b.put(&[0u8; 8]);
-        b.attr_u32(NHA_ID, id);
+    b.begin(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, 0);
+    b.put(&[family, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
+    b.attr_u32(NHA_ID, id);
+    match hop.gateway {
+        IpAddr::V4(a) => b.attr(NHA_GATEWAY, &a.octets()),
+        IpAddr::V6(a) => b.attr(NHA_GATEWAY, &a.octets()),
+    }
+    if let Some(ix) = hop.ifindex {
+        b.attr_u32(NHA_OIF, ix);
     }
     b.end();
     b
@@ -966,33 +962,86 @@ pub fn nexthop_dump_request() -> MsgBuf {
     b
 }
 
-/// A nexthop object from a dump: (id, protocol, its gateway and interface
-/// when it is a single gateway, None for groups and others).
-pub fn parse_nexthop(payload: &[u8]) -> Option<(u32, u8, Option<FibNextHop>)> {
+/// What a dumped nexthop object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NhKind {
+    /// One gateway (and interface).
+    Single(FibNextHop),
+    /// A multipath group of these member ids.
+    Group(Vec<u32>),
+    /// Blackhole, FDB, resilient group, ...: never ours to use.
+    Other,
+}
+
+/// A nexthop object from a dump: (id, protocol, kind).
+pub fn parse_nexthop(payload: &[u8]) -> Option<(u32, u8, NhKind)> {
     let hdr = payload.get(0..8)?;
     let family = hdr[0];
     let protocol = hdr[2];
     let mut id = None;
     let mut gw = None;
     let mut oif = None;
-    let mut group = false;
+    let mut group = None;
+    let mut other = false;
     for (ty, p) in attrs(payload.get(8..)?) {
         match ty {
             NHA_ID => id = u32_at(p, 0),
             NHA_GATEWAY => gw = addr_from(family, p),
             NHA_OIF => oif = u32_at(p, 0),
-            NHA_GROUP => group = true,
+            NHA_GROUP => {
+                group = Some(
+                    p.chunks_exact(8)
+                        .filter_map(|c| u32_at(c, 0))
+                        .collect::<Vec<u32>>(),
+                )
+            }
+            NHA_GROUP_TYPE => other |= u16_at(p, 0) != Some(0),
+            NHA_BLACKHOLE => other = true,
             _ => {}
         }
     }
-    let hop = match (group, gw) {
-        (false, Some(g)) => Some(FibNextHop {
+    let kind = match (other, group, gw) {
+        (false, Some(m), _) => NhKind::Group(m),
+        (false, None, Some(g)) => NhKind::Single(FibNextHop {
             gateway: g,
             ifindex: oif,
         }),
-        _ => None,
+        _ => NhKind::Other,
     };
-    Some((id?, protocol, hop))
+    Some((id?, protocol, kind))
+}
+
+/// Create (exclusively) or replace a multipath group of nexthop objects,
+/// each member with weight 1.
+pub fn nexthop_group_request(replace: bool, id: u32, protocol: u8, members: &[u32]) -> MsgBuf {
+    let mut b = MsgBuf::with_capacity(64 + 8 * members.len());
+    let flags = if replace {
+        NLM_F_CREATE | NLM_F_REPLACE
+    } else {
+        NLM_F_CREATE | NLM_F_EXCL
+    };
+    b.begin(RTM_NEWNEXTHOP, flags, 0);
+    b.put(&[0, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
+    b.attr_u32(NHA_ID, id);
+    // struct nexthop_grp { u32 id; u8 weight (minus one); u8; u16 }
+    let mut grp = Vec::with_capacity(8 * members.len());
+    for m in members {
+        grp.extend_from_slice(&m.to_ne_bytes());
+        grp.extend_from_slice(&[0u8; 4]);
+    }
+    b.attr(NHA_GROUP, &grp);
+    b.end();
+    b
+}
+
+/// Delete a nexthop object (single or group) by id.
+pub fn nexthop_delete_request(id: u32) -> MsgBuf {
+    let mut b = MsgBuf::with_capacity(64);
+    b.begin(RTM_DELNEXTHOP, 0, 0);
+    b.put(&[0u8; 8]);
+    b.attr_u32(NHA_ID, id);
+    b.end();
+    b
 }
 
 #[cfg(test)]
@@ -1082,10 +1131,16 @@ mod tests {
     #[test]
     fn nexthop_roundtrip_and_nh_id_route() {
         let h = hop("fe80::1", Some(4));
-        let b = nexthop_request(true, 77, 186, &h);
+        let b = nexthop_request(77, 186, &h);
         let m = Messages::new(b.bytes()).next().unwrap();
         assert_eq!(m.ty, RTM_NEWNEXTHOP);
-        assert_eq!(parse_nexthop(m.payload), Some((77, 186, Some(h))));
+        assert_eq!(parse_nexthop(m.payload), Some((77, 186, NhKind::Single(h))));
+        let b = nexthop_group_request(false, 78, 186, &[77, 79]);
+        let m = Messages::new(b.bytes()).next().unwrap();
+        assert_eq!(
+            parse_nexthop(m.payload),
+            Some((78, 186, NhKind::Group(vec![77, 79])))
+        );
         let mut b = MsgBuf::with_capacity(256);
         let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
         put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &[h], Some(77));

@@ -200,6 +200,10 @@ struct NhObjects {
     by_hop: HashMap<FibNextHop, NhObj>,
     /// Every id of ours ever seen or made (deleted at shutdown).
     ours: HashMap<u32, FibNextHop>,
+    /// Multipath groups of our single objects, by their (sorted) hops.
+    groups: HashMap<Vec<FibNextHop>, NhObj>,
+    /// Every group id of ours ever seen or made.
+    ours_groups: HashMap<u32, Vec<FibNextHop>>,
     /// Ids held by others.
     taken: HashSet<u32>,
     next_id: u32,
@@ -507,12 +511,19 @@ impl Owner {
         match r.nh_id {
             _ if r.rtype != nl::RTN_UNICAST || !prefsrc_ok => UNKNOWN,
             None => self.hopsets.intern(r.hops),
-            Some(id) => match self.nh.ours.get(&id) {
-                Some(h) if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) => {
-                    self.hopsets.intern(vec![*h])
+            Some(id) => {
+                if let Some(h) = self.nh.ours.get(&id) {
+                    if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) {
+                        return self.hopsets.intern(vec![*h]);
+                    }
                 }
-                _ => UNKNOWN,
-            },
+                if let Some(hops) = self.nh.ours_groups.get(&id) {
+                    if self.nh.groups.get(hops).is_some_and(|g| g.id == id) {
+                        return self.hopsets.intern(hops.clone());
+                    }
+                }
+                UNKNOWN
+            }
         }
     }
 
@@ -835,22 +846,32 @@ impl Owner {
         let mut used = HashSet::new();
         for r in self.routes.values() {
             if let Kernel::Ours(h) | Kernel::Stale(h) = r.kernel {
-                if let [hop] = self.hopsets.get(h) {
+                let hops = self.hopsets.get(h);
+                if let [hop] = hops {
                     if let Some(o) = self.nh.by_hop.get(hop) {
                         used.insert(o.id);
+                    }
+                } else if let Some(g) = self.nh.groups.get(hops) {
+                    used.insert(g.id);
+                    for hop in hops {
+                        if let Some(o) = self.nh.by_hop.get(hop) {
+                            used.insert(o.id);
+                        }
                     }
                 }
             }
         }
-        let unused: Vec<(u32, FibNextHop)> = self
+        // Groups first: a member in use by a group cannot go before it.
+        let unused: Vec<u32> = self
             .nh
-            .ours
-            .iter()
-            .filter(|(id, _)| !used.contains(*id))
-            .map(|(id, h)| (*id, *h))
+            .ours_groups
+            .keys()
+            .chain(self.nh.ours.keys())
+            .filter(|id| !used.contains(*id))
+            .copied()
             .collect();
-        for (id, hop) in unused {
-            match self.sock.request(nl::nexthop_request(false, id, 0, &hop)) {
+        for id in unused {
+            match self.sock.request(nl::nexthop_delete_request(id)) {
                 Ok(()) => {}
                 Err(nl::NlError::Kernel(e, _)) if e == libc::ENOENT => {}
                 Err(e) => {
@@ -858,10 +879,16 @@ impl Owner {
                     continue;
                 }
             }
-            debug!(id, gateway = %hop.gateway, "removed unused nexthop object");
-            self.nh.ours.remove(&id);
-            if self.nh.by_hop.get(&hop).is_some_and(|o| o.id == id) {
-                self.nh.by_hop.remove(&hop);
+            debug!(id, "removed unused nexthop object");
+            if let Some(hop) = self.nh.ours.remove(&id) {
+                if self.nh.by_hop.get(&hop).is_some_and(|o| o.id == id) {
+                    self.nh.by_hop.remove(&hop);
+                }
+            }
+            if let Some(hops) = self.nh.ours_groups.remove(&id) {
+                if self.nh.groups.get(&hops).is_some_and(|g| g.id == id) {
+                    self.nh.groups.remove(&hops);
+                }
             }
         }
     }
@@ -869,20 +896,37 @@ impl Owner {
     /// Someone deleted one of our nexthop objects, and with it every route
     /// using it: make it again and reinstall those routes.
     fn nexthop_deleted(&mut self, id: u32) {
-        let Some(hop) = self.nh.ours.get(&id).copied() else {
+        let set = if let Some(hop) = self.nh.ours.get(&id).copied() {
+            if !self
+                .nh
+                .by_hop
+                .get(&hop)
+                .is_some_and(|o| o.id == id && o.present)
+            {
+                return;
+            }
+            self.nh.forget(id);
+            warn!(id, gateway = %hop.gateway, "our nexthop object was deleted; reinstalling");
+            // Groups lost it as a member: make it again and put it back.
+            let links_down = &self.links_down;
+            self.nh
+                .refresh_groups(&mut self.sock, self.cfg.protocol, links_down, |h| *h == hop);
+            self.hopsets.ids.get(&vec![hop]).copied()
+        } else if let Some(hops) = self.nh.ours_groups.get(&id).cloned() {
+            if !self
+                .nh
+                .groups
+                .get(&hops)
+                .is_some_and(|g| g.id == id && g.present)
+            {
+                return;
+            }
+            self.nh.forget(id);
+            warn!(id, "our nexthop group was deleted; reinstalling its routes");
+            self.hopsets.ids.get(&hops).copied()
+        } else {
             return;
         };
-        if !self
-            .nh
-            .by_hop
-            .get(&hop)
-            .is_some_and(|o| o.id == id && o.present)
-        {
-            return;
-        }
-        self.nh.forget(id);
-        warn!(id, gateway = %hop.gateway, "our nexthop object was deleted; reinstalling its routes");
-        let set = self.hopsets.ids.get(&vec![hop]).copied();
         let mut drop = Vec::new();
         for (p, r) in self.routes.iter_mut() {
             match r.kernel {
@@ -911,11 +955,7 @@ impl Owner {
                 "link down; its routes are gone from the kernel"
             );
             // The kernel removes nexthop objects on a link that goes down.
-            for (h, o) in self.nh.by_hop.iter_mut() {
-                if h.ifindex == Some(ix) {
-                    o.present = false;
-                }
-            }
+            self.nh.link_down(ix, &self.links_down);
             // The kernel flushes routes whose every next hop is on a link
             // that went down; it sends no per-route notification.
             let gone: Vec<bool> = (0..self.hopsets.sets.len() as HopSetId)
@@ -951,6 +991,15 @@ impl Owner {
                         Self::mark_dirty(&mut self.dirty, *p, r);
                     }
                 }
+            }
+            // Routes through a group that lost this link's member stayed;
+            // give the group its member back.
+            if self.nh.enabled {
+                let links_down = &self.links_down;
+                self.nh
+                    .refresh_groups(&mut self.sock, self.cfg.protocol, links_down, |h| {
+                        h.ifindex == Some(ix)
+                    });
             }
         }
     }
@@ -1159,26 +1208,29 @@ impl Owner {
     /// Pack one planned request into the batch (sending it when full).
     fn emit(&mut self, prefix: IpNet, op: RouteOp, h: HopSetId, prev: Kernel) {
         let mut nh_id = None;
-        if op != RouteOp::Delete && self.nh.enabled {
-            // The kernel wants an interface on every gateway nexthop
-            // object; a hop without one stays inline (resolved by lookup).
-            if let [hop @ FibNextHop {
-                ifindex: Some(_), ..
-            }] = self.hopsets.get(h)
-            {
-                match self.nh.ensure(&mut self.sock, self.cfg.protocol, *hop) {
-                    Ok(id) => nh_id = Some(id),
-                    Err(t) => {
-                        let f = InFlight {
-                            prefix,
-                            op,
-                            prev,
-                            nh_id: None,
-                            other_metric: false,
-                        };
-                        self.failed(&f, t, 0);
-                        return;
-                    }
+        let hops = self.hopsets.get(h);
+        // The kernel wants an interface on every gateway nexthop object; a
+        // hop without one keeps the route inline (resolved by lookup).
+        if op != RouteOp::Delete && self.nh.enabled && hops.iter().all(|x| x.ifindex.is_some()) {
+            let made = match hops {
+                [hop] => self.nh.ensure(&mut self.sock, self.cfg.protocol, *hop),
+                _ => {
+                    self.nh
+                        .ensure_group(&mut self.sock, self.cfg.protocol, hops, &self.links_down)
+                }
+            };
+            match made {
+                Ok(id) => nh_id = Some(id),
+                Err(t) => {
+                    let f = InFlight {
+                        prefix,
+                        op,
+                        prev,
+                        nh_id: None,
+                        other_metric: false,
+                    };
+                    self.failed(&f, t, 0);
+                    return;
                 }
             }
         }
@@ -1452,13 +1504,30 @@ fn load_nexthops(sock: &mut NlSocket, cfg: &FibConfig) -> Result<NhObjects, FibE
         }
         Err(e) => return Err(e.into()),
     }
-    for (id, proto, hop) in found {
-        match hop {
-            Some(h) if proto == cfg.protocol => {
+    let mut groups = Vec::new();
+    for (id, proto, kind) in found {
+        match kind {
+            nl::NhKind::Single(h) if proto == cfg.protocol => {
                 nh.ours.insert(id, h);
                 nh.by_hop.entry(h).or_insert(NhObj { id, present: true });
             }
+            nl::NhKind::Group(m) if proto == cfg.protocol => groups.push((id, m)),
             _ => {
+                nh.taken.insert(id);
+            }
+        }
+    }
+    for (id, members) in groups {
+        // Usable only if made of our own objects (as we make them).
+        let hops: Option<Vec<FibNextHop>> =
+            members.iter().map(|m| nh.ours.get(m).copied()).collect();
+        match hops {
+            Some(mut hops) => {
+                hops.sort();
+                nh.ours_groups.insert(id, hops.clone());
+                nh.groups.entry(hops).or_insert(NhObj { id, present: true });
+            }
+            None => {
                 nh.taken.insert(id);
             }
         }
@@ -1485,7 +1554,7 @@ impl NhObjects {
                 Some(id) => id,
                 None => self.alloc(),
             };
-            match sock.request(nl::nexthop_request(true, id, protocol, &hop)) {
+            match sock.request(nl::nexthop_request(id, protocol, &hop)) {
                 Ok(()) => {}
                 // Our own object for this hop is still there.
                 Err(nl::NlError::Kernel(e, _))
@@ -1503,35 +1572,166 @@ impl NhObjects {
         Err("no free nexthop id".into())
     }
 
+    /// The id of our multipath group for `hops` (sorted, two or more, all
+    /// with an interface), made now if needed. Members on links that are
+    /// down are left out; `refresh_groups` adds them when they return.
+    fn ensure_group(
+        &mut self,
+        sock: &mut NlSocket,
+        protocol: u8,
+        hops: &[FibNextHop],
+        links_down: &HashSet<u32>,
+    ) -> Result<u32, String> {
+        if let Some(g) = self.groups.get(hops) {
+            if g.present {
+                return Ok(g.id);
+            }
+        }
+        let members = self.members(sock, protocol, hops, links_down)?;
+        let mut reuse = self.groups.get(hops).map(|g| g.id);
+        for _ in 0..64 {
+            let id = match reuse.take() {
+                Some(id) => id,
+                None => self.alloc(),
+            };
+            // Our own group id may still exist with other members: replace.
+            let mine = self.ours_groups.get(&id).is_some_and(|h| h == hops);
+            match sock.request(nl::nexthop_group_request(mine, id, protocol, &members)) {
+                Ok(()) => {}
+                Err(nl::NlError::Kernel(e, _)) if e == libc::EEXIST => {
+                    self.taken.insert(id);
+                    continue;
+                }
+                Err(e) => return Err(format!("nexthop group: {e}")),
+            }
+            self.ours_groups.insert(id, hops.to_vec());
+            self.groups
+                .insert(hops.to_vec(), NhObj { id, present: true });
+            return Ok(id);
+        }
+        Err("no free nexthop id".into())
+    }
+
+    /// Member object ids for the hops whose link is up.
+    fn members(
+        &mut self,
+        sock: &mut NlSocket,
+        protocol: u8,
+        hops: &[FibNextHop],
+        links_down: &HashSet<u32>,
+    ) -> Result<Vec<u32>, String> {
+        let mut ids = Vec::with_capacity(hops.len());
+        let mut last_err = None;
+        for h in hops {
+            if h.ifindex.is_some_and(|ix| links_down.contains(&ix)) {
+                continue;
+            }
+            match self.ensure(sock, protocol, *h) {
+                Ok(id) => ids.push(id),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if ids.is_empty() {
+            return Err(last_err.unwrap_or_else(|| "every next hop is down".into()));
+        }
+        Ok(ids)
+    }
+
+    /// Re-make the member list of our groups with a hop matching `pick`
+    /// (its link came back, or its object was deleted): the kernel drops a
+    /// member from its groups when the member goes, and does not add it
+    /// back by itself.
+    fn refresh_groups(
+        &mut self,
+        sock: &mut NlSocket,
+        protocol: u8,
+        links_down: &HashSet<u32>,
+        pick: impl Fn(&FibNextHop) -> bool,
+    ) {
+        let todo: Vec<(Vec<FibNextHop>, u32)> = self
+            .groups
+            .iter()
+            .filter(|(hops, g)| g.present && hops.iter().any(&pick))
+            .map(|(hops, g)| (hops.clone(), g.id))
+            .collect();
+        for (hops, id) in todo {
+            let res = self
+                .members(sock, protocol, &hops, links_down)
+                .and_then(|m| {
+                    sock.request(nl::nexthop_group_request(true, id, protocol, &m))
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = res {
+                warn!(id, error = %e, "cannot refresh nexthop group");
+            }
+        }
+    }
+
+    /// A link went down: the kernel removed our objects on it, and every
+    /// group left without members.
+    fn link_down(&mut self, ix: u32, links_down: &HashSet<u32>) {
+        for (h, o) in self.by_hop.iter_mut() {
+            if h.ifindex == Some(ix) {
+                o.present = false;
+            }
+        }
+        for (hops, g) in self.groups.iter_mut() {
+            if hops
+                .iter()
+                .all(|h| h.ifindex.is_some_and(|x| links_down.contains(&x)))
+            {
+                g.present = false;
+            }
+        }
+    }
+
     fn alloc(&mut self) -> u32 {
         loop {
             self.next_id = self.next_id.wrapping_add(1).max(1);
             let id = self.next_id;
-            if !self.taken.contains(&id) && !self.ours.contains_key(&id) {
+            if !self.taken.contains(&id)
+                && !self.ours.contains_key(&id)
+                && !self.ours_groups.contains_key(&id)
+            {
                 return id;
             }
         }
     }
 
+    /// Mark an object (single or group) as needing to be made again.
     fn forget(&mut self, id: u32) {
         if let Some(h) = self.ours.get(&id) {
             if let Some(o) = self.by_hop.get_mut(h) {
                 o.present = false;
             }
         }
+        if let Some(hops) = self.ours_groups.get(&id) {
+            if let Some(g) = self.groups.get_mut(hops) {
+                g.present = false;
+            }
+        }
     }
 
-    /// Delete every nexthop object of ours (after our routes are gone;
-    /// deleting an object also deletes routes that use it).
+    /// Delete every nexthop object of ours, groups first (after our routes
+    /// are gone; deleting an object also deletes routes that use it).
     fn remove_all(&mut self, sock: &mut NlSocket) {
-        for (id, hop) in self.ours.drain() {
-            match sock.request(nl::nexthop_request(false, id, 0, &hop)) {
+        let ids: Vec<u32> = self
+            .ours_groups
+            .keys()
+            .chain(self.ours.keys())
+            .copied()
+            .collect();
+        for id in ids {
+            match sock.request(nl::nexthop_delete_request(id)) {
                 Ok(()) => {}
                 Err(nl::NlError::Kernel(e, _)) if e == libc::ENOENT => {}
                 Err(e) => warn!(id, error = %e, "cannot remove nexthop object"),
             }
         }
+        self.ours.clear();
+        self.ours_groups.clear();
         self.by_hop.clear();
+        self.groups.clear();
     }
 }
 

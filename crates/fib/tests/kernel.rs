@@ -603,6 +603,74 @@ async fn max_routes_body(nh: bool) {
     fib.shutdown().await.unwrap();
 }
 
+/// ECMP over two links: one link down leaves the route on the other hop,
+/// and both hops are back once it returns.
+async fn ecmp_link_down_up_body(nh: bool) {
+    let ns = Ns::with("ecmplink", nh);
+    ns.ip("link add veth2 type veth peer name veth3");
+    ns.ip("link set veth2 up");
+    ns.ip("link set veth3 up");
+    let (v0, v2) = (ns.ifindex("veth0"), ns.ifindex("veth2"));
+    let fib = Fib::start(ns.config()).await.unwrap();
+    let hops = vec![ll("fe80::1", v0), ll("fe80::2", v2)];
+    fib.apply(vec![
+        install("198.51.100.0/24", hops.clone()),
+        install("192.0.2.0/24", hops.clone()),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    if nh {
+        let nhs = ns.ip("nexthop show");
+        assert!(nhs.contains("group"), "{nhs}");
+    }
+    ns.ip("link set veth0 down");
+    assert!(
+        wait_for(5, || {
+            let r = ns.route("-4 route show 198.51.100.0/24");
+            r.contains("fe80::2 dev veth2") && (!r.contains("veth0") || r.contains("dead"))
+        }),
+        "{}",
+        ns.route("-4 route show 198.51.100.0/24")
+    );
+    ns.ip("link set veth0 up");
+    assert!(
+        wait_for(5, || {
+            let r = ns.route("-4 route show 198.51.100.0/24");
+            r.contains("fe80::1 dev veth0")
+                && r.contains("fe80::2 dev veth2")
+                && !r.contains("dead")
+        }),
+        "{}",
+        ns.route("-4 route show 198.51.100.0/24")
+    );
+    let st = futures_lite_status(&fib);
+    assert_eq!(
+        (st.installed, st.link_down, st.failed_count),
+        (2, 0, 0),
+        "{st:?}"
+    );
+    // Restart adopts the ECMP routes without rewriting them.
+    let before = ns.ip("-4 route show proto bgp");
+    drop(fib);
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![
+        install("198.51.100.0/24", hops.clone()),
+        install("192.0.2.0/24", hops),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(ns.ip("-4 route show proto bgp"), before);
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.stale), (2, 0), "{st:?}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+    if nh {
+        assert_eq!(ns.ip("nexthop show").trim(), "");
+    }
+}
+
 /// Status from sync code inside `wait_for` (the FIB runs on its own thread).
 fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
     let fib = fib.clone();
@@ -700,6 +768,7 @@ macro_rules! both_modes {
 }
 
 both_modes! {
+    ecmp_link_down_up_body => ecmp_link_down_up, ecmp_link_down_up_nh;
     keep_on_exit_body => keep_on_exit, keep_on_exit_nh;
     max_routes_body => max_routes, max_routes_nh;
     audit_repairs_body => audit_repairs, audit_repairs_nh;
