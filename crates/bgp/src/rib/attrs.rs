@@ -55,42 +55,74 @@ impl Attrs {
     /// Builds the compact form from decoded attributes. A 2-octet AS path
     /// with AS_TRANS is merged with AS4_PATH (RFC 6793 §4.2.3).
     pub fn from_wire(a: &PathAttributes, next_hop: Id) -> Attrs {
+        let merged;
         let path = match (&a.as_path, &a.as4_path) {
-            (Some(p), Some(p4)) => merge_as4(p, p4),
-            (Some(p), None) => p.clone(),
-            (None, _) => AsPath::default(),
+            (Some(p), Some(p4)) => {
+                merged = merge_as4(p, p4);
+                Some(&merged)
+            }
+            (p, _) => p.as_ref(),
         };
-        let extra = Extra {
-            atomic_aggregate: a.atomic_aggregate,
-            aggregator: a.as4_aggregator.or(a.aggregator),
-            extended_communities: a.extended_communities.clone(),
-            large_communities: a.large_communities.clone(),
-            originator_id: a.originator_id,
-            cluster_list: a.cluster_list.clone(),
-            // Only transitive unknown attributes travel further.
-            unknown: a
-                .unknown
-                .iter()
-                .filter(|r| r.flags & 0x40 != 0)
-                .cloned()
-                .collect(),
-        };
-        let mut communities = a.communities.clone();
-        communities.sort_unstable();
-        communities.dedup();
-        Attrs::new(
+        let has_extra = a.atomic_aggregate
+            || a.aggregator.is_some()
+            || a.as4_aggregator.is_some()
+            || !a.extended_communities.is_empty()
+            || !a.large_communities.is_empty()
+            || a.originator_id.is_some()
+            || !a.cluster_list.is_empty()
+            || a.unknown.iter().any(|r| r.flags & 0x40 != 0);
+        let extra = has_extra.then(|| {
+            Box::new(Extra {
+                atomic_aggregate: a.atomic_aggregate,
+                aggregator: a.as4_aggregator.or(a.aggregator),
+                extended_communities: a.extended_communities.clone(),
+                large_communities: a.large_communities.clone(),
+                originator_id: a.originator_id,
+                cluster_list: a.cluster_list.clone(),
+                // Only transitive unknown attributes travel further.
+                unknown: a
+                    .unknown
+                    .iter()
+                    .filter(|r| r.flags & 0x40 != 0)
+                    .cloned()
+                    .collect(),
+            })
+        });
+        // One allocation: `[n, path..., communities...]`.
+        let path_words: usize = path.map_or(0, |p| {
+            p.segments.iter().map(|s| 1 + seg_parts(s).1.len()).sum()
+        });
+        let mut words = Vec::with_capacity(1 + path_words + a.communities.len());
+        words.push(0);
+        if let Some(p) = path {
+            push_path(p, &mut words);
+        }
+        let n = (words.len() - 1) as u32;
+        if let Some(first) = words.first_mut() {
+            *first = n;
+        }
+        // Communities sorted and unique, so equal sets hash equal.
+        if a.communities.windows(2).all(|w| w.first() < w.get(1)) {
+            words.extend_from_slice(&a.communities);
+        } else {
+            let mut c = a.communities.clone();
+            c.sort_unstable();
+            c.dedup();
+            words.extend_from_slice(&c);
+        }
+        let mut attrs = Attrs {
             next_hop,
-            a.origin.unwrap_or(Origin::Incomplete),
-            a.local_pref,
-            a.med,
-            &encode_path(&path),
-            &communities,
-            if extra == Extra::default() {
-                None
-            } else {
-                Some(Box::new(extra))
-            },
-        )
+            local_pref: 0,
+            med: 0,
+            flags: 0,
+            origin: a.origin.unwrap_or(Origin::Incomplete),
+            words: Box::new([]),
+            extra,
+        };
+        attrs.words = words.into_boxed_slice();
+        attrs.set_local_pref(a.local_pref);
+        attrs.set_med(a.med);
+        attrs
     }
 
     /// Builds a set from a flat path (see [`encode_path`]) and sorted,
@@ -278,6 +310,12 @@ pub fn segments(flat: &[u32]) -> impl Iterator<Item = (u32, &[u32])> {
 pub fn encode_path(p: &AsPath) -> Box<[u32]> {
     let total: usize = p.segments.iter().map(|s| 1 + seg_parts(s).1.len()).sum();
     let mut v = Vec::with_capacity(total);
+    push_path(p, &mut v);
+    v.into_boxed_slice()
+}
+
+/// Appends the flat form of `p` to `v`.
+fn push_path(p: &AsPath, v: &mut Vec<u32>) {
     for s in &p.segments {
         let (k, asns) = seg_parts(s);
         if asns.is_empty() {
@@ -287,7 +325,6 @@ pub fn encode_path(p: &AsPath) -> Box<[u32]> {
         v.push(k << 24 | n as u32);
         v.extend_from_slice(asns.get(..n).unwrap_or(&[]));
     }
-    v.into_boxed_slice()
 }
 
 fn seg_parts(s: &AsSegment) -> (u32, &[u32]) {
@@ -382,6 +419,35 @@ mod tests {
         assert_eq!(a.neighbor_as(), Some(65001));
         assert!(a.as_path_contains(2));
         assert!(!a.as_path_contains(4));
+    }
+
+    #[test]
+    fn from_wire_keeps_repeated_asns_and_sorts_communities() {
+        let w = PathAttributes {
+            origin: Some(Origin::Egp),
+            as_path: Some(AsPath {
+                segments: vec![seq(&[65001, 65001, 65001, 7])],
+            }),
+            communities: vec![9, 3, 9, 1],
+            local_pref: Some(5),
+            ..Default::default()
+        };
+        let a = Attrs::from_wire(&w, Id(3));
+        assert_eq!(a.as_path_flat(), vec![65001, 65001, 65001, 7]);
+        assert_eq!(a.as_path_len(), 4);
+        assert_eq!(a.communities(), &[1, 3, 9]);
+        assert_eq!(a.local_pref(), Some(5));
+        assert_eq!(a.med(), None);
+        assert!(a.extra.is_none());
+        // Same content in another order: the same set.
+        let w2 = PathAttributes {
+            communities: vec![1, 3, 9],
+            ..w.clone()
+        };
+        assert_eq!(Attrs::from_wire(&w2, Id(3)), a);
+        let back = a.to_wire();
+        assert_eq!(back.as_path, w.as_path);
+        assert_eq!(back.origin, Some(Origin::Egp));
     }
 
     #[test]
