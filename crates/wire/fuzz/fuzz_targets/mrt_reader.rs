@@ -11,9 +11,9 @@ fuzz_target!(|data: &[u8]| {
     while let Some(item) = reader.next() {
         n += 1;
         if let Ok(record) = item {
-            let _ = record.prefix_counts();
             assert!(record.header().length <= MAX_RECORD_LENGTH);
             if let MrtRecord::Bgp4mpMessage(m) = &record {
+                let _ = m.prefix_counts();
                 let _ = count_update_prefixes(&m.message, false);
                 let _ = count_update_prefixes(&m.message, true);
                 // The captured message through the session decoder too.
