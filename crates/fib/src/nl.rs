@@ -193,6 +193,28 @@ impl NlSocket {
         })
     }
 
+    /// The send buffer size as the kernel accounts it (the limit for one
+    /// sendmsg).
+    pub fn send_buffer(&self) -> usize {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: pointer and length describe `v`.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            0
+        } else {
+            v.max(0) as usize
+        }
+    }
+
     /// Next sequence number for batched messages. Batches use the low
     /// half of the space and single requests the high half, so a request
     /// made while a batch is being packed keeps the batch contiguous.

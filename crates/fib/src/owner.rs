@@ -354,8 +354,13 @@ impl Owner {
         let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
             .map_err(|e| nl::NlError::Io(e.into()))?;
 
-        let pipe = Pipeline::start(NlSocket::open(&[], false).map_err(nl::NlError::Io)?)
-            .map_err(FibError::Thread)?;
+        let batch_sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
+        // A batch must fit the socket's send buffer (the kernel refuses a
+        // larger sendmsg), with room for the one message that overshoots.
+        let mut cfg = cfg;
+        let room = batch_sock.send_buffer().saturating_sub(16 * 1024);
+        cfg.batch_bytes = cfg.batch_bytes.min(room).max(4096);
+        let pipe = Pipeline::start(batch_sock).map_err(FibError::Thread)?;
         let nh = load_nexthops(&mut sock, &cfg)?;
         let mut links_down = HashSet::new();
         loop {
