@@ -860,6 +860,15 @@ impl Driver {
             "session established"
         );
         self.established_at = Some(Instant::now());
+        // RFC 4271 §6.8: an Established session wins over a connection
+        // still waiting to show its OPEN.
+        if let Some(c) = self.candidate.take() {
+            let cease7 = self.encode(&Message::Notification(cease_notification(
+                cease::CONNECTION_COLLISION,
+                None,
+            )));
+            c.close(cease7);
+        }
         self.to_rib.push_back(RibInput::Established {
             session,
             outbound: out_tx,

@@ -948,3 +948,45 @@ fn send_hold_follows_the_negotiated_hold_time() {
     let two = Some(Duration::from_secs(2));
     assert_eq!(send_hold_for(two, 90), Duration::from_secs(2));
 }
+
+/// A second connection that never shows its OPEN is closed with Cease/7
+/// as soon as the first one reaches Established.
+#[tokio::test]
+async fn silent_second_connection_loses_to_established() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut n = neighbor("127.0.0.1", 65001);
+    n.port = listener.local_addr().unwrap().port();
+    let mut a = side(1, 65002, 65001, [10, 0, 0, 2], n);
+    let (mut main, _) = tokio::time::timeout(LIMIT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    // Wait for our OPEN so the session is in OpenSent.
+    let mut head = [0u8; 19];
+    main.read_exact(&mut head).await.unwrap();
+    let len = usize::from(u16::from_be_bytes([head[16], head[17]]));
+    let mut body = vec![0u8; len - 19];
+    main.read_exact(&mut body).await.unwrap();
+    let pl = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = pl.local_addr().unwrap();
+    let (c, acc) = tokio::join!(TcpStream::connect(addr), pl.accept());
+    let mut second = c.unwrap();
+    a.handle.incoming(acc.unwrap().0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut hello = raw_open(65001, [10, 0, 0, 1], 4);
+    encode_message(
+        &Message::Keepalive,
+        &wire::CodecContext::default(),
+        &mut hello,
+    )
+    .unwrap();
+    main.write_all(&hello).await.unwrap();
+    let _est = expect_established(&mut a.rib).await;
+    let msgs = read_all(&mut second, Duration::from_secs(5)).await;
+    assert_eq!(
+        notification_of(&msgs).map(|n| (n.0, n.1)),
+        Some((6, 7)),
+        "{msgs:?}"
+    );
+    assert_eq!(a.handle.status().state, State::Established);
+}
