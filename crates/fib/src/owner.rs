@@ -197,11 +197,11 @@ struct Owner {
 #[derive(Default)]
 struct NhObjects {
     enabled: bool,
-    by_hop: HashMap<FibNextHop, NhObj>,
+    by_hop: HashMap<FibNextHop, NhObj, FastHash>,
     /// Every id of ours ever seen or made (deleted at shutdown).
     ours: HashMap<u32, FibNextHop>,
     /// Multipath groups of our single objects, by their (sorted) hops.
-    groups: HashMap<Vec<FibNextHop>, NhObj>,
+    groups: HashMap<Vec<FibNextHop>, NhObj, FastHash>,
     /// Every group id of ours ever seen or made.
     ours_groups: HashMap<u32, Vec<FibNextHop>>,
     /// Ids held by others.
