@@ -23,6 +23,10 @@ const NO_ADVERTISE: u32 = 0xFFFF_FF02;
 
 /// Flush packed messages to the session in pieces of about this size.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// Prefixes per step of an initial dump.
+const DUMP_STEP: usize = 16 * 1024;
+/// A dump step waits while the session has this many chunks queued.
+const DUMP_QUEUE_CHUNKS: usize = 8;
 
 /// Why a route is not sent to a peer (shown by `via6ctl routes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +287,8 @@ impl Rib {
     }
 
     /// The initial table for a new session, then End-of-RIB per family
-    /// (RFC 4724 §2).
+    /// (RFC 4724 §2). Queued and sent in steps by [`Rib::pump_dumps`], so
+    /// a full table for a new peer never sits encoded in memory at once.
     pub(crate) fn initial_dump(&mut self, slot: u16) {
         let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
             return;
@@ -293,10 +298,61 @@ impl Rib {
         for f in &families {
             self.all_prefixes(*f, peer.exports_learned(), &mut prefixes);
         }
-        self.send_prefixes(slot, &prefixes, &families);
+        // Group by the best path's attribute set (ours first) so that each
+        // step packs full UPDATEs; reversed because steps pop from the end.
+        let mut keyed: Vec<(u32, IpNet)> = prefixes
+            .into_iter()
+            .map(|p| (self.best_of(p).map_or(0, |(_, id)| id.0.wrapping_add(1)), p))
+            .collect();
+        keyed.sort_unstable_by(|a, b| b.cmp(a));
+        let dump: Vec<IpNet> = keyed.into_iter().map(|(_, p)| p).collect();
         if let Some(p) = self.peers.get_mut(slot as usize).and_then(Option::as_mut) {
-            p.initial_done = families;
+            p.dump = dump;
+            p.dump_eor = families;
         }
+        self.pump_dump(slot);
+    }
+
+    /// Sends the next steps of initial dumps to peers whose sessions have
+    /// taken what was queued; true while some dump is unfinished.
+    pub fn pump_dumps(&mut self) -> bool {
+        let mut more = false;
+        for slot in 0..self.peers.len() {
+            more |= self.pump_dump(slot as u16);
+        }
+        more
+    }
+
+    fn pump_dump(&mut self, slot: u16) -> bool {
+        let Some(p) = self.peers.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        if p.dump.is_empty() && p.dump_eor.is_empty() {
+            return false;
+        }
+        if p.closing {
+            return false;
+        }
+        if p.out.len() >= DUMP_QUEUE_CHUNKS {
+            // Waits for the session; without one (a bare `Rib`) the caller
+            // takes the output and pumps again.
+            return p.outbound.is_some();
+        }
+        let step: Vec<IpNet> = p
+            .dump
+            .drain(p.dump.len().saturating_sub(DUMP_STEP)..)
+            .rev()
+            .collect();
+        let eor = if p.dump.is_empty() {
+            std::mem::take(&mut p.dump_eor)
+        } else {
+            Vec::new()
+        };
+        self.send_prefixes(slot, &step, &eor);
+        self.peers
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| !p.dump.is_empty() || !p.dump_eor.is_empty())
     }
 
     /// Route refresh (RFC 2918): everything for `family` again.

@@ -399,3 +399,42 @@ fn enhanced_route_refresh_frames_the_resend() {
     }
     assert_eq!(kinds, vec!["rr1", "update", "rr2"]);
 }
+
+#[test]
+fn initial_dump_goes_out_in_steps_then_end_of_rib() {
+    let (mut rib, s) = two_peers(|_, _| {});
+    let many: Vec<String> = (0..40_000)
+        .map(|i| format!("11.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    for (k, chunk) in many.chunks(4).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let u = mp_update(attrs(&[65001, k as u32 % 50]), ll_nh("fe80::1"), &refs);
+        rib.update(PeerId(0), &u, false);
+    }
+    rib.flush_outbound();
+    rib.take_peer_output(PeerId(1));
+    // The same peer again: a new session, a new dump.
+    let cfg = rib.config().clone();
+    let mut s2 = session(&cfg, 1, "10.0.0.2");
+    s2.codec = s.codec;
+    rib.peer_up(s2, None);
+    let mut total = 0;
+    let mut steps = 0;
+    let mut eor = Vec::new();
+    loop {
+        let ups = sent(&mut rib, 1, &s.codec);
+        assert!(eor.is_empty(), "nothing after End-of-RIB");
+        total += announced(&ups).len();
+        eor.extend(eors(&ups));
+        steps += 1;
+        if !eor.is_empty() {
+            break;
+        }
+        assert!(steps < 100, "dump does not finish");
+        rib.pump_dumps();
+    }
+    assert!(steps > 1, "a 40k-prefix dump takes more than one step");
+    assert_eq!(total, 40_001);
+    assert_eq!(eor, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(rib.peer_counts(PeerId(1)).advertised, 40_001);
+}

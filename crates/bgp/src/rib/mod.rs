@@ -280,7 +280,11 @@ pub(crate) struct Peer {
     /// Prefixes whose advertisement must be recomputed.
     pub(crate) dirty: PrefixSet,
     /// Families whose initial dump (and End-of-RIB) went out.
-    pub(crate) initial_done: Vec<Family>,
+    /// Initial table still to send, in send order from the end (grouped
+    /// by attribute set so UPDATEs stay full), then End-of-RIB for
+    /// `dump_eor`. Sent a step at a time as the session drains.
+    pub(crate) dump: Vec<IpNet>,
+    pub(crate) dump_eor: Vec<Family>,
 }
 
 /// A set of prefixes kept as plain integers: 8 bytes per IPv4 prefix
@@ -471,7 +475,8 @@ impl Rib {
             outbound,
             advertised: PrefixSet::default(),
             dirty: PrefixSet::default(),
-            initial_done: Vec::new(),
+            dump: Vec::new(),
+            dump_eor: Vec::new(),
         };
         self.warn_default_deny(&peer);
         let slot = match self.peers.iter().position(Option::is_none) {

@@ -144,6 +144,7 @@ async fn run(
     let mut initial_sent = false;
     let mut ready: VecDeque<Vec<RouteChange>> = VecDeque::new();
     let mut output_waiting = false;
+    let mut dumping = false;
     let mut inputs_open = true;
     let mut queries_open = true;
     let mut retry = tokio::time::interval(OUTPUT_RETRY);
@@ -212,11 +213,18 @@ async fn run(
                 timed_out = true;
             }
             _ = retry.tick(), if output_waiting => {}
+            // An initial dump continues as soon as its session took the
+            // previous step.
+            _ = std::future::ready(()), if dumping && !output_waiting => {}
         }
         if in_rx.is_empty() || rib.pending_fib() >= FIB_HIGH_WATER {
             rib.flush_outbound();
         }
         output_waiting = rib.drain_outputs();
+        dumping = rib.pump_dumps();
+        if dumping {
+            output_waiting = rib.drain_outputs();
+        }
         // Backpressure: a slow FIB sync slows the RIB, not its memory.
         if rib.pending_fib() >= FIB_HIGH_WATER {
             chunk_fib(&mut rib, &mut ready);
