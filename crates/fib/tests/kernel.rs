@@ -241,16 +241,19 @@ async fn per_route_errors_body(nh: bool) {
         ),
         install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
         install("2001:db8::/32", vec![ll("192.0.2.1", v0)]),
+        // No such interface.
+        install("100.64.0.0/10", vec![ll("fe80::1", 9999)]),
     ])
     .await
     .unwrap();
     fib.flush().await.unwrap();
     let st = fib.status().await;
     assert_eq!(st.installed, 2, "{st:?}");
-    assert_eq!(st.failed_count, 2, "{st:?}");
+    assert_eq!(st.failed_count, 3, "{st:?}");
     let f: Vec<_> = st.failed.iter().map(|f| f.prefix).collect();
     assert!(f.contains(&net("192.0.2.0/24")));
     assert!(f.contains(&net("2001:db8::/32")));
+    assert!(f.contains(&net("100.64.0.0/10")));
     assert!(st.failed.iter().all(|f| !f.error.is_empty()), "{st:?}");
     assert_eq!(ns.bgp_route_count(), 2);
     let json = serde_json::to_string(&st).unwrap();
