@@ -109,11 +109,11 @@ pub(crate) fn decode_open(body: &[u8]) -> Result<Open, DecodeError> {
         }
         list.1
     } else {
-        // RFC 4271 §6.1/§6.2: the parameters must fill the message exactly.
+        // RFC 4271 §6.2: the parameters must fill the message exactly; when
+        // Opt Parm Len disagrees they cannot be located, an OPEN error with
+        // the Unspecific subcode (the header's Length is not at fault).
         if params.len() != f.opt_len as usize {
-            return Err(DecodeError::BadLength {
-                length: (body.len() + crate::HEADER_LEN) as u16,
-            });
+            return Err(malformed("Opt Parm Len disagrees with the message length"));
         }
         params
     };
@@ -586,11 +586,12 @@ mod tests {
         bad[30] = 0x25;
         let n = decode_message(&bad, &ctx).unwrap_err().notification();
         assert_eq!((n.code, n.subcode), (2, 0));
-        // Optional parameter length disagreeing with the message length.
+        // Optional parameter length disagreeing with the message length:
+        // the parameters cannot be located, OPEN error Unspecific.
         let mut bad = OPEN_BYTES.to_vec();
         bad[28] = 0x27;
         let n = decode_message(&bad, &ctx).unwrap_err().notification();
-        assert_eq!((n.code, n.subcode, n.data), (1, 2, vec![0, 0x45]));
+        assert_eq!((n.code, n.subcode), (2, 0));
         // Malformed 4-octet AS capability (3 bytes).
         let caps = [65, 3, 0, 0, 1];
         assert!(decode_capabilities(&caps, &mut Vec::new()).is_err());
