@@ -38,6 +38,8 @@ pub enum NotSent {
     IbgpSplitHorizon,
     /// NO_EXPORT / NO_ADVERTISE (RFC 1997).
     Community,
+    /// The peer's AS is already in the path.
+    PeerAsInPath,
     /// The family was not negotiated on the session (RFC 4760 §8).
     FamilyNotNegotiated,
     /// IPv4 route, peer without extended next hop (RFC 8950 capability 5)
@@ -56,6 +58,7 @@ impl NotSent {
             NotSent::LearnedFromPeer => "learned from this peer",
             NotSent::IbgpSplitHorizon => "iBGP-learned, not sent to an iBGP peer",
             NotSent::Community => "NO_EXPORT/NO_ADVERTISE community",
+            NotSent::PeerAsInPath => "the peer's AS is in the AS path",
             NotSent::FamilyNotNegotiated => "family not negotiated",
             NotSent::NoIpv4NextHop => {
                 "peer has no extended next hop for IPv4 and we have no IPv4 address for NEXT_HOP"
@@ -186,6 +189,11 @@ impl Rib {
                 || (to.session.ebgp && a.communities().contains(&NO_EXPORT))
             {
                 return Err(NotSent::Community);
+            }
+            // The peer would drop it as a loop (RFC 4271 §9.1.2): do not
+            // send it at all.
+            if to.session.ebgp && a.as_path_contains(to.session.peer_as) {
+                return Err(NotSent::PeerAsInPath);
             }
             (Some(post), Some(a))
         };

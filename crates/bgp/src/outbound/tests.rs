@@ -438,3 +438,44 @@ fn initial_dump_goes_out_in_steps_then_end_of_rib() {
     assert_eq!(eor, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
     assert_eq!(rib.peer_counts(PeerId(1)).advertised, 40_001);
 }
+
+#[test]
+fn no_export_no_advertise_and_peer_as_in_path_are_not_sent() {
+    let (mut rib, s) = two_peers(|_, _| {});
+    rib.take_peer_output(PeerId(1));
+    let mut no_export = attrs(&[65001]);
+    no_export.communities = vec![0xFFFF_FF01];
+    rib.update(
+        PeerId(0),
+        &mp_update(no_export, ll_nh("fe80::1"), &["10.1.0.0/16"]),
+        false,
+    );
+    let mut no_adv = attrs(&[65001]);
+    no_adv.communities = vec![0xFFFF_FF02];
+    rib.update(
+        PeerId(0),
+        &mp_update(no_adv, ll_nh("fe80::1"), &["10.2.0.0/16"]),
+        false,
+    );
+    // Peer 1 is AS 65002: a path through it is not sent back.
+    rib.update(
+        PeerId(0),
+        &mp_update(
+            attrs(&[65001, 65002, 7]),
+            ll_nh("fe80::1"),
+            &["10.3.0.0/16"],
+        ),
+        false,
+    );
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001, 8]), ll_nh("fe80::1"), &["10.4.0.0/16"]),
+        false,
+    );
+    rib.flush_outbound();
+    let got: Vec<IpNet> = announced(&sent(&mut rib, 1, &s.codec))
+        .iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(got, vec![net("10.4.0.0/16")]);
+}
