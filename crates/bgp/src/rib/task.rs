@@ -2,6 +2,11 @@
 //! channel, it hands coalesced FIB changes to the FIB sync in chunks and
 //! packed UPDATEs to the sessions, and answers queries from the control
 //! socket.
+//!
+//! FIB changes are coalesced per prefix only while they wait in the RIB;
+//! once a chunk is handed over, a later change of the same prefix goes in
+//! a later chunk. The FIB sync applies chunks, and changes within a chunk,
+//! in order, so the last one wins.
 
 use std::collections::VecDeque;
 use std::time::Duration;
