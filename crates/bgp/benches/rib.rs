@@ -160,6 +160,8 @@ fn config() -> SpeakerConfig {
                 max_prefix: None,
                 link_local_form: wire::LinkLocalForm::Native,
                 description: None,
+                password: None,
+                ttl_security: false,
             },
             NeighborConfig {
                 address: "fe80::3"
@@ -178,6 +180,8 @@ fn config() -> SpeakerConfig {
                 max_prefix: None,
                 link_local_form: wire::LinkLocalForm::Native,
                 description: None,
+                password: None,
+                ttl_security: false,
             },
             NeighborConfig {
                 address: "fe80::4"
@@ -196,6 +200,8 @@ fn config() -> SpeakerConfig {
                 max_prefix: None,
                 link_local_form: wire::LinkLocalForm::Native,
                 description: None,
+                password: None,
+                ttl_security: false,
             },
         ],
         originate_v4: vec![],

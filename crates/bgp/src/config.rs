@@ -46,6 +46,20 @@ pub struct NeighborConfig {
     /// How to lay out a link-local-only IPv6 next hop we send.
     pub link_local_form: LinkLocalForm,
     pub description: Option<String>,
+    /// TCP MD5 signature key (RFC 2385); never logged or shown.
+    pub password: Option<Secret>,
+    /// GTSM (RFC 5082): TTL 255 out, at least 254 in.
+    pub ttl_security: bool,
+}
+
+/// A secret whose `Debug` does not reveal it, so configs can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// `remote_as` of a neighbour configured `remote-as: external`: any AS
@@ -249,6 +263,8 @@ mod tests {
             max_prefix: None,
             link_local_form: LinkLocalForm::Native,
             description: None,
+            password: None,
+            ttl_security: false,
         }
     }
 

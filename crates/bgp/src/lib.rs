@@ -9,11 +9,12 @@ pub mod config;
 pub mod events;
 pub mod fsm;
 pub mod negotiate;
-pub mod session;
-pub mod speaker;
 pub mod outbound;
 pub mod policy;
 pub mod rib;
+pub mod session;
+pub mod sockopt;
+pub mod speaker;
 
 pub use config::*;
 pub use events::*;

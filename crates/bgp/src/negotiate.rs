@@ -317,6 +317,8 @@ pub(crate) mod tests_support {
             max_prefix: None,
             link_local_form: LinkLocalForm::Native,
             description: None,
+            password: None,
+            ttl_security: false,
         }
     }
 }

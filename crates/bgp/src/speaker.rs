@@ -83,6 +83,7 @@ impl Speaker {
                 rib_tx: Some(rib_tx),
                 rib: Some(rib),
                 listener: None,
+                listen_socket: None,
                 local_port: None,
             }),
         });
@@ -110,7 +111,30 @@ struct Shared {
     rib_tx: Option<mpsc::Sender<RibInput>>,
     rib: Option<RibHandle>,
     listener: Option<JoinHandle<()>>,
+    /// The listening socket, kept to update its TCP MD5 keys on reload.
+    listen_socket: Option<Arc<TcpListener>>,
     local_port: Option<u16>,
+}
+
+/// Installs on the listening socket the RFC 2385 key of every neighbour
+/// that has one, and removes the keys of neighbours in `removed`, so a
+/// signed SYN from a configured peer gets in and nothing else changes.
+fn apply_md5_keys(
+    listener: &TcpListener,
+    neighbors: &[NeighborConfig],
+    removed: &[NeighborConfig],
+) {
+    let v6 = listener.local_addr().map(|a| a.is_ipv6()).unwrap_or(true);
+    for n in removed.iter().filter(|n| n.password.is_some()) {
+        let _ = crate::sockopt::set_md5_key(listener, v6, n.address, &[]);
+    }
+    for n in neighbors {
+        if let Some(key) = &n.password {
+            if let Err(e) = crate::sockopt::set_md5_key(listener, v6, n.address, key.0.as_bytes()) {
+                warn!(neighbor = %n.address, error = %e, "TCP MD5 key (RFC 2385) could not be set on the listener");
+            }
+        }
+    }
 }
 
 /// Starts one neighbour's session. `PeerId(n)` is handed out in
@@ -138,6 +162,8 @@ fn session_key(n: &NeighborConfig) -> impl PartialEq + '_ {
         n.passive,
         n.hold_time,
         n.connect_retry,
+        &n.password,
+        n.ttl_security,
     )
 }
 
@@ -199,8 +225,11 @@ impl SpeakerHandle {
             .await
             .map_err(|source| BgpError::Listen { addr, source })?;
         let port = listener.local_addr().ok().map(|a| a.port());
+        let listener = Arc::new(listener);
+        apply_md5_keys(&listener, &self.lock().config.neighbors, &[]);
         info!(%addr, "listening");
         let weak = Arc::downgrade(&self.inner);
+        let listener_keys = listener.clone();
         let task = tokio::spawn(async move {
             loop {
                 let (stream, remote) = match listener.accept().await {
@@ -229,6 +258,7 @@ impl SpeakerHandle {
         });
         let mut st = self.lock();
         st.listener = Some(task);
+        st.listen_socket = Some(listener_keys);
         st.local_port = port;
         Ok(())
     }
@@ -352,7 +382,21 @@ impl SpeakerHandle {
             }
         }
         let mut st = self.lock();
+        let removed: Vec<NeighborConfig> = st
+            .config
+            .neighbors
+            .iter()
+            .filter(|o| {
+                !new.neighbors
+                    .iter()
+                    .any(|n| same_neighbor(n, o) && n.password == o.password)
+            })
+            .cloned()
+            .collect();
         st.config = new.clone();
+        if let Some(l) = &st.listen_socket {
+            apply_md5_keys(l, &new.neighbors, &removed);
+        }
         for n in &new.neighbors {
             if !st.sessions.iter().any(|s| same_neighbor(&s.neighbor, n)) {
                 start_session(&mut st, n.clone());

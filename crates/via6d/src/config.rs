@@ -78,6 +78,26 @@ fn default_max_paths() -> usize {
     1
 }
 
+/// A TCP MD5 key: 1 to 80 bytes (TCP_MD5SIG_MAXKEYLEN). Its `Debug` is
+/// redacted, so a logged config never shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Password(pub bgp::Secret);
+
+impl TryFrom<String> for Password {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() || s.len() > bgp::sockopt::MD5_MAX_KEY_LEN {
+            // The value itself is never echoed.
+            return Err(format!(
+                "a password must be 1 to {} bytes",
+                bgp::sockopt::MD5_MAX_KEY_LEN
+            ));
+        }
+        Ok(Password(bgp::Secret(s)))
+    }
+}
+
 /// A 4-octet AS number (RFC 6793): plain (`4200000001`) or asdot (`64086.59904`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "serde_yaml::Value")]
@@ -247,6 +267,12 @@ pub struct Neighbor {
     pub max_prefix: Option<u32>,
     #[serde(default)]
     pub next_hop_form: NextHopForm,
+    /// TCP MD5 signature key (RFC 2385), shared with the peer.
+    #[serde(default)]
+    pub password: Option<Password>,
+    /// GTSM (RFC 5082): only accept the peer's packets at TTL 254 or more.
+    #[serde(default)]
+    pub ttl_security: bool,
 }
 
 /// `remote-as`: a number, `external` (any AS but ours) or `internal`
@@ -587,6 +613,8 @@ pub struct Config {
     pub raw: RawConfig,
     pub speaker: bgp::SpeakerConfig,
     pub fib: Option<fib::FibConfig>,
+    /// Things that load but deserve a look (printed by `check` and at start).
+    pub warnings: Vec<String>,
 }
 
 /// Reads and validates `path`.
@@ -595,7 +623,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         file: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    let mut config = parse(path, &text)?;
+    // Keys for TCP MD5 are secrets: say so when others can read them.
+    let has_secret = config
+        .speaker
+        .neighbors
+        .iter()
+        .any(|n| n.password.is_some());
+    if has_secret {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o004 != 0 {
+                config.warnings.push(format!(
+                    "{}: holds neighbor passwords and is readable by every user; chmod o-r it",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// Parses and validates config text; `path` is used in messages only.
@@ -830,6 +876,8 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
                 NextHopForm::Double => wire::LinkLocalForm::Double,
             },
             description: n.description.clone(),
+            password: n.password.as_ref().map(|p| p.0.clone()),
+            ttl_security: n.ttl_security,
         });
     }
     if raw.max_paths == 0 {
@@ -890,7 +938,12 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         max_routes: raw.fib.max_routes,
         ..fib::FibConfig::default()
     });
-    Ok(Config { raw, speaker, fib })
+    Ok(Config {
+        raw,
+        speaker,
+        fib,
+        warnings: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -1014,6 +1067,47 @@ control-socket: /run/via6d.sock
         let p = &c.speaker.policies["upstream-in"];
         assert_eq!(p.terms[0].set.local_pref, Some(200));
         assert_eq!(p.terms[0].matches.community, Some((65000 << 16) | 1));
+    }
+
+    #[test]
+    fn passwords_are_kept_secret() {
+        let text = GOOD.replace(
+            "    remote-as: 65001\n",
+            "    remote-as: 65001\n    password: \"s3cr3t-key\"\n    ttl-security: true\n",
+        );
+        let c = parse_str(&text).unwrap();
+        let n = &c.speaker.neighbors[0];
+        assert_eq!(
+            n.password.as_ref().map(|p| p.0.as_str()),
+            Some("s3cr3t-key")
+        );
+        assert!(n.ttl_security);
+        // Neither the parsed file nor the speaker config prints it.
+        assert!(!format!("{:?}", c.raw).contains("s3cr3t-key"));
+        assert!(!format!("{:?}", c.speaker).contains("s3cr3t-key"));
+        let long = "k".repeat(81);
+        let e = parse_str(&text.replace("s3cr3t-key", &long))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 to 80 bytes") && !e.contains(&long), "{e}");
+    }
+
+    #[test]
+    fn world_readable_passwords_warn() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("via6-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret.yaml");
+        let text = GOOD.replace(
+            "    remote-as: 65001\n",
+            "    remote-as: 65001\n    password: pw\n",
+        );
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(load(&path).unwrap().warnings.len(), 1);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(load(&path).unwrap().warnings.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -63,6 +63,9 @@ fn main() -> ExitCode {
     match command {
         Command::Check(path) => match config::load(&path) {
             Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "{}: ok ({} neighbors, {} originated prefixes)",
                     path.display(),
@@ -85,6 +88,9 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&cfg);
+            for w in &cfg.warnings {
+                tracing::warn!("{w}");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -54,6 +54,8 @@ fn config(passive: bool, hold: u16) -> FsmConfig {
         max_prefix: None,
         link_local_form: LinkLocalForm::Native,
         description: None,
+        password: None,
+        ttl_security: false,
     };
     FsmConfig {
         identity: LocalIdentity {

@@ -30,6 +30,8 @@ pub(crate) fn neighbor(addr: &str, remote_as: u32) -> NeighborConfig {
         max_prefix: None,
         link_local_form: wire::LinkLocalForm::Native,
         description: None,
+        password: None,
+        ttl_security: false,
     }
 }
 

@@ -429,9 +429,36 @@ pub fn peer_socket_addr(
     }
 }
 
+/// Socket options of a neighbour's connections.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// RFC 2385 key, set before the SYN goes out.
+    pub md5_key: Option<Vec<u8>>,
+    /// RFC 5082 GTSM.
+    pub gtsm: bool,
+}
+
 /// One outgoing connection attempt, bounded by `limit`.
-pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, ConnectError> {
-    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+pub async fn connect(
+    addr: SocketAddr,
+    limit: Duration,
+    options: ConnectOptions,
+) -> Result<TcpStream, ConnectError> {
+    let attempt = async {
+        let socket = if addr.is_ipv6() {
+            tokio::net::TcpSocket::new_v6()?
+        } else {
+            tokio::net::TcpSocket::new_v4()?
+        };
+        if let Some(key) = &options.md5_key {
+            crate::sockopt::set_md5_key(&socket, addr.is_ipv6(), addr.ip(), key)?;
+        }
+        if options.gtsm {
+            crate::sockopt::set_gtsm(&socket, addr.is_ipv6())?;
+        }
+        socket.connect(addr).await
+    };
+    match tokio::time::timeout(limit, attempt).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(source)) => Err(ConnectError::Io { addr, source }),
         Err(_) => Err(ConnectError::Timeout(addr)),

@@ -515,7 +515,11 @@ impl Driver {
         match io::peer_socket_addr(n.address, n.interface.as_deref(), n.port) {
             Ok(addr) => {
                 let limit = n.connect_retry.max(Duration::from_secs(1));
-                self.connecting = Some(tokio::spawn(io::connect(addr, limit)));
+                let options = io::ConnectOptions {
+                    md5_key: n.password.as_ref().map(|p| p.0.as_bytes().to_vec()),
+                    gtsm: n.ttl_security,
+                };
+                self.connecting = Some(tokio::spawn(io::connect(addr, limit, options)));
             }
             Err(e) => {
                 self.connect_error = Some(e.to_string());
@@ -614,6 +618,13 @@ impl Driver {
     }
 
     fn incoming(&mut self, stream: TcpStream) {
+        if self.cfg.neighbor.ttl_security {
+            let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(true);
+            if let Err(e) = crate::sockopt::set_gtsm(&stream, v6) {
+                warn!(neighbor = %self.name(), error = %e, "GTSM (RFC 5082) could not be set; connection refused");
+                return;
+            }
+        }
         let state = self.fsm.state();
         if self.fsm.accepts_incoming() && self.conn.is_none() {
             if let Some(c) = self.connecting.take() {
