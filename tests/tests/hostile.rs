@@ -412,6 +412,15 @@ fn header_open_and_fsm_errors() {
             reset_case(b, &raw_open(), &[p(1, 4, 0)], &bytes, (1, 3, Some(&[9])))
         });
 
+        // RFC 7313 §5: a BoRR ROUTE-REFRESH that is not 23 bytes -> 7/1,
+        // data = the whole message (enhanced route refresh negotiated).
+        bed.run("BoRR ROUTE-REFRESH of 24 bytes", |b| {
+            let mut spec = raw_open();
+            spec.capabilities.extend(build::capability(70, &[]));
+            let bytes = build::message(5, &[0, 1, 1, 1, 0]);
+            reset_case(b, &spec, &[p(1, 8, 0)], &bytes, (7, 1, Some(&bytes)))
+        });
+
         // RFC 4271 §6.2: OPEN errors.
         bed.run("OPEN version 5", |b| {
             let mut spec = raw_open();
@@ -1061,12 +1070,13 @@ fn update_errors() {
     });
 }
 
-/// A peer whose receive window is full (it stopped reading) and that is
-/// silent gets the hold timer (RFC 4271 §6.5); via6d's blocked writer
-/// must not stall the timer, the other session or the daemon.
-#[test]
-fn peer_that_stops_reading_gets_the_hold_timer() {
-    scenario("hostile-zero-window", |lab| {
+/// A raw peer (hold 3 s) that stops reading while via6d has 40,000
+/// routes to send it; with `keepalives` it keeps sending KEEPALIVEs (only
+/// the send hold timer can catch it), without it is silent too (the hold
+/// timer catches it). via6d must drop it within `limit`, end with
+/// `want` if the NOTIFICATION gets through, and stay healthy.
+fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> Result<()> {
+    {
         let mut bed = Bed::new(lab)?;
         // Enough routes from the good peer to fill any TCP window towards
         // the raw peer: 40,000 /24s.
@@ -1100,8 +1110,10 @@ fn peer_that_stops_reading_gets_the_hold_timer() {
         let mut peer = bed.connect()?;
         peer.set_recv_buffer(4096);
         peer.establish(&raw_open().hold(3), T)?;
-        // Stop everything: no reads, no KEEPALIVEs.
-        peer.stop_keepalives();
+        // No more reads; KEEPALIVEs only if asked.
+        if !keepalives {
+            peer.stop_keepalives();
+        }
         let start = Instant::now();
         // The scenario holds only if via6d really is stuck writing: its
         // socket towards the raw peer has unsent bytes queued.
@@ -1125,23 +1137,26 @@ fn peer_that_stops_reading_gets_the_hold_timer() {
             )));
         }
         eprintln!("via6d has {queued} bytes queued towards the stuck peer");
-        bed.lab.wait_until(T, "via6d drops the stuck peer", || {
-            let st = bed.state(RAW_IF)?;
-            Ok(st != "Established")
-        })?;
+        bed.lab
+            .wait_until(limit + T, "via6d drops the stuck peer", || {
+                let st = bed.state(RAW_IF)?;
+                Ok(st != "Established")
+            })?;
         let took = start.elapsed();
-        if took > Duration::from_secs(7) {
+        if took > limit {
             return Err(check(format!(
-                "hold time 3 s, session dropped after {took:?}"
+                "session dropped after {took:?}, limit {limit:?}"
             )));
         }
+        eprintln!("stuck peer (keepalives: {keepalives}) dropped after {took:?}");
+        peer.stop_keepalives();
         // What is left in the socket ends with the connection closing.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match peer.recv(Duration::from_secs(2)) {
                 e2e::rawpeer::Incoming::Closed => break,
                 e2e::rawpeer::Incoming::Message(Message::Notification(n)) => {
-                    expect_notification(&n, 4, 0, None)?;
+                    expect_notification(&n, want.0, want.1, None)?;
                 }
                 e2e::rawpeer::Incoming::Undecodable { frame, error } => {
                     return Err(check(format!(
@@ -1155,5 +1170,24 @@ fn peer_that_stops_reading_gets_the_hold_timer() {
         }
         bed.healthy()?;
         bed.finish()
+    }
+}
+
+/// A peer whose receive window is full (it stopped reading) and that is
+/// silent gets the hold timer (RFC 4271 §6.5): 4/0 after 3 s.
+#[test]
+fn peer_that_stops_reading_gets_the_hold_timer() {
+    scenario("hostile-zero-window", |lab| {
+        stuck_peer(lab, false, (4, 0), Duration::from_secs(7))
+    });
+}
+
+/// A peer that keeps sending KEEPALIVEs but never reads: only the send
+/// hold timer (RFC 9687 §3; via6d uses twice the negotiated hold time,
+/// 6 s here) ends it, with 8/0 if the NOTIFICATION gets through.
+#[test]
+fn peer_that_stops_reading_but_keeps_talking_gets_the_send_hold_timer() {
+    scenario("hostile-send-hold", |lab| {
+        stuck_peer(lab, true, (8, 0), Duration::from_secs(15))
     });
 }
