@@ -76,10 +76,13 @@ pub const AF_INET6: u8 = libc::AF_INET6 as u8;
 
 pub const RTNLGRP_LINK: u32 = 1;
 pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
+pub const RTNLGRP_IPV4_ROUTE: u32 = 7;
+pub const RTNLGRP_IPV6_ROUTE: u32 = 11;
 pub const RTNLGRP_NEXTHOP: u32 = 32;
 
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
+const NETLINK_DROP_MEMBERSHIP: libc::c_int = 2;
 const NETLINK_CAP_ACK: libc::c_int = 10;
 const NETLINK_EXT_ACK: libc::c_int = 11;
 const NETLINK_GET_STRICT_CHK: libc::c_int = 12;
@@ -191,6 +194,16 @@ impl NlSocket {
             req_seq: REQ_SEQ_BASE,
             rx: vec![0; 1 << 20],
         })
+    }
+
+    /// Join or leave a multicast group.
+    pub fn set_membership(fd: RawFd, group: u32, join: bool) -> io::Result<()> {
+        let opt = if join {
+            NETLINK_ADD_MEMBERSHIP
+        } else {
+            NETLINK_DROP_MEMBERSHIP
+        };
+        setopt(fd, SOL_NETLINK, opt, group as libc::c_int)
     }
 
     /// The send buffer size as the kernel accounts it (the limit for one

@@ -32,6 +32,12 @@ type FastHash = foldhash::fast::RandomState;
 type HopSetId = u32;
 /// A hop set we cannot compare (foreign shape); forces a replace.
 const UNKNOWN: HopSetId = u32::MAX;
+const ROUTE_GROUPS: [u32; 2] = [nl::RTNLGRP_IPV4_ROUTE, nl::RTNLGRP_IPV6_ROUTE];
+/// A flush this large stops listening to route events while it runs.
+const BULK: usize = 10_000;
+/// Audit this long after the last bulk flush (covers what happened while
+/// not listening; bulk loads come in runs, so one audit after the run).
+const AUDIT_AFTER_BULK: Duration = Duration::from_secs(30);
 /// `lo` is interface 1 in every network namespace.
 const LO_IFINDEX: u32 = 1;
 
@@ -185,6 +191,12 @@ struct Owner {
     pipe: Pipeline<Vec<InFlight>>,
     /// Remove unused nexthop objects after the next flush.
     gc_nexthops: bool,
+    /// The route event socket, and whether we listen on it now (not
+    /// during bulk writes, whose own events would only flood it).
+    route_mon_fd: std::os::fd::RawFd,
+    route_mon_on: bool,
+    /// An audit is due then (after bulk writes, or a monitor overrun).
+    audit_at: Option<Instant>,
     /// Reused buffer of creates and deletes of one flush.
     reshape: Vec<Planned>,
     /// Recycled batch buffers.
@@ -217,6 +229,26 @@ struct NhObj {
     present: bool,
 }
 
+/// Read every queued event from a non-blocking socket. The flag says the
+/// socket overran (ENOBUFS: events were lost).
+fn drain_events(sock: &mut NlSocket) -> (Vec<(u16, Vec<u8>)>, bool) {
+    let mut events = Vec::new();
+    let mut errors = 0;
+    loop {
+        match sock.recv() {
+            Ok(data) => {
+                for m in nl::Messages::new(data) {
+                    events.push((m.ty, m.payload.to_vec()));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (events, errors > 0),
+            // ENOBUFS is reported once; what is still queued follows.
+            Err(_) if errors < 8 => errors += 1,
+            Err(_) => return (events, true),
+        }
+    }
+}
+
 /// Thread entry point.
 pub(crate) fn run(
     cfg: FibConfig,
@@ -243,7 +275,7 @@ pub(crate) fn run(
         }
     };
     rt.block_on(async move {
-        let (mut owner, monitor) = match Owner::init(cfg) {
+        let (mut owner, monitor, route_mon) = match Owner::init(cfg) {
             Ok(o) => o,
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -251,7 +283,7 @@ pub(crate) fn run(
             }
         };
         let _ = ready.send(Ok(()));
-        owner.main_loop(rx, monitor).await;
+        owner.main_loop(rx, monitor, route_mon).await;
     });
 }
 
@@ -341,7 +373,7 @@ fn describe(r: &KernelRoute) -> String {
 }
 
 impl Owner {
-    fn init(cfg: FibConfig) -> Result<(Owner, AsyncFd<NlSocket>), FibError> {
+    fn init(cfg: FibConfig) -> Result<(Owner, AsyncFd<NlSocket>, AsyncFd<NlSocket>), FibError> {
         let mut sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
         let groups = [
             nl::RTNLGRP_LINK,
@@ -352,6 +384,13 @@ impl Owner {
         // SAFETY: NlSocket owns its descriptor and always returns the same
         // one; it is closed only when the AsyncFd (and so the socket) drops.
         let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
+            .map_err(|e| nl::NlError::Io(e.into()))?;
+        // Route events on their own socket: a burst of them (they come for
+        // our own writes too) must not crowd out link events.
+        let route_mon = NlSocket::open(&ROUTE_GROUPS, true).map_err(nl::NlError::Io)?;
+        let route_mon_fd = route_mon.as_raw_fd();
+        // SAFETY: as above.
+        let route_mon = unsafe { AsyncFd::register_with_interest(route_mon, Interest::READABLE) }
             .map_err(|e| nl::NlError::Io(e.into()))?;
 
         let batch_sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
@@ -407,10 +446,13 @@ impl Owner {
             spare: Vec::new(),
             to_describe: Vec::new(),
             nh,
+            route_mon_fd,
+            route_mon_on: true,
+            audit_at: None,
         };
         o.ensure_source_address()?;
         o.load_stale()?;
-        Ok((o, monitor))
+        Ok((o, monitor, route_mon))
     }
 
     /// Whether the host has `a`: None, Some(false) (someone's), or
@@ -608,7 +650,12 @@ impl Owner {
         }
     }
 
-    async fn main_loop(&mut self, mut rx: mpsc::Receiver<Cmd>, mut monitor: AsyncFd<NlSocket>) {
+    async fn main_loop(
+        &mut self,
+        mut rx: mpsc::Receiver<Cmd>,
+        mut monitor: AsyncFd<NlSocket>,
+        mut route_mon: AsyncFd<NlSocket>,
+    ) {
         let stale_deadline = Instant::now() + self.cfg.stale_timeout;
         let mut retry = tokio::time::interval(self.cfg.retry_interval);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -619,82 +666,70 @@ impl Owner {
         loop {
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             let mut shutdown = None;
+            let audit_at = self.audit_at;
+            // Kernel events before commands: they change what may be written.
             tokio::select! {
-                            biased;
-            // Link events first: they change what may be written.
-                            r = monitor.readable_mut() => {
-                                match r {
-                                    Ok(mut g) => {
-                                        let mut events = Vec::new();
-                                        let mut overrun = false;
-                                        loop {
-                                            match g.get_inner_mut().recv() {
-                                                Ok(data) => {
-                                                    for m in nl::Messages::new(data) {
-                                                        events.push((m.ty, m.payload.to_vec()));
-                                                    }
-                                                }
-                                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                                                    g.clear_ready();
-                                                    break;
-                                                }
-                                                Err(e) => {
-                                                    warn!(error = %e, "netlink monitor overrun; resyncing links");
-                                                    overrun = true;
-                                                    break;
-                                                }
-                                            }
-                                        }
-                                        for (ty, p) in events {
-                                            self.event(ty, &p);
-                                        }
-                                        if overrun {
-                                            self.resync_links();
-                                        }
-                                    }
-                                    Err(e) => {
-                                        warn!(error = %e, "netlink monitor failed");
-                                        return;
-                                    }
-                                }
-                            }
-                            cmd = rx.recv() => {
-                                let Some(cmd) = cmd else {
-                                    debug!("all FIB handles dropped; leaving routes in place");
-                                    return;
-                                };
-                                let mut next = Some(cmd);
-                                // Drain what is queued so changes to one prefix coalesce.
-                                let mut n = 0;
-                                while let Some(c) = next.take() {
-                                    match c {
-                                        Cmd::Apply(ch) => self.apply(ch),
-                                        Cmd::Flush(t) => waiters.push(t),
-                                        Cmd::SyncDone(t) => {
-                                            self.sync_done();
-                                            waiters.push(t);
-                                        }
-                                        Cmd::Status(t) => {
-                                            let _ = t.send(self.status());
-                                        }
-                                        Cmd::Shutdown(t) => {
-                                            shutdown = Some(t);
-                                            break;
-                                        }
-                                    }
-                                    n += 1;
-                                    if n < 4096 {
-                                        next = rx.try_recv().ok();
-                                    }
-                                }
-                            }
-                            _ = tokio::time::sleep_until(stale_deadline), if !self.synced => {
-                                info!("stale timeout: removing routes not wanted again");
+                biased;
+                // Readiness only: both sockets are drained below, link
+                // events first, whichever woke us.
+                r = route_mon.readable_mut() => match r {
+                    Ok(mut g) => g.clear_ready(),
+                    Err(e) => {
+                        warn!(error = %e, "route event socket failed");
+                        return;
+                    }
+                },
+                r = monitor.readable_mut() => match r {
+                    Ok(mut g) => g.clear_ready(),
+                    Err(e) => {
+                        warn!(error = %e, "link event socket failed");
+                        return;
+                    }
+                },
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else {
+                        debug!("all FIB handles dropped; leaving routes in place");
+                        return;
+                    };
+                    // Drain what is queued so changes to one prefix coalesce.
+                    let mut next = Some(cmd);
+                    let mut n = 0;
+                    while let Some(c) = next.take() {
+                        match c {
+                            Cmd::Apply(ch) => self.apply(ch),
+                            Cmd::Flush(t) => waiters.push(t),
+                            Cmd::SyncDone(t) => {
                                 self.sync_done();
+                                waiters.push(t);
                             }
-                            _ = retry.tick() => self.retry(),
-                            _ = audit.tick(), if self.cfg.audit_interval.is_some() => self.audit(),
+                            Cmd::Status(t) => {
+                                let _ = t.send(self.status());
+                            }
+                            Cmd::Shutdown(t) => {
+                                shutdown = Some(t);
+                                break;
+                            }
                         }
+                        n += 1;
+                        if n < 4096 {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(stale_deadline), if !self.synced => {
+                    info!("stale timeout: removing routes not wanted again");
+                    self.sync_done();
+                }
+                _ = retry.tick() => self.retry(),
+                _ = audit.tick(), if self.cfg.audit_interval.is_some() => self.audit(),
+                _ = tokio::time::sleep_until(audit_at.unwrap_or_else(Instant::now)),
+                    if audit_at.is_some() =>
+                {
+                    self.audit_at = None;
+                    self.audit();
+                }
+            }
+            self.kernel_events(monitor.get_mut(), route_mon.get_mut());
             self.flush();
             if self.gc_nexthops && self.synced {
                 self.gc_nexthops = false;
@@ -708,6 +743,28 @@ impl Owner {
                 let _ = t.send(r);
                 return;
             }
+        }
+    }
+
+    /// Handle what the kernel told us since the last look: link and
+    /// address events first (a route event may be their consequence), then
+    /// route events.
+    fn kernel_events(&mut self, monitor: &mut NlSocket, route_mon: &mut NlSocket) {
+        let (events, overrun) = drain_events(monitor);
+        for (ty, p) in events {
+            self.event(ty, &p);
+        }
+        if overrun {
+            warn!("link events overran; resyncing links");
+            self.resync_links();
+        }
+        let (events, overrun) = drain_events(route_mon);
+        for (ty, p) in events {
+            self.route_event(ty, &p);
+        }
+        if overrun {
+            debug!("route events overran; auditing");
+            self.audit_at = Some(Instant::now());
         }
     }
 
@@ -1056,7 +1113,14 @@ impl Owner {
         }
         let mut drop = Vec::new();
         for (p, r) in self.routes.iter_mut() {
-            if !matches!(p, IpNet::V4(_)) || r.kernel == Kernel::Absent {
+            if !matches!(p, IpNet::V4(_)) {
+                continue;
+            }
+            if r.kernel == Kernel::Absent {
+                // Refused while the address was missing: try again.
+                if r.want.is_some() && r.has_problem {
+                    Self::mark_dirty(&mut self.dirty, *p, r);
+                }
                 continue;
             }
             set_kernel(&mut self.in_kernel, r, Kernel::Absent);
@@ -1148,6 +1212,68 @@ impl Owner {
 
     /// Write every dirty prefix to the kernel in packed batches.
     fn flush(&mut self) {
+        let bulk = self.dirty.len() >= BULK;
+        if bulk {
+            self.listen_routes(false);
+        }
+        self.flush_inner();
+        if bulk {
+            self.listen_routes(true);
+            self.audit_at = Some(Instant::now() + AUDIT_AFTER_BULK);
+        }
+    }
+
+    fn listen_routes(&mut self, on: bool) {
+        if self.route_mon_on == on {
+            return;
+        }
+        for g in ROUTE_GROUPS {
+            if let Err(e) = NlSocket::set_membership(self.route_mon_fd, g, on) {
+                warn!(error = %e, "cannot change route event membership");
+            }
+        }
+        self.route_mon_on = on;
+    }
+
+    /// A route event from the kernel. A route of another protocol at our
+    /// key means someone replaced ours: it is theirs now, and reported as
+    /// a conflict (never overwritten). A route of ours deleted by someone
+    /// else is reinstalled if still wanted.
+    fn route_event(&mut self, ty: u16, payload: &[u8]) {
+        let Some(k) = nl::parse_route(payload) else {
+            return;
+        };
+        if k.table != self.cfg.table || k.metric != self.params.metric_for(&k.prefix) {
+            return;
+        }
+        let prefix = k.prefix;
+        let foreign_new = ty == nl::RTM_NEWROUTE && k.protocol != self.cfg.protocol;
+        let ours_gone = ty == nl::RTM_DELROUTE && k.protocol == self.cfg.protocol;
+        if !foreign_new && !ours_gone {
+            return;
+        }
+        let Some(r) = self.routes.get_mut(&prefix) else {
+            return;
+        };
+        if r.kernel == Kernel::Absent {
+            return;
+        }
+        set_kernel(&mut self.in_kernel, r, Kernel::Absent);
+        if r.want.is_none() {
+            self.remove_route(&prefix);
+            return;
+        }
+        if foreign_new {
+            let text = describe(&k);
+            warn!(%prefix, existing = %text, "a foreign route replaced ours; leaving it alone");
+            set_problem(&mut self.problems, prefix, r, Some(Problem::Conflict(text)));
+        } else {
+            debug!(%prefix, "our route was deleted; reinstalling");
+            Self::mark_dirty(&mut self.dirty, prefix, r);
+        }
+    }
+
+    fn flush_inner(&mut self) {
         let mut written = 0usize;
         for _round in 0..3 {
             if self.dirty.is_empty() && self.batch.count() == 0 {

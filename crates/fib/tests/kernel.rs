@@ -674,6 +674,37 @@ async fn ecmp_link_down_up_body(nh: bool) {
     }
 }
 
+/// Someone replaces our route with their own (same key): it is theirs
+/// from then on, reported, and never overwritten or deleted by us.
+async fn foreign_replace_is_respected_body(nh: bool) {
+    let ns = Ns::with("frepl", nh);
+    ns.ip("addr add 10.9.0.1/24 dev veth0");
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    ns.ip("route replace 198.51.100.0/24 via 10.9.0.2 proto static metric 20");
+    assert!(
+        wait_for(5, || futures_lite_status(&fib).conflict_count == 1),
+        "{:?}",
+        futures_lite_status(&fib)
+    );
+    // A new next hop from BGP must not overwrite it; a withdraw must not
+    // delete it.
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::2", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let want = "198.51.100.0/24 via 10.9.0.2 dev veth0 proto static metric 20";
+    assert_eq!(ns.ip("-4 route show 198.51.100.0/24").trim(), want);
+    fib.apply(vec![remove("198.51.100.0/24")]).await.unwrap();
+    fib.flush().await.unwrap();
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.ip("-4 route show 198.51.100.0/24").trim(), want);
+}
+
 /// Status from sync code inside `wait_for` (the FIB runs on its own thread).
 fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
     let fib = fib.clone();
@@ -771,6 +802,7 @@ macro_rules! both_modes {
 }
 
 both_modes! {
+    foreign_replace_is_respected_body => foreign_replace_is_respected, foreign_replace_is_respected_nh;
     ecmp_link_down_up_body => ecmp_link_down_up, ecmp_link_down_up_nh;
     keep_on_exit_body => keep_on_exit, keep_on_exit_nh;
     max_routes_body => max_routes, max_routes_nh;
