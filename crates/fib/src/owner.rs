@@ -1035,6 +1035,11 @@ impl Owner {
                             drop.push(*p);
                         }
                     }
+                    // Wanted but not in the kernel (e.g. refused while the
+                    // link was going down): it now waits for the link.
+                    Kernel::Absent if r.want.is_some_and(is_gone) => {
+                        set_problem(&mut self.problems, *p, r, Some(Problem::LinkDown));
+                    }
                     _ => {}
                 }
             }

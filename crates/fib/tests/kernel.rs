@@ -705,6 +705,26 @@ async fn foreign_replace_is_respected_body(nh: bool) {
     assert_eq!(ns.ip("-4 route show 198.51.100.0/24").trim(), want);
 }
 
+/// A route of our protocol that appeared after our start dump blocks our
+/// exclusive create; being ours, it is adopted and rewritten, not reported.
+async fn adopts_late_route_of_our_protocol_body(nh: bool) {
+    let ns = Ns::with("late", nh);
+    let v0 = ns.ifindex("veth0");
+    let fib = Fib::start(ns.config()).await.unwrap();
+    ns.ip("route add 198.51.100.0/24 via inet6 fe80::9 dev veth0 proto bgp metric 20");
+    fib.apply(vec![install("198.51.100.0/24", vec![ll("fe80::1", v0)])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    let r = ns.route("-4 route show proto bgp");
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.contains("via inet6 fe80::1 dev veth0"), "{r}");
+    let st = fib.status().await;
+    assert_eq!((st.installed, st.conflict_count), (1, 0), "{st:?}");
+    fib.shutdown().await.unwrap();
+    assert_eq!(ns.bgp_route_count(), 0);
+}
+
 /// Status from sync code inside `wait_for` (the FIB runs on its own thread).
 fn futures_lite_status(fib: &Fib) -> fib::FibStatus {
     let fib = fib.clone();
@@ -802,6 +822,7 @@ macro_rules! both_modes {
 }
 
 both_modes! {
+    adopts_late_route_of_our_protocol_body => adopts_late_route_of_our_protocol, adopts_late_route_of_our_protocol_nh;
     foreign_replace_is_respected_body => foreign_replace_is_respected, foreign_replace_is_respected_nh;
     ecmp_link_down_up_body => ecmp_link_down_up, ecmp_link_down_up_nh;
     keep_on_exit_body => keep_on_exit, keep_on_exit_nh;
