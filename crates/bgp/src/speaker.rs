@@ -309,6 +309,16 @@ impl SpeakerHandle {
         }
     }
 
+    /// Like `routes`, bounded: a full table as one reply would cost
+    /// hundreds of MB.
+    pub async fn routes_filtered(&self, filter: crate::RouteFilter) -> Vec<RouteStatus> {
+        let rib = self.lock().rib.clone();
+        match rib {
+            Some(r) => r.routes_filtered(filter).await,
+            None => Vec::new(),
+        }
+    }
+
     /// Cease/4 (administrative reset) and start again.
     pub async fn reset(&self, addr: IpAddr) -> Result<(), BgpError> {
         let cmd = {

@@ -15,7 +15,13 @@ use tokio::net::{UnixListener, UnixStream};
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Request {
     Neighbors,
-    Routes,
+    /// RIB paths, optionally one prefix only, at most `limit` of them.
+    Routes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<ipnet::IpNet>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
     Fib,
     /// Tear the session down (Cease/4, administrative reset) and restart it.
     Reset {
@@ -175,6 +181,19 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"command":"neighbors"}"#).unwrap(),
             Request::Neighbors
         );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"command":"routes"}"#).unwrap(),
+            Request::Routes {
+                prefix: None,
+                limit: None
+            }
+        );
+        let r = Request::Routes {
+            prefix: Some("10.0.0.0/8".parse().unwrap()),
+            limit: Some(5),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"command":"routes","prefix":"10.0.0.0/8","limit":5}"#);
     }
 
     #[tokio::test]

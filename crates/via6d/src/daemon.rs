@@ -185,7 +185,17 @@ async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
 async fn answer(parts: &Parts, request: Request) -> Reply {
     let value = match request {
         Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await),
-        Request::Routes => serde_json::to_value(parts.speaker.routes().await).map(|mut v| {
+        Request::Routes { prefix, limit } => serde_json::to_value(
+            parts
+                .speaker
+                .routes_filtered(bgp::RouteFilter {
+                    prefix,
+                    peer: None,
+                    limit,
+                })
+                .await,
+        )
+        .map(|mut v| {
             control::name_interfaces(&mut v);
             v
         }),

@@ -8,7 +8,7 @@ use via6d::control::{self, Request};
 
 const USAGE: &str = "\
 usage: via6ctl [--socket PATH] [--json] neighbors
-       via6ctl [--socket PATH] [--json] routes
+       via6ctl [--socket PATH] [--json] routes [PREFIX] [--limit N | --all]
        via6ctl [--socket PATH] [--json] fib
        via6ctl [--socket PATH] neighbor ADDRESS reset|refresh
        via6ctl mrt stats FILE
@@ -17,19 +17,33 @@ The socket defaults to /run/via6d.sock (or $VIA6_SOCKET).";
 struct Args {
     socket: PathBuf,
     json: bool,
+    /// `routes`: at most this many paths (`None` = all).
+    limit: Option<usize>,
     words: Vec<String>,
 }
+
+/// A full table is a million rows: show the first thousand unless asked.
+const DEFAULT_ROUTE_LIMIT: usize = 1000;
 
 fn parse_args() -> Result<Args, String> {
     let mut socket = std::env::var_os("VIA6_SOCKET")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run/via6d.sock"));
     let mut json = false;
+    let mut limit = Some(DEFAULT_ROUTE_LIMIT);
     let mut words = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--json" | "-j" => json = true,
+            "--all" => limit = None,
+            "--limit" => {
+                let n = it.next().ok_or("--limit needs a number")?;
+                limit = Some(
+                    n.parse()
+                        .map_err(|_| format!("--limit {n:?}: not a number"))?,
+                );
+            }
             "--socket" | "-s" => socket = it.next().ok_or("--socket needs a path")?.into(),
             "--help" | "-h" => return Err(String::new()),
             s if s.starts_with("--socket=") => socket = s.trim_start_matches("--socket=").into(),
@@ -40,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         socket,
         json,
+        limit,
         words,
     })
 }
@@ -239,7 +254,20 @@ fn main() -> ExitCode {
     }
     let request = match words.as_slice() {
         ["neighbors"] | ["neighbours"] => Request::Neighbors,
-        ["routes"] => Request::Routes,
+        ["routes"] => Request::Routes {
+            prefix: None,
+            limit: args.limit,
+        },
+        ["routes", prefix] => match prefix.parse() {
+            Ok(p) => Request::Routes {
+                prefix: Some(p),
+                limit: args.limit,
+            },
+            Err(_) => {
+                eprintln!("via6ctl: {prefix:?} is not a prefix such as 198.51.100.0/24");
+                return ExitCode::from(2);
+            }
+        },
         ["fib"] => Request::Fib,
         ["neighbor" | "neighbour", addr, action @ ("reset" | "refresh")] => {
             let Ok(neighbor) = addr.split('%').next().unwrap_or(addr).parse() else {
@@ -269,12 +297,19 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(control::call(&args.socket, &request)) {
         Ok(v) => {
+            if let (Request::Routes { limit: Some(n), .. }, Some(rows)) = (&request, v.as_array()) {
+                if rows.len() >= *n {
+                    eprintln!(
+                        "via6ctl: showing the first {n} paths; use --limit N, --all or a prefix"
+                    );
+                }
+            }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 match request {
                     Request::Neighbors => print_columns(&v, NEIGHBOR_COLUMNS),
-                    Request::Routes => print_columns(&v, ROUTE_COLUMNS),
+                    Request::Routes { .. } => print_columns(&v, ROUTE_COLUMNS),
                     _ => print_human(&v),
                 }
             }
