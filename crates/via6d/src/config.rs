@@ -495,6 +495,10 @@ pub struct Fib {
     /// A cap on routes in the kernel, whatever the peers send.
     #[serde(default)]
     pub max_routes: Option<usize>,
+    /// Install through kernel nexthop objects (`ip route` then shows
+    /// `nhid N via inet6 ...`): about twice as fast for a full table.
+    #[serde(default = "yes")]
+    pub nexthop_objects: bool,
 }
 
 fn default_metric() -> u32 {
@@ -518,6 +522,7 @@ impl Default for Fib {
             keep_on_exit: false,
             stale_timeout: default_stale_timeout(),
             max_routes: None,
+            nexthop_objects: true,
         }
     }
 }
@@ -936,6 +941,7 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
         stale_timeout: Duration::from_secs(raw.fib.stale_timeout),
         keep_on_exit: raw.fib.keep_on_exit,
         max_routes: raw.fib.max_routes,
+        nexthop_objects: raw.fib.nexthop_objects,
         ..fib::FibConfig::default()
     });
     Ok(Config {
