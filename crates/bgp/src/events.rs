@@ -2,6 +2,7 @@
 //! the FIB sync. Every channel is bounded.
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use wire::{CodecContext, Family};
@@ -81,13 +82,18 @@ pub struct RouteNextHop {
     pub ifindex: Option<u32>,
 }
 
+/// The next hops of one route, sorted and without duplicates. The RIB
+/// interns them: every route with the same set shares one allocation, so a
+/// full table of changes costs no heap per route.
+pub type NextHopSet = Arc<[RouteNextHop]>;
+
 /// RIB -> FIB sync: Loc-RIB changes in best-path terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteChange {
     /// Add or replace; more than one next hop is an ECMP route.
     Install {
         prefix: IpNet,
-        next_hops: Vec<RouteNextHop>,
+        next_hops: NextHopSet,
     },
     Remove {
         prefix: IpNet,

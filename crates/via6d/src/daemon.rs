@@ -39,6 +39,15 @@ pub struct Parts {
     pub fib: Option<fib::Fib>,
 }
 
+/// Capacity of the RIB -> FIB sync channel, in chunks of changes.
+const FIB_EVENTS: usize = 16;
+
+/// Changes handed to the FIB between two flush marks. The sync waits for
+/// the mark before the last one, so at most about two windows wait inside
+/// the FIB: a full table is never queued whole, and the RIB feels the
+/// back-pressure through the channel.
+const FIB_WINDOW: usize = 64 * 1024;
+
 /// Turns RIB next hops into kernel gateways; the two types are kept apart
 /// so that `bgp` does not depend on `fib`.
 fn to_fib_changes(changes: Vec<bgp::RouteChange>) -> Vec<fib::FibChange> {
@@ -48,7 +57,7 @@ fn to_fib_changes(changes: Vec<bgp::RouteChange>) -> Vec<fib::FibChange> {
             bgp::RouteChange::Install { prefix, next_hops } => fib::FibChange::Install {
                 prefix,
                 next_hops: next_hops
-                    .into_iter()
+                    .iter()
                     .map(|n| fib::FibNextHop {
                         gateway: n.gateway,
                         ifindex: n.ifindex,
@@ -58,6 +67,35 @@ fn to_fib_changes(changes: Vec<bgp::RouteChange>) -> Vec<fib::FibChange> {
             bgp::RouteChange::Remove { prefix } => fib::FibChange::Remove { prefix },
         })
         .collect()
+}
+
+/// Feeds RIB changes to the FIB, at most about two windows ahead of what
+/// the kernel acknowledged.
+async fn sync_fib(mut fib_rx: mpsc::Receiver<bgp::FibEvent>, fib: Option<fib::Fib>) {
+    let mut since_mark = 0usize;
+    let mut mark: Option<tokio::task::JoinHandle<()>> = None;
+    while let Some(event) = fib_rx.recv().await {
+        let Some(fib) = &fib else { continue };
+        match event {
+            bgp::FibEvent::Changes(changes) => {
+                since_mark += changes.len();
+                if let Err(e) = fib.apply(to_fib_changes(changes)).await {
+                    error!(error = %e, "FIB update failed");
+                }
+                if since_mark >= FIB_WINDOW {
+                    since_mark = 0;
+                    if let Some(m) = mark.take() {
+                        let _ = m.await;
+                    }
+                    let f = fib.clone();
+                    mark = Some(tokio::spawn(async move {
+                        let _ = f.flush().await;
+                    }));
+                }
+            }
+            bgp::FibEvent::InitialTablesIn => fib.initial_sync_done().await,
+        }
+    }
 }
 
 /// Runs until SIGTERM or SIGINT. SIGHUP reloads `config_path`.
@@ -73,7 +111,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         Some(fc) => Some(fib::Fib::start(fc.clone()).await?),
         None => None,
     };
-    let (fib_tx, mut fib_rx) = mpsc::channel::<bgp::FibEvent>(64);
+    let (fib_tx, fib_rx) = mpsc::channel::<bgp::FibEvent>(FIB_EVENTS);
     let speaker = bgp::Speaker::start(config.speaker.clone(), fib_tx).await?;
     info!(
         asn = config.speaker.asn,
@@ -82,20 +120,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         "via6d started"
     );
 
-    let fib_for_sync = fib.clone();
-    let fib_sync = tokio::spawn(async move {
-        while let Some(event) = fib_rx.recv().await {
-            let Some(fib) = &fib_for_sync else { continue };
-            match event {
-                bgp::FibEvent::Changes(changes) => {
-                    if let Err(e) = fib.apply(to_fib_changes(changes)).await {
-                        error!(error = %e, "FIB update failed");
-                    }
-                }
-                bgp::FibEvent::InitialTablesIn => fib.initial_sync_done().await,
-            }
-        }
-    });
+    let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
 
     let parts = Arc::new(Parts {
         speaker: speaker.clone(),

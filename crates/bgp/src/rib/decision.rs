@@ -1,6 +1,7 @@
 //! The RFC 4271 §9.1.2 decision process with ECMP, and the FIB view of a
 //! prefix's multipath set.
 
+use super::fibq::HopSets;
 use super::*;
 
 /// What the FIB has for one prefix, computed from the multipath set.
@@ -12,16 +13,18 @@ pub(crate) enum FibView {
 }
 
 impl FibView {
-    pub(crate) fn into_change(self, prefix: IpNet) -> RouteChange {
+    /// The change that makes the FIB show this view, its next-hop set
+    /// shared through `hop_sets`.
+    pub(crate) fn into_change(self, prefix: IpNet, hop_sets: &mut HopSets) -> RouteChange {
         match self {
             FibView::None => RouteChange::Remove { prefix },
             FibView::One(nh) => RouteChange::Install {
                 prefix,
-                next_hops: vec![nh],
+                next_hops: hop_sets.intern(&[nh]),
             },
             FibView::Many(v) => RouteChange::Install {
                 prefix,
-                next_hops: v,
+                next_hops: hop_sets.intern(&v),
             },
         }
     }

@@ -21,6 +21,7 @@
 
 pub mod attrs;
 mod decision;
+mod fibq;
 mod nexthop;
 mod reconfig;
 mod status;
@@ -367,8 +368,9 @@ pub struct Rib {
     pub(crate) peers: Vec<Option<Peer>>,
     pub(crate) slots: HashMap<PeerId, u16>,
     /// FIB changes not yet handed out, coalesced per prefix.
-    pub(crate) fib: Vec<RouteChange>,
-    pub(crate) fib_index: hashbrown::HashMap<(u128, u16), usize>,
+    pub(crate) fib: fibq::FibQueue,
+    /// Next-hop sets of FIB changes, shared by every route that has them.
+    pub(crate) hop_sets: fibq::HopSets,
     /// eBGP neighbours already warned about RFC 8212 default deny.
     pub(crate) warned: HashSet<PeerId>,
     /// Configured neighbours (by index) that sent End-of-RIB for all
@@ -397,8 +399,8 @@ impl Rib {
             tables: Tables::default(),
             peers: Vec::new(),
             slots: HashMap::new(),
-            fib: Vec::new(),
-            fib_index: hashbrown::HashMap::new(),
+            fib: fibq::FibQueue::default(),
+            hop_sets: fibq::HopSets::default(),
             warned: HashSet::new(),
             eor_done: HashSet::new(),
             initial_tables_in: false,
@@ -946,7 +948,8 @@ impl Rib {
     fn after_change(&mut self, prefix: IpNet, fib: Option<FibView>, best_changed: bool) {
         if let Some(view) = fib {
             if !self.is_originated(prefix) {
-                self.push_fib(view.into_change(prefix));
+                let change = view.into_change(prefix, &mut self.hop_sets);
+                self.push_fib(change);
             }
         }
         if best_changed {
@@ -959,27 +962,19 @@ impl Rib {
     }
 
     fn push_fib(&mut self, change: RouteChange) {
-        let prefix = match &change {
-            RouteChange::Install { prefix, .. } | RouteChange::Remove { prefix } => *prefix,
-        };
-        let key = match prefix {
-            // The length says the family: IPv4 0..=32, IPv6 256..=384.
-            IpNet::V4(p) => (u128::from(u32::from(p.addr())), u16::from(p.prefix_len())),
-            IpNet::V6(p) => (u128::from(p.addr()), 256 + u16::from(p.prefix_len())),
-        };
-        match self.fib_index.get(&key).and_then(|&i| self.fib.get_mut(i)) {
-            Some(slot) => *slot = change,
-            None => {
-                self.fib_index.insert(key, self.fib.len());
-                self.fib.push(change);
-            }
-        }
+        self.fib.push(change);
     }
 
     /// Pending FIB changes, at most one per prefix, oldest first.
     pub fn take_fib_changes(&mut self) -> Vec<RouteChange> {
-        self.fib_index.clear();
-        std::mem::take(&mut self.fib)
+        self.fib.take_all()
+    }
+
+    /// Pending FIB changes in chunks of at most `max`, oldest first, each
+    /// owning only its own memory.
+    pub fn take_fib_chunks(&mut self, max: usize, out: &mut impl Extend<Vec<RouteChange>>) {
+        self.fib.take_chunks(max, out);
+        self.fib.shrink(4 * max);
     }
 
     /// Number of FIB changes waiting.

@@ -61,7 +61,8 @@ impl Rib {
                     self.push_fib(RouteChange::Remove { prefix });
                 }
             } else if view != FibView::None {
-                self.push_fib(view.into_change(prefix));
+                let change = view.into_change(prefix, &mut self.hop_sets);
+                self.push_fib(change);
             }
         }
         for slot in 0..self.peers.len() {

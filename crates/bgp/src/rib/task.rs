@@ -19,8 +19,12 @@ use crate::events::{FibEvent, PeerId, RibInput, RouteChange};
 
 /// Capacity of the session -> RIB channel.
 pub const INPUT_CAPACITY: usize = 1024;
-/// FIB changes per `FibEvent::Changes`.
+/// Most FIB changes per `FibEvent::Changes`.
 pub const FIB_CHUNK: usize = 4096;
+/// The first chunk after a quiet spell is this small, and each next one
+/// twice the size up to [`FIB_CHUNK`]: the kernel starts writing routes
+/// while the RIB still works through the first UPDATEs of a table.
+pub const FIB_FIRST_CHUNK: usize = 256;
 /// Above this many waiting FIB changes the RIB stops reading input until
 /// the FIB sync catches up (backpressure instead of unbounded memory).
 const FIB_HIGH_WATER: usize = 8 * FIB_CHUNK;
@@ -123,18 +127,27 @@ fn handle_query(rib: &mut Rib, q: Query) {
     }
 }
 
-/// Moves pending FIB changes into chunks ready to send.
-fn chunk_fib(rib: &mut Rib, ready: &mut VecDeque<Vec<RouteChange>>) {
-    if rib.pending_fib() == 0 {
-        return;
+/// Moves pending FIB changes into chunks of at most `size`, ready to send.
+fn chunk_fib(rib: &mut Rib, ready: &mut VecDeque<Vec<RouteChange>>, size: usize) {
+    if rib.pending_fib() > 0 {
+        rib.take_fib_chunks(size, ready);
     }
-    let mut all = rib.take_fib_changes();
-    while all.len() > FIB_CHUNK {
-        let rest = all.split_off(FIB_CHUNK);
-        ready.push_back(all);
-        all = rest;
+}
+
+/// Chunk sizes towards the FIB sync: small while it would be idle, then
+/// growing, so that writing routes overlaps the RIB's work.
+struct ChunkSize(usize);
+
+impl ChunkSize {
+    fn get(&self) -> usize {
+        self.0
     }
-    ready.push_back(all);
+    fn sent(&mut self) {
+        self.0 = (self.0 * 2).min(FIB_CHUNK);
+    }
+    fn quiet(&mut self) {
+        self.0 = FIB_FIRST_CHUNK;
+    }
 }
 
 async fn run(
@@ -148,6 +161,7 @@ async fn run(
     let mut timed_out = false;
     let mut initial_sent = false;
     let mut ready: VecDeque<Vec<RouteChange>> = VecDeque::new();
+    let mut chunk = ChunkSize(FIB_FIRST_CHUNK);
     let mut output_waiting = false;
     let mut dumping = false;
     let mut inputs_open = true;
@@ -159,9 +173,9 @@ async fn run(
         // once.
         if !initial_sent && rib.take_initial_tables_in(timed_out) {
             // Everything learned so far must reach the FIB first.
-            chunk_fib(&mut rib, &mut ready);
-            while let Some(chunk) = ready.pop_front() {
-                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+            chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
+            while let Some(c) = ready.pop_front() {
+                if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
                     return;
                 }
             }
@@ -173,7 +187,7 @@ async fn run(
         // Full chunks while input keeps coming; whatever is there once the
         // input is quiet.
         let have_fib = !ready.is_empty()
-            || rib.pending_fib() >= FIB_CHUNK
+            || rib.pending_fib() >= chunk.get()
             || (rib.pending_fib() > 0 && in_rx.is_empty() && !rib.draining());
         tokio::select! {
             biased;
@@ -184,10 +198,11 @@ async fn run(
             permit = fib_tx.reserve(), if have_fib => {
                 let Ok(permit) = permit else { break };
                 if ready.is_empty() {
-                    chunk_fib(&mut rib, &mut ready);
+                    chunk_fib(&mut rib, &mut ready, chunk.get());
                 }
-                if let Some(chunk) = ready.pop_front() {
-                    permit.send(FibEvent::Changes(chunk));
+                if let Some(c) = ready.pop_front() {
+                    permit.send(FibEvent::Changes(c));
+                    chunk.sent();
                 }
             }
             // Removing the paths of a peer that went away, a chunk at a
@@ -201,7 +216,11 @@ async fn run(
                     // Take what is already queued without yielding, so
                     // FIB changes and UPDATEs go out in larger batches.
                     for _ in 1..INPUT_BURST {
-                        if rib.pending_fib() >= FIB_HIGH_WATER {
+                        // Hand a full chunk over before taking more, if the
+                        // FIB sync has room for it.
+                        if rib.pending_fib() >= FIB_HIGH_WATER
+                            || (rib.pending_fib() >= chunk.get() && fib_tx.capacity() > 0)
+                        {
                             break;
                         }
                         match in_rx.try_recv() {
@@ -230,14 +249,17 @@ async fn run(
         if dumping {
             output_waiting = rib.drain_outputs();
         }
+        if rib.pending_fib() == 0 && ready.is_empty() && in_rx.is_empty() {
+            chunk.quiet();
+        }
         // Backpressure: a slow FIB sync slows the RIB, not its memory.
         if rib.pending_fib() >= FIB_HIGH_WATER {
-            chunk_fib(&mut rib, &mut ready);
+            chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
             while ready.len() > FIB_HIGH_WATER / FIB_CHUNK {
-                let Some(chunk) = ready.pop_front() else {
+                let Some(c) = ready.pop_front() else {
                     break;
                 };
-                if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+                if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
                     return;
                 }
             }
@@ -247,9 +269,9 @@ async fn run(
         }
     }
     // Inputs are gone: hand over what is left.
-    chunk_fib(&mut rib, &mut ready);
-    for chunk in ready {
-        if fib_tx.send(FibEvent::Changes(chunk)).await.is_err() {
+    chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
+    for c in ready {
+        if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
             return;
         }
     }

@@ -122,7 +122,7 @@ fn installed(changes: &[RouteChange], prefix: &str) -> Option<Vec<RouteNextHop>>
         RouteChange::Install {
             prefix: p,
             next_hops,
-        } if *p == net(prefix) => Some(next_hops.clone()),
+        } if *p == net(prefix) => Some(next_hops.to_vec()),
         _ => None,
     })
 }
@@ -631,7 +631,7 @@ fn ecmp_sets_same_as_and_relax() {
         rib.take_fib_changes(),
         vec![RouteChange::Install {
             prefix: net("10.0.0.0/24"),
-            next_hops: vec![gw("fe80::2", Some(11))]
+            next_hops: vec![gw("fe80::2", Some(11))].into()
         }]
     );
 }
@@ -771,7 +771,7 @@ fn ebgp_without_policy_denies_and_soft_reconfiguration_applies_new_policy() {
         ch,
         vec![RouteChange::Install {
             prefix: net("10.1.0.0/16"),
-            next_hops: vec![gw("fe80::1", Some(7))]
+            next_hops: vec![gw("fe80::1", Some(7))].into()
         }]
     );
     let routes = rib.routes();
@@ -951,7 +951,7 @@ fn apply(fib: &mut std::collections::BTreeMap<IpNet, Vec<RouteNextHop>>, ch: Vec
     for c in ch {
         match c {
             RouteChange::Install { prefix, next_hops } => {
-                fib.insert(prefix, next_hops);
+                fib.insert(prefix, next_hops.to_vec());
             }
             RouteChange::Remove { prefix } => {
                 fib.remove(&prefix);
