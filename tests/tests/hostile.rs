@@ -144,7 +144,7 @@ impl<'a> Bed<'a> {
 
     /// Rows of `via6ctl --json routes` for `prefix`.
     fn route_rows(&self, prefix: &str) -> Result<Vec<Value>> {
-        let j = self.via6.ctl_json(&["routes"])?;
+        let j = self.via6.ctl_json(&["routes", prefix])?;
         Ok(j.as_array()
             .map(|rows| {
                 rows.iter()
