@@ -4,8 +4,9 @@
 //! configures the peer's address: each side learns it from the other's
 //! Router Advertisements (and Neighbor Solicitations/Advertisements), as
 //! FRR's `neighbor eth0 interface` does. [`Discovery`] does both halves on
-//! one interface: it sends Router Advertisements (one at start, one in
-//! answer to a Router Solicitation, then every `interval`) so peers like
+//! one interface: it sends Router Advertisements (three at start a second
+//! apart, one in answer to a Router Solicitation or to a newly heard peer,
+//! then every `interval`) so peers like
 //! FRR can find us, and it publishes the peer's link-local address on a
 //! `watch` channel. Router lifetime is 0 (RFC 4861 §6.2.1): we are a
 //! router for BGP's sake, never a default gateway.
@@ -169,22 +170,36 @@ async fn advertise(sock: &NdSocket, dst: Ipv6Addr) {
     }
 }
 
+/// RFC 4861 §6.2.4: the first few advertisements (MAX_INITIAL_RTR_ADVERTISEMENTS)
+/// may go out sooner than the regular interval; a lost first packet then
+/// costs a second, not a whole interval.
+const INITIAL_ADVERTISEMENTS: u32 = 3;
+const INITIAL_GAP: Duration = Duration::from_secs(1);
+
 async fn run(sock: NdSocket, cfg: NdConfig, tx: watch::Sender<Option<Ipv6Addr>>) {
     let rs = NdMessage::RouterSolicitation {
         source_ll: sock.mac(),
     }
     .encode();
-    if let Err(e) = sock.send_to(&rs, socket::ALL_ROUTERS).await {
-        debug!(ifname = sock.ifname(), error = %e, "router solicitation not sent");
-    }
-    let mut tick = tokio::time::interval(cfg.interval);
+    let mut initial = INITIAL_ADVERTISEMENTS;
+    let next = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(next);
     let mut last_answer: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            _ = tick.tick() => {
+            () = &mut next => {
+                // While nobody is known, also ask (RFC 4861 §6.3.7).
+                if tx.borrow().is_none() && initial > 0 {
+                    if let Err(e) = sock.send_to(&rs, socket::ALL_ROUTERS).await {
+                        debug!(ifname = sock.ifname(), error = %e, "router solicitation not sent");
+                    }
+                }
                 if cfg.advertise {
                     advertise(&sock, socket::ALL_NODES).await;
                 }
+                let gap = if initial > 1 { INITIAL_GAP.min(cfg.interval) } else { cfg.interval };
+                initial = initial.saturating_sub(1);
+                next.as_mut().reset(tokio::time::Instant::now() + gap);
             }
             got = sock.recv() => {
                 let r = match got {
@@ -205,14 +220,19 @@ async fn run(sock: NdSocket, cfg: NdConfig, tx: watch::Sender<Option<Ipv6Addr>>)
                 let ours = socket::interface_addresses(sock.ifname());
                 let known = *tx.borrow();
                 let l = learn(&msg, r.source, r.hop_limit, &ours, known);
+                let mut answer = l.answer;
                 if let Some(p) = l.peer {
                     if known != Some(p) {
                         info!(ifname = sock.ifname(), peer = %p, "peer link-local address learned");
                         tx.send_replace(Some(p));
+                        // A new peer may have missed our advertisements:
+                        // tell it directly, so both sides know each other
+                        // at once.
+                        answer = true;
                     }
                 }
                 let now = tokio::time::Instant::now();
-                if l.answer && cfg.advertise
+                if answer && cfg.advertise
                     && last_answer.is_none_or(|t| now.duration_since(t) >= cfg.min_answer_gap)
                 {
                     last_answer = Some(now);
