@@ -156,7 +156,11 @@ fn c01_via6_clos_fabric_ecmp_and_spine_failure() {
 
 /// The BIRD leaf of scenario C2: two sessions to the spines, its two
 /// prefixes, and a kernel protocol that merges equal paths (ECMP).
-fn bird_leaf(lab: &Lab, plan: &LeafPlan, host: &interop::Host) -> Result<Bird> {
+///
+/// With `radv`, BIRD also sends Router Advertisements on its ports
+/// (router lifetime 0) so that unnumbered spines can find it: BIRD 2.0.12
+/// itself cannot peer by interface, it names `fe80::1%swpN`.
+fn bird_leaf(lab: &Lab, plan: &LeafPlan, host: &interop::Host, radv: bool) -> Result<Bird> {
     let mut c = BirdConfig::new(plan.loopback, plan.asn);
     c.static_v4 = plan.prefixes().to_vec();
     for n in 1..=2u8 {
@@ -179,6 +183,14 @@ fn bird_leaf(lab: &Lab, plan: &LeafPlan, host: &interop::Host) -> Result<Bird> {
     if !text.contains("merge paths on;") {
         return Err(Error::Check(format!("kernel4 block not found in\n{text}")));
     }
+    let text = if radv {
+        format!(
+            "{text}protocol radv {{\n  interface \"swp*\" {{\n    min ra interval 3;\n    \
+             max ra interval 10;\n    default lifetime 0;\n  }};\n}}\n"
+        )
+    } else {
+        text
+    };
     let conf = lab.dir().join("bird-l4.conf");
     std::fs::write(&conf, &text).map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
     let conf_s = conf.to_string_lossy().into_owned();
@@ -240,7 +252,7 @@ fn c02_mixed_fabric_frr_spine_bird_leaf() {
         let frr = frr_spine(lab, &s2_host)?;
         for (plan, h) in &f.leaves {
             if plan.index == 4 {
-                bird_leaf(lab, plan, h)?;
+                bird_leaf(lab, plan, h, false)?;
             } else {
                 Via6d::start(
                     lab,
@@ -307,5 +319,56 @@ fn c03_unnumbered_fabric_one_template() {
             || lab.kill(&s1.daemon),
             || unnumbered_spine(lab, &f, 1).map(|_| ()),
         )
+    });
+}
+
+/// Scenario C4: the mixed fabric with interface peering: spine s1 is via6d
+/// from [`SPINE_TEMPLATE`], spine s2 FRR with `neighbor swpI interface
+/// remote-as external` on every port, leaves l1 to l3 via6d from
+/// [`LEAF_TEMPLATE`], leaf l4 BIRD (address neighbours, Router
+/// Advertisements from its `radv` protocol).
+#[test]
+fn c04_unnumbered_mixed_fabric_frr_spine_bird_leaf() {
+    scenario("c04-fabric-unnumbered-mixed", |lab| {
+        let f = Fabric::build(lab, 2, 4)?;
+        let t0 = Instant::now();
+        let s1 = unnumbered_spine(lab, &f, 1)?;
+        let s2_host = f
+            .spines
+            .get(1)
+            .cloned()
+            .ok_or(Error::Check("no spine".into()))?;
+        let mut c = FrrConfig::new(fabric::spine_id(2), SPINE_AS);
+        for i in 1..=4u8 {
+            c.peers.push(FrrPeer {
+                neighbor: FrrNeighbor::Interface(fabric::port(i)),
+                remote_as: FrrRemoteAs::External,
+                ipv6: false,
+            });
+        }
+        let frr = Frr::start(lab, &s2_host, "frr-s2", &c)?;
+        for (plan, h) in &f.leaves {
+            if plan.index == 4 {
+                bird_leaf(lab, plan, h, true)?;
+            } else {
+                let name = format!("via6d-l{}", plan.index);
+                let yaml = fill(LEAF_TEMPLATE, Some(plan), 0, &socket_for(lab, &name));
+                start_via6d_yaml(lab, h, &name, &yaml)?;
+            }
+        }
+        let up = lab.wait_until(UP, "every leaf: ECMP via swp1 and swp2", || {
+            leaves_route_via(lab, &f, BOTH)
+        });
+        up.map_err(|e| Error::Check(format!("{e}\n==== FRR ====\n{}", frr.evidence())))?;
+        report("c04: start -> full ECMP", t0.elapsed());
+        ping_all(lab, &f)?;
+        failures(
+            lab,
+            &f,
+            "c04",
+            || lab.kill(&s1.daemon),
+            || unnumbered_spine(lab, &f, 1).map(|_| ()),
+        )
+        .map_err(|e| Error::Check(format!("{e}\n==== FRR ====\n{}", frr.evidence())))
     });
 }

@@ -175,6 +175,8 @@ async fn advertise(sock: &NdSocket, dst: Ipv6Addr) {
 /// costs a second, not a whole interval.
 const INITIAL_ADVERTISEMENTS: u32 = 3;
 const INITIAL_GAP: Duration = Duration::from_secs(1);
+/// How often the link's carrier is looked at.
+const LINK_CHECK: Duration = Duration::from_secs(1);
 
 async fn run(sock: NdSocket, cfg: NdConfig, tx: watch::Sender<Option<Ipv6Addr>>) {
     let rs = NdMessage::RouterSolicitation {
@@ -185,8 +187,22 @@ async fn run(sock: NdSocket, cfg: NdConfig, tx: watch::Sender<Option<Ipv6Addr>>)
     let next = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(next);
     let mut last_answer: Option<tokio::time::Instant> = None;
+    let mut link_check = tokio::time::interval(LINK_CHECK);
+    let mut running = sock.link_running().unwrap_or(false);
     loop {
         tokio::select! {
+            _ = link_check.tick() => {
+                // Carrier back (the peer's port came up, or ours): the
+                // peer may have forgotten us; start over with the quick
+                // initial advertisements.
+                let now_running = sock.link_running().unwrap_or(false);
+                if now_running && !running {
+                    debug!(ifname = sock.ifname(), "link up: advertising again");
+                    initial = INITIAL_ADVERTISEMENTS;
+                    next.as_mut().reset(tokio::time::Instant::now());
+                }
+                running = now_running;
+            }
             () = &mut next => {
                 // While nobody is known, also ask (RFC 4861 §6.3.7).
                 if tx.borrow().is_none() && initial > 0 {

@@ -19,6 +19,8 @@ use crate::NdError;
 const ICMP6_FILTER: libc::c_int = 1;
 /// `SIOCGIFHWADDR` (linux/sockios.h).
 const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
+/// `SIOCGIFFLAGS` (linux/sockios.h).
+const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
 
 /// `struct ifreq` as far as `SIOCGIFHWADDR` needs it.
 #[repr(C)]
@@ -225,6 +227,25 @@ impl NdSocket {
             *d = *s as u8;
         }
         (mac != [0; 6]).then_some(mac)
+    }
+
+    /// Whether the interface is up with carrier (`IFF_UP` and
+    /// `IFF_RUNNING`); `None` when it cannot be read (gone).
+    pub fn link_running(&self) -> Option<bool> {
+        // SAFETY: IfReqHw is plain data; all-zero is valid. Its layout
+        // starts like `struct ifreq`, whose union holds the flags (a short)
+        // where `hwaddr` begins.
+        let mut req: IfReqHw = unsafe { zeroed() };
+        for (d, s) in req.name.iter_mut().zip(self.ifname.bytes()) {
+            *d = s as libc::c_char;
+        }
+        // SAFETY: `req` is a properly sized ifreq for SIOCGIFFLAGS.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGIFFLAGS, &mut req) };
+        if r < 0 {
+            return None;
+        }
+        let flags = req.hwaddr.sa_family as libc::c_int;
+        Some(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
     }
 
     /// Sends `bytes` to `dst` on the interface.
