@@ -324,6 +324,14 @@ fn link_down_and_up_restores_fib_equal_rib() {
             }
             bed.established()
         })?;
+        eprintln!(
+            "link flap: the session {}",
+            if feeder_gone {
+                "ended (feeder restarted)"
+            } else {
+                "survived"
+            }
+        );
         if feeder_gone {
             bed.kill_feeder()?;
             bed.start_feeder(TABLE, &[])?;
