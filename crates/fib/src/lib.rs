@@ -19,6 +19,7 @@
 
 mod nl;
 mod owner;
+mod routes;
 mod sender;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -4,7 +4,6 @@
 //! a multi-second full-table write never blocks the daemon's workers, and
 //! so it can enter a network namespace without affecting anyone else.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -20,14 +19,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteOp, RouteParams};
+use crate::routes::{FastHash, RouteMap};
 use crate::sender::{send_and_collect, Done, Job, Pipeline};
 use crate::{
     Cmd, FailedRoute, FibChange, FibConfig, FibError, FibNextHop, FibStatus, ForeignConflict,
     STATUS_LIST_MAX,
 };
-
-/// Seeded per process, so peers cannot aim prefixes at one bucket.
-type FastHash = foldhash::fast::RandomState;
 
 type HopSetId = u32;
 /// A hop set we cannot compare (foreign shape); forces a replace.
@@ -58,23 +55,35 @@ enum Problem {
     LinkDown,
 }
 
-/// Per-prefix state: 20 bytes, as a full table holds a million of them.
+/// Per-prefix state: 16 bytes, as a full table holds a million of them.
 /// The rare problem text lives in `Owner::problems`.
 #[derive(Clone, Copy)]
 struct Route {
-    want: Option<HopSetId>,
+    /// The wanted hop set, or `NO_WANT`.
+    want: HopSetId,
     kernel: Kernel,
     dirty: bool,
     has_problem: bool,
 }
 
+/// `Route::want` when the route is not wanted.
+const NO_WANT: HopSetId = u32::MAX - 1;
+
 impl Route {
     const NEW: Route = Route {
-        want: None,
+        want: NO_WANT,
         kernel: Kernel::Absent,
         dirty: false,
         has_problem: false,
     };
+
+    fn want(&self) -> Option<HopSetId> {
+        (self.want != NO_WANT).then_some(self.want)
+    }
+
+    fn set_want(&mut self, h: Option<HopSetId>) {
+        self.want = h.unwrap_or(NO_WANT);
+    }
 }
 
 type Problems = HashMap<IpNet, Problem, FastHash>;
@@ -174,7 +183,7 @@ struct Owner {
     cfg: FibConfig,
     params: RouteParams,
     sock: NlSocket,
-    routes: HashMap<IpNet, Route, FastHash>,
+    routes: RouteMap<Route>,
     problems: Problems,
     hopsets: HopSets,
     dirty: Vec<IpNet>,
@@ -429,7 +438,7 @@ impl Owner {
             cfg,
             params,
             sock,
-            routes: HashMap::with_hasher(FastHash::default()),
+            routes: RouteMap::default(),
             problems: Problems::default(),
             hopsets: HopSets::default(),
             dirty: Vec::new(),
@@ -621,22 +630,22 @@ impl Owner {
             }
             unknown += 1;
             let h = self.kernel_hopset(r);
-            let route = self.routes.entry(prefix).or_insert(Route::NEW);
+            let route = self.routes.get_or_insert(prefix, Route::NEW);
             set_kernel(&mut self.in_kernel, route, Kernel::Stale(h));
             set_problem(&mut self.problems, prefix, route, None);
             Self::mark_dirty(&mut self.dirty, prefix, route);
         }
         let mut drop = Vec::new();
         for (p, r) in self.routes.iter_mut() {
-            if r.kernel == Kernel::Absent || seen.contains(p) {
+            if r.kernel == Kernel::Absent || seen.contains(&p) {
                 continue;
             }
             missing += 1;
             set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-            if r.want.is_some() {
-                Self::mark_dirty(&mut self.dirty, *p, r);
+            if r.want().is_some() {
+                Self::mark_dirty(&mut self.dirty, p, r);
             } else {
-                drop.push(*p);
+                drop.push(p);
             }
         }
         for p in drop {
@@ -782,20 +791,31 @@ impl Owner {
     }
 
     fn apply(&mut self, changes: Vec<FibChange>) {
-        self.routes.reserve(changes.len());
+        let v6 = matches!(
+            changes.first(),
+            Some(
+                FibChange::Install {
+                    prefix: IpNet::V6(_),
+                    ..
+                } | FibChange::Remove {
+                    prefix: IpNet::V6(_)
+                }
+            )
+        );
+        self.routes.reserve(changes.len(), v6);
         for c in changes {
             match c {
                 FibChange::Install { prefix, next_hops } => {
                     let prefix = prefix.trunc();
                     let h = self.hopsets.intern(next_hops);
-                    let r = self.routes.entry(prefix).or_insert(Route::NEW);
-                    r.want = Some(h);
+                    let r = self.routes.get_or_insert(prefix, Route::NEW);
+                    r.set_want(Some(h));
                     Self::mark_dirty(&mut self.dirty, prefix, r);
                 }
                 FibChange::Remove { prefix } => {
                     let prefix = prefix.trunc();
                     if let Some(r) = self.routes.get_mut(&prefix) {
-                        r.want = None;
+                        r.set_want(None);
                         // An explicit withdraw of a stale route removes it now.
                         if let Kernel::Stale(k) = r.kernel {
                             r.kernel = Kernel::Ours(k);
@@ -815,7 +835,7 @@ impl Owner {
         self.gc_nexthops = true;
         for (p, r) in self.routes.iter_mut() {
             if matches!(r.kernel, Kernel::Stale(_)) {
-                Self::mark_dirty(&mut self.dirty, *p, r);
+                Self::mark_dirty(&mut self.dirty, p, r);
             }
         }
         let other = std::mem::take(&mut self.stale_other);
@@ -851,14 +871,14 @@ impl Owner {
     /// Try failed and blocked routes again.
     fn retry(&mut self) {
         for (p, r) in self.routes.iter_mut() {
-            if r.want.is_some()
+            if r.want().is_some()
                 && r.has_problem
                 && matches!(
-                    self.problems.get(p),
+                    self.problems.get(&p),
                     Some(Problem::Failed(_) | Problem::Conflict(_))
                 )
             {
-                Self::mark_dirty(&mut self.dirty, *p, r);
+                Self::mark_dirty(&mut self.dirty, p, r);
             }
         }
     }
@@ -994,10 +1014,10 @@ impl Owner {
             match r.kernel {
                 Kernel::Ours(h) | Kernel::Stale(h) if Some(h) == set => {
                     set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-                    if r.want.is_some() {
-                        Self::mark_dirty(&mut self.dirty, *p, r);
+                    if r.want().is_some() {
+                        Self::mark_dirty(&mut self.dirty, p, r);
                     } else {
-                        drop.push(*p);
+                        drop.push(p);
                     }
                 }
                 _ => {}
@@ -1029,16 +1049,16 @@ impl Owner {
                 match r.kernel {
                     Kernel::Ours(h) | Kernel::Stale(h) if is_gone(h) => {
                         set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-                        if r.want.is_some() {
-                            set_problem(&mut self.problems, *p, r, Some(Problem::LinkDown));
+                        if r.want().is_some() {
+                            set_problem(&mut self.problems, p, r, Some(Problem::LinkDown));
                         } else {
-                            drop.push(*p);
+                            drop.push(p);
                         }
                     }
                     // Wanted but not in the kernel (e.g. refused while the
                     // link was going down): it now waits for the link.
-                    Kernel::Absent if r.want.is_some_and(is_gone) => {
-                        set_problem(&mut self.problems, *p, r, Some(Problem::LinkDown));
+                    Kernel::Absent if r.want().is_some_and(is_gone) => {
+                        set_problem(&mut self.problems, p, r, Some(Problem::LinkDown));
                     }
                     _ => {}
                 }
@@ -1053,9 +1073,9 @@ impl Owner {
                 .map(|h| self.uses_link(h, ix))
                 .collect();
             for (p, r) in self.routes.iter_mut() {
-                if let Some(h) = r.want {
+                if let Some(h) = r.want() {
                     if r.has_problem && uses.get(h as usize).copied().unwrap_or(false) {
-                        Self::mark_dirty(&mut self.dirty, *p, r);
+                        Self::mark_dirty(&mut self.dirty, p, r);
                     }
                 }
             }
@@ -1123,16 +1143,16 @@ impl Owner {
             }
             if r.kernel == Kernel::Absent {
                 // Refused while the address was missing: try again.
-                if r.want.is_some() && r.has_problem {
-                    Self::mark_dirty(&mut self.dirty, *p, r);
+                if r.want().is_some() && r.has_problem {
+                    Self::mark_dirty(&mut self.dirty, p, r);
                 }
                 continue;
             }
             set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-            if r.want.is_some() {
-                Self::mark_dirty(&mut self.dirty, *p, r);
+            if r.want().is_some() {
+                Self::mark_dirty(&mut self.dirty, p, r);
             } else {
-                drop.push(*p);
+                drop.push(p);
             }
         }
         for p in drop {
@@ -1153,16 +1173,15 @@ impl Owner {
     /// per route on the hot path); `failed` rolls back the rare refusal.
     fn plan(&mut self, prefix: IpNet) -> Option<(RouteOp, HopSetId, Kernel)> {
         let limit = self.cfg.max_routes;
-        let Entry::Occupied(mut e) = self.routes.entry(prefix) else {
-            return None;
-        };
-        let r = e.get_mut();
+        let r = self.routes.get_mut(&prefix)?;
         r.dirty = false;
+        // Set by the arms that drop the route from the map.
+        let mut remove = false;
         let hopsets = &self.hopsets;
         let problems = &mut self.problems;
         let in_kernel = &mut self.in_kernel;
         let prev = r.kernel;
-        match (r.want, r.kernel) {
+        let planned = match (r.want(), r.kernel) {
             (Some(h), Kernel::Absent) => {
                 if let Err(t) = nl::check_route(&prefix, hopsets.get(h)) {
                     set_problem(problems, prefix, r, Some(Problem::Failed(t)));
@@ -1201,18 +1220,18 @@ impl Owner {
             (None, Kernel::Stale(_)) if !self.synced => None,
             (None, Kernel::Ours(_) | Kernel::Stale(_)) => {
                 *in_kernel = in_kernel.saturating_sub(1);
-                if e.remove().has_problem {
-                    problems.remove(&prefix);
-                }
+                remove = true;
                 Some((RouteOp::Delete, UNKNOWN, prev))
             }
             (None, Kernel::Absent) => {
-                if e.remove().has_problem {
-                    problems.remove(&prefix);
-                }
+                remove = true;
                 None
             }
+        };
+        if remove {
+            self.remove_route(&prefix);
         }
+        planned
     }
 
     /// Write every dirty prefix to the kernel in packed batches.
@@ -1264,7 +1283,7 @@ impl Owner {
             return;
         }
         set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-        if r.want.is_none() {
+        if r.want().is_none() {
             self.remove_route(&prefix);
             return;
         }
@@ -1333,9 +1352,7 @@ impl Owner {
             trim_heap();
         }
         // Give memory back after a mass withdrawal.
-        if self.routes.capacity() > 4096 && self.routes.len() * 4 < self.routes.capacity() {
-            self.routes.shrink_to_fit();
-        }
+        self.routes.shrink_if_sparse();
         if self.problems.capacity() > 4096 && self.problems.len() * 4 < self.problems.capacity() {
             self.problems.shrink_to_fit();
         }
@@ -1484,7 +1501,7 @@ impl Owner {
             // Already gone is as good as deleted.
             RouteOp::Delete if errno == libc::ESRCH => {}
             RouteOp::Delete => {
-                let r = self.routes.entry(f.prefix).or_insert(Route::NEW);
+                let r = self.routes.get_or_insert(f.prefix, Route::NEW);
                 set_kernel(&mut self.in_kernel, r, f.prev);
                 set_problem(&mut self.problems, f.prefix, r, Some(Problem::Failed(text)));
             }
@@ -1557,7 +1574,7 @@ impl Owner {
         };
         for r in self.routes.values() {
             match r.kernel {
-                Kernel::Ours(_) if r.want.is_some() => s.installed += 1,
+                Kernel::Ours(_) if r.want().is_some() => s.installed += 1,
                 Kernel::Stale(_) => s.stale += 1,
                 _ => {}
             }
@@ -1592,9 +1609,9 @@ impl Owner {
         if !self.cfg.keep_on_exit {
             self.synced = true;
             for (p, r) in self.routes.iter_mut() {
-                r.want = None;
+                r.set_want(None);
                 if r.kernel != Kernel::Absent {
-                    Self::mark_dirty(&mut self.dirty, *p, r);
+                    Self::mark_dirty(&mut self.dirty, p, r);
                 }
             }
             self.flush();

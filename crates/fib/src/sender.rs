@@ -9,7 +9,7 @@ use crate::nl::{self, MsgBuf, NlSocket};
 
 /// Batches handed over but not yet answered: one in the kernel, one
 /// queued behind it. Bounds memory and the replies queued in the socket.
-const MAX_IN_FLIGHT: usize = 2;
+const MAX_IN_FLIGHT: usize = 4;
 
 pub(crate) struct Job {
     pub buf: MsgBuf,
