@@ -98,7 +98,23 @@ pub fn spawn_rib(
     let (in_tx, in_rx) = mpsc::channel(INPUT_CAPACITY);
     let (q_tx, q_rx) = mpsc::channel(16);
     let rib = Rib::new(config.clone());
-    tokio::spawn(run(rib, in_rx, q_rx, fib_tx));
+    // The RIB owns its own thread: a full table or a big `routes` dump is
+    // seconds of CPU, and on the shared runtime that would starve the
+    // session tasks until their hold timers fired on live peers.
+    let spawned = std::thread::Builder::new()
+        .name("rib".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(rib, in_rx, q_rx, fib_tx)),
+                Err(e) => tracing::error!(error = %e, "cannot start the RIB runtime"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the RIB thread");
+    }
     (in_tx, RibHandle { tx: q_tx })
 }
 
