@@ -242,9 +242,9 @@ async fn main() -> Result<(), String> {
         move |prefix| FibChange::Install {
             prefix,
             next_hops: if ecmp {
-                vec![hop(g, ix), hop("fe80::3", ix2)]
+                vec![hop(g, ix), hop("fe80::3", ix2)].into()
             } else {
-                vec![hop(g, ix)]
+                vec![hop(g, ix)].into()
             },
         }
     };

@@ -24,6 +24,7 @@ mod sender;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -101,15 +102,17 @@ pub struct FibNextHop {
     pub ifindex: Option<u32>,
 }
 
+/// The next hops of one route. Shared: a full table has a handful of
+/// distinct sets, so the routes of one set point at one allocation (and
+/// the owner recognises a repeated set by its pointer).
+pub type FibHops = Arc<[FibNextHop]>;
+
 /// A change to the wanted FIB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibChange {
     /// Add or replace; more than one next hop makes an ECMP route (a
     /// nexthop group, or `RTA_MULTIPATH` without nexthop objects).
-    Install {
-        prefix: IpNet,
-        next_hops: Vec<FibNextHop>,
-    },
+    Install { prefix: IpNet, next_hops: FibHops },
     /// Withdraw our route for this prefix.
     Remove { prefix: IpNet },
 }

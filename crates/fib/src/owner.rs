@@ -9,6 +9,7 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -22,8 +23,8 @@ use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteOp, RouteParams};
 use crate::routes::{FastHash, RouteMap};
 use crate::sender::{send_and_collect, Done, Job, Pipeline};
 use crate::{
-    Cmd, FailedRoute, FibChange, FibConfig, FibError, FibNextHop, FibStatus, ForeignConflict,
-    STATUS_LIST_MAX,
+    Cmd, FailedRoute, FibChange, FibConfig, FibError, FibHops, FibNextHop, FibStatus,
+    ForeignConflict, STATUS_LIST_MAX,
 };
 
 type HopSetId = u32;
@@ -108,18 +109,19 @@ fn set_problem(problems: &mut Problems, prefix: IpNet, r: &mut Route, p: Option<
 struct HopSets {
     sets: Vec<Vec<FibNextHop>>,
     ids: HashMap<Vec<FibNextHop>, HopSetId>,
-    /// The last set asked for, as given: full tables repeat it.
-    last: Option<(Vec<FibNextHop>, HopSetId)>,
+    /// The last set asked for, as given: full tables repeat it (mostly as
+    /// the very same allocation).
+    last: Option<(FibHops, HopSetId)>,
 }
 
 impl HopSets {
-    fn intern(&mut self, hops: Vec<FibNextHop>) -> HopSetId {
+    fn intern(&mut self, hops: FibHops) -> HopSetId {
         if let Some((l, id)) = &self.last {
-            if *l == hops {
+            if Arc::ptr_eq(l, &hops) || **l == *hops {
                 return *id;
             }
         }
-        let id = self.intern_slow(hops.clone());
+        let id = self.intern_slow(hops.to_vec());
         self.last = Some((hops, id));
         id
     }
@@ -566,16 +568,16 @@ impl Owner {
         // object's hop; one through anybody else's is replaced.
         match r.nh_id {
             _ if r.rtype != nl::RTN_UNICAST || !prefsrc_ok => UNKNOWN,
-            None => self.hopsets.intern(r.hops),
+            None => self.hopsets.intern(r.hops.into()),
             Some(id) => {
                 if let Some(h) = self.nh.ours.get(&id) {
                     if self.nh.by_hop.get(h).is_some_and(|o| o.id == id) {
-                        return self.hopsets.intern(vec![*h]);
+                        return self.hopsets.intern(Arc::from([*h]));
                     }
                 }
                 if let Some(hops) = self.nh.ours_groups.get(&id) {
                     if self.nh.groups.get(hops).is_some_and(|g| g.id == id) {
-                        return self.hopsets.intern(hops.clone());
+                        return self.hopsets.intern(hops.as_slice().into());
                     }
                 }
                 UNKNOWN
@@ -1926,14 +1928,14 @@ mod tests {
             gateway: g.parse().unwrap(),
             ifindex: ix,
         };
-        let want = hs.intern(vec![gw("2001:db8::1", None)]);
-        let kernel = hs.intern(vec![gw("2001:db8::1", Some(3))]);
-        let other = hs.intern(vec![gw("2001:db8::2", Some(3))]);
+        let want = hs.intern(vec![gw("2001:db8::1", None)].into());
+        let kernel = hs.intern(vec![gw("2001:db8::1", Some(3))].into());
+        let other = hs.intern(vec![gw("2001:db8::2", Some(3))].into());
         assert!(hs.same(want, kernel));
         assert!(!hs.same(want, other));
         assert!(!hs.same(UNKNOWN, UNKNOWN));
-        let a = hs.intern(vec![gw("fe80::1", Some(1)), gw("fe80::2", Some(2))]);
-        let b = hs.intern(vec![gw("fe80::2", Some(2)), gw("fe80::1", Some(1))]);
+        let a = hs.intern(vec![gw("fe80::1", Some(1)), gw("fe80::2", Some(2))].into());
+        let b = hs.intern(vec![gw("fe80::2", Some(2)), gw("fe80::1", Some(1))].into());
         assert_eq!(a, b, "order of hops does not matter");
     }
 }

@@ -11,7 +11,7 @@ use fib::{Fib, FibChange, FibConfig, FibNextHop};
 fn install(prefix: &str, hops: Vec<FibNextHop>) -> FibChange {
     FibChange::Install {
         prefix: net(prefix),
-        next_hops: hops,
+        next_hops: hops.into(),
     }
 }
 
@@ -423,7 +423,7 @@ async fn hundred_thousand_cycle_body(nh: bool) {
     let prefixes = common::real_v4_prefixes(100_000);
     assert_eq!(prefixes.len(), 100_000);
     let fib = Fib::start(ns.config()).await.unwrap();
-    let hop = vec![ll("fe80::1", v0)];
+    let hop: fib::FibHops = vec![ll("fe80::1", v0)].into();
     for chunk in prefixes.chunks(1000) {
         let ch = chunk
             .iter()
