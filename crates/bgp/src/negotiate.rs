@@ -234,7 +234,14 @@ pub fn negotiate(
     // RFC 6793 §4.1: with the capability, the 2-octet field is AS_TRANS or
     // the same (small) ASN; anything else is inconsistent.
     let two_octet_consistent = theirs.my_as == AS_TRANS || u32::from(theirs.my_as) == peer_as;
-    if peer_as != local.remote_as || peer_as == 0 || !two_octet_consistent {
+    // `remote-as: external` accepts any AS but ours (FRR's unnumbered
+    // peering); otherwise the configured AS exactly.
+    let expected = if local.remote_as == crate::config::REMOTE_AS_EXTERNAL {
+        peer_as != local.local_as
+    } else {
+        peer_as == local.remote_as
+    };
+    if !expected || peer_as == 0 || !two_octet_consistent {
         return Err(open_error(open_error::BAD_PEER_AS, Vec::new()));
     }
     // RFC 6286 §2.2: any non-zero identifier, but not ours on an iBGP session.
@@ -417,6 +424,18 @@ mod tests {
         let c = neg.codec();
         assert!(c.four_octet_as && c.extended_next_hop_ipv4 && !c.extended_message);
         assert_eq!(codec_context(&ours, &bird_open(65001)), c);
+    }
+
+    #[test]
+    fn remote_as_external_accepts_any_other_as() {
+        let ext = crate::config::REMOTE_AS_EXTERNAL;
+        let n = neighbor("fe80::1", ext);
+        let ours = build_open(&n, 65002, "192.0.2.1".parse().unwrap(), true);
+        let neg = negotiate(&id(65002, ext), &ours, &bird_open(65001)).unwrap();
+        assert_eq!(neg.peer_as, 65001);
+        // Our own AS is internal, not external: Bad Peer AS (RFC 4271 §6.2).
+        let e = negotiate(&id(65002, ext), &ours, &bird_open(65002)).unwrap_err();
+        assert_eq!(e.subcode, open_error::BAD_PEER_AS);
     }
 
     #[test]

@@ -2,22 +2,28 @@
 //! RIB task, wired together; plus the handle the daemon and the control
 //! socket use.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{NeighborConfig, SpeakerConfig};
+use crate::config::{expand_unnumbered, wants_interface, NeighborConfig, SpeakerConfig};
 use crate::events::{FibEvent, PeerId, RibInput};
 use crate::fsm::{cease, cease_notification, State};
 use crate::negotiate::Negotiated;
 use crate::rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};
 use crate::session::local::{canonical, if_index, is_link_local};
 use crate::session::{spawn_session, SessionConfig, SessionHandle};
+
+/// How long an incoming connection from a possible interface peer waits
+/// for its session to exist: `PARK_TRIES` looks, `PARK_STEP` apart.
+const PARK_TRIES: u32 = 30;
+const PARK_STEP: Duration = Duration::from_millis(100);
 
 /// Errors of the speaker's public API.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +67,13 @@ pub struct Speaker;
 
 impl Speaker {
     /// Spawns the RIB task, the listener and one session per neighbour.
+    /// Interface (unnumbered) neighbours get a session per peer that
+    /// neighbour discovery finds (see [`expand_unnumbered`]).
     pub async fn start(
         config: SpeakerConfig,
         fib_tx: mpsc::Sender<FibEvent>,
     ) -> Result<SpeakerHandle, BgpError> {
-        let (rib_tx, rib) = spawn_rib(&config, fib_tx);
+        let (rib_tx, rib) = spawn_rib(&expand_unnumbered(&config, &BTreeMap::new()), fib_tx);
         Self::start_with_rib(config, rib_tx, rib).await
     }
 
@@ -75,10 +83,14 @@ impl Speaker {
         rib_tx: mpsc::Sender<RibInput>,
         rib: RibHandle,
     ) -> Result<SpeakerHandle, BgpError> {
+        let expanded = expand_unnumbered(&config, &BTreeMap::new());
         let inner = Arc::new(Inner {
             state: Mutex::new(Shared {
                 sessions: Vec::new(),
-                config: config.clone(),
+                config: expanded.clone(),
+                given: Arc::new(Mutex::new(config.clone())),
+                found: BTreeMap::new(),
+                discovery: None,
                 next_peer: 0,
                 rib_tx: Some(rib_tx),
                 rib: Some(rib),
@@ -91,10 +103,11 @@ impl Speaker {
         handle.listen(config.listen).await?;
         {
             let mut st = handle.lock();
-            for n in &config.neighbors {
+            for n in &expanded.neighbors {
                 start_session(&mut st, n.clone());
             }
         }
+        handle.discover();
         info!(neighbors = config.neighbors.len(), "speaker started");
         Ok(handle)
     }
@@ -106,7 +119,16 @@ struct Inner {
 
 struct Shared {
     sessions: Vec<SessionHandle>,
+    /// What the sessions run with: `given` with its interface neighbours
+    /// expanded for the peers in `found`.
     config: SpeakerConfig,
+    /// The configuration as given; shared with the discovery filter.
+    given: Arc<Mutex<SpeakerConfig>>,
+    /// Peers neighbour discovery found: interface -> link-local address.
+    found: BTreeMap<String, Ipv6Addr>,
+    /// Router Advertisements out and peers in on the interfaces of
+    /// interface neighbours, and the task that applies what it finds.
+    discovery: Option<(nd::InterfaceWatch, JoinHandle<()>)>,
     next_peer: u32,
     rib_tx: Option<mpsc::Sender<RibInput>>,
     rib: Option<RibHandle>,
@@ -199,6 +221,82 @@ impl std::fmt::Debug for SpeakerHandle {
 }
 
 impl SpeakerHandle {
+    /// Starts neighbour discovery if some neighbour peers by interface
+    /// and it is not running yet. The filter reads the given config, so a
+    /// reload that adds or changes interface neighbours takes effect at
+    /// the next interface scan.
+    fn discover(&self) {
+        let mut st = self.lock();
+        let wanted = st
+            .given
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .neighbors
+            .iter()
+            .any(NeighborConfig::is_unnumbered);
+        if !wanted || st.discovery.is_some() {
+            return;
+        }
+        let given = st.given.clone();
+        let watch = nd::InterfaceWatch::start(
+            move |ifname| wants_interface(&given.lock().unwrap_or_else(|p| p.into_inner()), ifname),
+            nd::NdConfig::default(),
+        );
+        let mut rx = watch.peers();
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let found = rx.borrow_and_update().clone();
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let h = SpeakerHandle { inner };
+                info!(peers = ?found, "interface peers found");
+                let expanded = {
+                    let mut st = h.lock();
+                    st.found = found;
+                    let given = st.given.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    expand_unnumbered(&given, &st.found)
+                };
+                h.apply(expanded).await;
+            }
+        });
+        st.discovery = Some((watch, task));
+    }
+
+    /// Hands `stream` to the session of the neighbour it comes from;
+    /// gives it back when there is none.
+    fn dispatch(&self, stream: TcpStream, remote: &SocketAddr) -> Option<TcpStream> {
+        let st = self.lock();
+        match st
+            .sessions
+            .iter()
+            .find(|s| matches_peer(&s.neighbor, remote))
+        {
+            Some(s) => {
+                s.incoming(stream);
+                None
+            }
+            None => Some(stream),
+        }
+    }
+
+    /// A link-local source on an interface some interface neighbour
+    /// names: possibly a peer neighbour discovery is about to report.
+    fn may_be_interface_peer(&self, remote: &SocketAddr) -> bool {
+        let SocketAddr::V6(v6) = remote else {
+            return false;
+        };
+        if !is_link_local(v6.ip()) || v6.scope_id() == 0 {
+            return false;
+        }
+        let given = self.lock().given.clone();
+        let given = given.lock().unwrap_or_else(|p| p.into_inner());
+        nd::interfaces::interfaces()
+            .iter()
+            .any(|(ix, name)| *ix == v6.scope_id() && wants_interface(&given, name))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic elsewhere must not take the control API down with it.
         self.inner
@@ -245,14 +343,27 @@ impl SpeakerHandle {
                     return;
                 };
                 let h = SpeakerHandle { inner };
-                let st = h.lock();
-                match st
-                    .sessions
-                    .iter()
-                    .find(|s| matches_peer(&s.neighbor, &remote))
-                {
-                    Some(s) => s.incoming(stream),
-                    None => info!(%remote, "connection from unknown peer closed"),
+                let Some(stream) = h.dispatch(stream, &remote) else {
+                    continue;
+                };
+                if h.may_be_interface_peer(&remote) {
+                    // Its RA and ours cross: the session for this peer is
+                    // being started. Hold the connection a moment rather
+                    // than refuse it and send both sides into back-off.
+                    let h = h.clone();
+                    tokio::spawn(async move {
+                        let mut stream = Some(stream);
+                        for _ in 0..PARK_TRIES {
+                            tokio::time::sleep(PARK_STEP).await;
+                            match stream.take().and_then(|s| h.dispatch(s, &remote)) {
+                                None => return,
+                                Some(s) => stream = Some(s),
+                            }
+                        }
+                        info!(%remote, "connection from unknown peer closed");
+                    });
+                } else {
+                    info!(%remote, "connection from unknown peer closed");
                 }
             }
         });
@@ -356,8 +467,21 @@ impl SpeakerHandle {
     /// Applies a new configuration: removed neighbours get Cease/3 (peer
     /// de-configured), neighbours whose session parameters changed get
     /// Cease/6 and start again, new ones start, the rest stay up; the RIB
-    /// re-applies policies (soft reconfiguration).
+    /// re-applies policies (soft reconfiguration). Interface neighbours
+    /// are expanded for the peers found so far.
     pub async fn reconfigure(&self, new: SpeakerConfig) {
+        let expanded = {
+            let st = self.lock();
+            *st.given.lock().unwrap_or_else(|p| p.into_inner()) = new.clone();
+            expand_unnumbered(&new, &st.found)
+        };
+        self.apply(expanded).await;
+        self.discover();
+    }
+
+    /// [`SpeakerHandle::reconfigure`] with interface neighbours already
+    /// expanded.
+    async fn apply(&self, new: SpeakerConfig) {
         let (to_stop, rib, listen_changed) = {
             let mut st = self.lock();
             let identity_changed = st.config.asn != new.asn || st.config.router_id != new.router_id;
@@ -422,6 +546,9 @@ impl SpeakerHandle {
             let mut st = self.lock();
             if let Some(t) = st.listener.take() {
                 t.abort();
+            }
+            if let Some((_watch, task)) = st.discovery.take() {
+                task.abort();
             }
             std::mem::take(&mut st.sessions)
         };
