@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// FIB settings (`fib:` in the daemon config).
 #[derive(Clone, Debug)]
@@ -183,8 +183,16 @@ pub struct FibStatus {
 /// does not become a megabyte of JSON.
 pub const STATUS_LIST_MAX: usize = 1000;
 
+/// Changes handed to [`Fib::apply`] that the owner thread has not taken
+/// yet. `apply` waits for room beyond this, so a full table never queues
+/// whole (memory), while the owner always finds a large set to write
+/// (the kernel works best on large, spread-out sets).
+pub const QUEUE_CHANGES: u32 = 128 * 1024;
+
 enum Cmd {
-    Apply(Vec<FibChange>),
+    /// The permit holds the changes' room in the queue until the owner
+    /// takes them.
+    Apply(Vec<FibChange>, OwnedSemaphorePermit),
     Flush(oneshot::Sender<()>),
     SyncDone(oneshot::Sender<()>),
     Status(oneshot::Sender<FibStatus>),
@@ -196,6 +204,7 @@ enum Cmd {
 #[derive(Clone)]
 pub struct Fib {
     tx: mpsc::Sender<Cmd>,
+    room: Arc<Semaphore>,
 }
 
 impl Fib {
@@ -210,14 +219,27 @@ impl Fib {
             .spawn(move || owner::run(config, rx, ready_tx))
             .map_err(FibError::Thread)?;
         ready_rx.await.map_err(|_| FibError::Closed)??;
-        Ok(Fib { tx })
+        Ok(Fib {
+            tx,
+            room: Arc::new(Semaphore::new(QUEUE_CHANGES as usize)),
+        })
     }
 
     /// Queue changes. They are coalesced per prefix (the last change wins)
-    /// and written in batches; returns once queued, see [`Fib::flush`].
+    /// and written in batches; returns once queued (waiting while
+    /// [`QUEUE_CHANGES`] changes wait for the owner), see [`Fib::flush`].
     pub async fn apply(&self, changes: Vec<FibChange>) -> Result<(), FibError> {
+        let n = u32::try_from(changes.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, QUEUE_CHANGES);
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| FibError::Closed)?;
         self.tx
-            .send(Cmd::Apply(changes))
+            .send(Cmd::Apply(changes, permit))
             .await
             .map_err(|_| FibError::Closed)
     }
@@ -260,5 +282,44 @@ impl Fib {
             .await
             .map_err(|_| FibError::Closed)?;
         r.await.map_err(|_| FibError::Closed)?
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    fn removes(n: usize) -> Vec<FibChange> {
+        (0..n)
+            .map(|i| FibChange::Remove {
+                prefix: IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(i as u32), 32).unwrap()),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn apply_waits_while_the_queue_is_full_and_resumes_when_taken() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let fib = Fib {
+            tx,
+            room: Arc::new(Semaphore::new(QUEUE_CHANGES as usize)),
+        };
+        fib.apply(removes(QUEUE_CHANGES as usize)).await.unwrap();
+        let second = fib.apply(removes(10));
+        tokio::pin!(second);
+        let waited = tokio::time::timeout(Duration::from_millis(100), &mut second).await;
+        assert!(waited.is_err(), "apply must wait for room");
+        // The owner takes the first batch: its room comes back.
+        match rx.recv().await {
+            Some(Cmd::Apply(ch, room)) => {
+                assert_eq!(ch.len(), QUEUE_CHANGES as usize);
+                drop(room);
+            }
+            _ => panic!("expected the first batch"),
+        }
+        tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("apply resumes once the owner took the queue")
+            .unwrap();
     }
 }

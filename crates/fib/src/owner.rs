@@ -707,7 +707,10 @@ impl Owner {
                     let mut n = 0;
                     while let Some(c) = next.take() {
                         match c {
-                            Cmd::Apply(ch) => self.apply(ch),
+                            // The permit goes with the changes taken:
+                            // the sender may queue more while these are
+                            // written.
+                            Cmd::Apply(ch, _room) => self.apply(ch),
                             Cmd::Flush(t) => waiters.push(t),
                             Cmd::SyncDone(t) => {
                                 self.sync_done();

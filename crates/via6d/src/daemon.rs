@@ -43,12 +43,6 @@ pub struct Parts {
 /// Capacity of the RIB -> FIB sync channel, in chunks of changes.
 const FIB_EVENTS: usize = 16;
 
-/// Changes handed to the FIB between two flush marks. The sync waits for
-/// the mark before the last one, so at most about two windows wait inside
-/// the FIB: a full table is never queued whole, and the RIB feels the
-/// back-pressure through the channel.
-const FIB_WINDOW: usize = 64 * 1024;
-
 /// Most next-hop sets remembered by [`HopCache`] before it starts over.
 const HOP_CACHE_MAX: usize = 4096;
 
@@ -94,29 +88,17 @@ fn to_fib_changes(changes: Vec<bgp::RouteChange>, cache: &mut HopCache) -> Vec<f
         .collect()
 }
 
-/// Feeds RIB changes to the FIB, at most about two windows ahead of what
-/// the kernel acknowledged.
+/// Feeds RIB changes to the FIB. `Fib::apply` waits while the FIB has
+/// `fib::QUEUE_CHANGES` changes queued, and the RIB feels that through the
+/// bounded channel: back-pressure instead of a table-sized queue.
 async fn sync_fib(mut fib_rx: mpsc::Receiver<bgp::FibEvent>, fib: Option<fib::Fib>) {
-    let mut since_mark = 0usize;
-    let mut mark: Option<tokio::task::JoinHandle<()>> = None;
     let mut cache = HopCache::default();
     while let Some(event) = fib_rx.recv().await {
         let Some(fib) = &fib else { continue };
         match event {
             bgp::FibEvent::Changes(changes) => {
-                since_mark += changes.len();
                 if let Err(e) = fib.apply(to_fib_changes(changes, &mut cache)).await {
                     error!(error = %e, "FIB update failed");
-                }
-                if since_mark >= FIB_WINDOW {
-                    since_mark = 0;
-                    if let Some(m) = mark.take() {
-                        let _ = m.await;
-                    }
-                    let f = fib.clone();
-                    mark = Some(tokio::spawn(async move {
-                        let _ = f.flush().await;
-                    }));
                 }
             }
             bgp::FibEvent::InitialTablesIn => fib.initial_sync_done().await,
