@@ -93,6 +93,41 @@ pub fn set_gtsm(socket: &impl AsRawFd, v6_socket: bool) -> io::Result<()> {
     }
 }
 
+/// Makes a listening socket keep each connection's SYN headers, so the
+/// hop limit the peer sent with can be checked after `accept` (GTSM on an
+/// accepted socket only guards the segments that come after it is set).
+pub fn save_syn(listener: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(listener, libc::IPPROTO_TCP, libc::TCP_SAVE_SYN, &on)
+}
+
+/// The TTL / hop limit of the SYN that opened an accepted connection, from
+/// the headers [`save_syn`] kept; `None` when none were saved.
+pub fn syn_hop_limit(stream: &impl AsRawFd) -> io::Result<Option<u8>> {
+    let mut buf = [0u8; 512];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf and len describe a writable buffer of len bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SAVED_SYN,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let header = buf.get(..len as usize).unwrap_or_default();
+    // IPv4: TTL is octet 8; IPv6: hop limit is octet 7 (RFC 791, RFC 8200).
+    Ok(match header.first().map(|b| b >> 4) {
+        Some(4) => header.get(8).copied(),
+        Some(6) => header.get(7).copied(),
+        _ => None,
+    })
+}
+
 fn setsockopt<T>(
     socket: &impl AsRawFd,
     level: libc::c_int,
@@ -138,6 +173,18 @@ mod tests {
         set_gtsm(&l4, false).unwrap();
         let too_long = [b'x'; MD5_MAX_KEY_LEN + 1];
         assert!(set_md5_key(&l4, false, "192.0.2.1".parse().unwrap(), &too_long).is_err());
+    }
+
+    #[test]
+    fn saved_syn_tells_the_hop_limit() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        save_syn(&listener).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        // Loopback SYNs leave with the default TTL (64).
+        let ttl = syn_hop_limit(&accepted).unwrap().expect("a saved SYN");
+        assert_eq!(u32::from(ttl), client.ttl().unwrap());
     }
 
     #[test]

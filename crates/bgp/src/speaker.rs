@@ -323,6 +323,10 @@ impl SpeakerHandle {
             .await
             .map_err(|source| BgpError::Listen { addr, source })?;
         let port = listener.local_addr().ok().map(|a| a.port());
+        // GTSM (RFC 5082) is judged on the SYN's hop limit (see `incoming`).
+        if let Err(e) = crate::sockopt::save_syn(&listener) {
+            warn!(error = %e, "cannot keep SYN headers; GTSM neighbours will be refused");
+        }
         let listener = Arc::new(listener);
         apply_md5_keys(&listener, &self.lock().config.neighbors, &[]);
         info!(%addr, "listening");

@@ -41,7 +41,7 @@ const COMMAND_QUEUE: usize = 16;
 /// again this much later.
 const HOLD_RECHECK: Duration = Duration::from_secs(1);
 /// How often a link-local session looks at its interface's state.
-const LINK_CHECK: Duration = Duration::from_secs(1);
+const LINK_CHECK: Duration = Duration::from_millis(500);
 /// RFC 9687 send hold time while no hold time is negotiated (before the
 /// OPEN, or hold time 0): its suggested 8 minutes. Once negotiated it is
 /// twice the hold time, as BIRD does: a peer that stops reading is dropped
@@ -257,6 +257,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         exit: false,
         established_at: None,
         connect_error: None,
+        link_down_checks: 0,
         counters: counters.clone(),
         published: None,
         batch_now: None,
@@ -314,6 +315,9 @@ struct Driver {
     exit: bool,
     established_at: Option<Instant>,
     connect_error: Option<String>,
+    /// Consecutive link checks that found the interface down: one alone
+    /// may be a new veth not yet marked running.
+    link_down_checks: u8,
     /// Shared with the handle: counted per UPDATE without republishing.
     counters: Arc<Counters>,
     published: Option<(State, Option<String>)>,
@@ -619,6 +623,16 @@ impl Driver {
 
     fn incoming(&mut self, stream: TcpStream) {
         if self.cfg.neighbor.ttl_security {
+            // RFC 5082 §3: the SYN itself must have come with TTL 255
+            // (>= 254 after one hop); minimum TTL on the accepted socket
+            // then guards every later segment.
+            match crate::sockopt::syn_hop_limit(&stream) {
+                Ok(Some(ttl)) if ttl >= 254 => {}
+                other => {
+                    warn!(neighbor = %self.name(), syn_ttl = ?other.ok().flatten(), "connection refused: GTSM (RFC 5082) wants TTL 255");
+                    return;
+                }
+            }
             let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(true);
             if let Err(e) = crate::sockopt::set_gtsm(&stream, v6) {
                 warn!(neighbor = %self.name(), error = %e, "GTSM (RFC 5082) could not be set; connection refused");
@@ -892,7 +906,12 @@ impl Driver {
         let Some(ifname) = self.cfg.neighbor.interface.clone() else {
             return;
         };
-        if !local::link_is_up(&ifname) {
+        if local::link_is_up(&ifname) {
+            self.link_down_checks = 0;
+            return;
+        }
+        self.link_down_checks = self.link_down_checks.saturating_add(1);
+        if self.link_down_checks == 2 {
             warn!(neighbor = %self.name(), interface = %ifname, "interface down, closing session");
             self.feed(Event::LinkDown(ifname));
         }
