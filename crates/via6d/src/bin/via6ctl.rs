@@ -141,7 +141,11 @@ const NEIGHBOR_COLUMNS: &[Column] = &[
         Some(i) => format!("{}%{i}", cell(&n["address"])),
         None => cell(&n["address"]),
     }),
-    ("AS", |n| cell(&n["remote_as"])),
+    // 0 is how `remote-as: external` is held (AS 0 is never a peer's).
+    ("AS", |n| match n["remote_as"].as_u64() {
+        Some(0) => "external".into(),
+        _ => cell(&n["remote_as"]),
+    }),
     ("STATE", |n| cell(&n["state"])),
     ("UPTIME", |n| uptime(&n["uptime"])),
     ("RCVD", |n| cell(&n["counts"]["received"])),
