@@ -16,9 +16,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::exec;
-use crate::lab::{DaemonKind, Host, Lab, Link};
-use crate::via6::{binaries, Via6Config, Via6Neighbor, Via6d};
+use crate::lab::{Host, Lab, Link};
+use crate::via6::{Via6Config, Via6Neighbor, Via6d};
 
 pub const SPINE_AS: u32 = 65100;
 pub const SPINE_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
@@ -230,42 +229,12 @@ pub fn fill(
 /// `control-socket` is `<lab dir>/<name>.sock`, see [`socket_for`]),
 /// checked first with `via6d check`, and waits for its control socket.
 pub fn start_via6d_yaml(lab: &Lab, host: &Host, name: &str, yaml: &str) -> Result<Via6d> {
-    let bins = binaries()?;
-    let sock = socket_for(lab, name);
-    let _ = std::fs::remove_file(&sock);
-    let conf = lab.dir().join(format!("{name}.yaml"));
-    std::fs::write(&conf, yaml).map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
-    let bin = bins.via6d.to_string_lossy().into_owned();
-    let conf_s = conf.to_string_lossy().into_owned();
-    exec::run_args(&[&bin, "check", &conf_s])?;
-    let daemon = lab.spawn_daemon(
-        host,
-        name,
-        DaemonKind::Via6d,
-        sock,
-        &[&bin, "--config", &conf_s],
-    )?;
-    let v = Via6d {
-        daemon,
-        conf,
-        via6ctl: bins.via6ctl,
-    };
-    lab.wait_until(
-        Duration::from_secs(15),
-        &format!("via6d {name} control socket"),
-        || {
-            if !lab.is_running(&v.daemon) {
-                return Err(Error::Check(format!("via6d {name} exited")));
-            }
-            v.ctl(&["neighbors"]).map(|_| true)
-        },
-    )?;
-    Ok(v)
+    Via6d::start_yaml(lab, host, name, yaml)
 }
 
 /// The control socket [`start_via6d_yaml`] expects for daemon `name`.
 pub fn socket_for(lab: &Lab, name: &str) -> std::path::PathBuf {
-    lab.dir().join(format!("{name}.sock"))
+    Via6d::socket_for(lab, name)
 }
 
 /// One kernel route: its next hops as (gateway, device).

@@ -224,11 +224,22 @@ impl Via6d {
     /// `via6d check`, starts `via6d --config FILE` inside `host` and waits
     /// until `via6ctl neighbors` answers.
     pub fn start(lab: &Lab, host: &Host, name: &str, cfg: &Via6Config) -> Result<Via6d> {
+        Self::start_yaml(lab, host, name, &cfg.render(&Self::socket_for(lab, name)))
+    }
+
+    /// The control socket a via6d called `name` uses in `lab`; a config
+    /// given to [`Via6d::start_yaml`] must name it as `control-socket`.
+    pub fn socket_for(lab: &Lab, name: &str) -> PathBuf {
+        lab.dir().join(format!("{name}.sock"))
+    }
+
+    /// Like [`Via6d::start`], with the config text as it is.
+    pub fn start_yaml(lab: &Lab, host: &Host, name: &str, yaml: &str) -> Result<Via6d> {
         let bins = binaries()?;
-        let sock = lab.dir().join(format!("{name}.sock"));
+        let sock = Self::socket_for(lab, name);
         let _ = std::fs::remove_file(&sock);
         let conf = lab.dir().join(format!("{name}.yaml"));
-        std::fs::write(&conf, cfg.render(&sock))
+        std::fs::write(&conf, yaml)
             .map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
         let bin = bins.via6d.to_string_lossy().into_owned();
         let conf_s = conf.to_string_lossy().into_owned();
