@@ -137,72 +137,49 @@ fn updates(prefixes: &[Ipv4Net]) -> Vec<Update> {
     out
 }
 
+/// A link-local IPv4 neighbour on eth0 that accepts everything.
+fn neighbor(address: Ipv6Addr, remote_as: u32, export: PolicyRef) -> NeighborConfig {
+    NeighborConfig {
+        address: address.into(),
+        interface: Some("eth0".into()),
+        remote_as,
+        port: 179,
+        families: vec![Family::Ipv4Unicast],
+        extended_next_hop: true,
+        passive: false,
+        hold_time: 90,
+        connect_retry: std::time::Duration::from_secs(5),
+        import: PolicyRef::AcceptAll,
+        export,
+        max_prefix: None,
+        link_local_form: wire::LinkLocalForm::Native,
+        description: None,
+        password: None,
+        ttl_security: false,
+    }
+}
+
 fn config() -> SpeakerConfig {
     SpeakerConfig {
         router_id: [192, 0, 2, 2].into(),
         asn: 65002,
         listen: None,
         neighbors: vec![
-            NeighborConfig {
-                address: "fe80::1"
-                    .parse()
-                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
-                interface: Some("eth0".into()),
-                remote_as: 65001,
-                port: 179,
-                families: vec![Family::Ipv4Unicast],
-                extended_next_hop: true,
-                passive: false,
-                hold_time: 90,
-                connect_retry: std::time::Duration::from_secs(5),
-                import: PolicyRef::AcceptAll,
-                export: PolicyRef::Default,
-                max_prefix: None,
-                link_local_form: wire::LinkLocalForm::Native,
-                description: None,
-                password: None,
-                ttl_security: false,
-            },
-            NeighborConfig {
-                address: "fe80::3"
-                    .parse()
-                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
-                interface: Some("eth0".into()),
-                remote_as: 65003,
-                port: 179,
-                families: vec![Family::Ipv4Unicast],
-                extended_next_hop: true,
-                passive: false,
-                hold_time: 90,
-                connect_retry: std::time::Duration::from_secs(5),
-                import: PolicyRef::AcceptAll,
-                export: PolicyRef::Default,
-                max_prefix: None,
-                link_local_form: wire::LinkLocalForm::Native,
-                description: None,
-                password: None,
-                ttl_security: false,
-            },
-            NeighborConfig {
-                address: "fe80::4"
-                    .parse()
-                    .unwrap_or(std::net::IpAddr::V6(Ipv6Addr::LOCALHOST)),
-                interface: Some("eth0".into()),
-                remote_as: 65004,
-                port: 179,
-                families: vec![Family::Ipv4Unicast],
-                extended_next_hop: true,
-                passive: false,
-                hold_time: 90,
-                connect_retry: std::time::Duration::from_secs(5),
-                import: PolicyRef::AcceptAll,
-                export: PolicyRef::AcceptAll,
-                max_prefix: None,
-                link_local_form: wire::LinkLocalForm::Native,
-                description: None,
-                password: None,
-                ttl_security: false,
-            },
+            neighbor(
+                Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
+                65001,
+                PolicyRef::Default,
+            ),
+            neighbor(
+                Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3),
+                65003,
+                PolicyRef::Default,
+            ),
+            neighbor(
+                Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 4),
+                65004,
+                PolicyRef::AcceptAll,
+            ),
         ],
         originate_v4: vec![],
         originate_v6: vec![],
