@@ -20,9 +20,10 @@ ensure_packages() {
         apt-get update -qq
         apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    # The packaged BIRD service is not ours: stop it so it holds no routes.
+    # The packaged BIRD and FRR services are not ours: stop them so they
+    # hold no routes (tests start their own, inside namespaces).
     if command -v systemctl >/dev/null 2>&1; then
-        systemctl stop bird.service >/dev/null 2>&1 || true
+        systemctl stop bird.service frr.service >/dev/null 2>&1 || true
     fi
 }
 
