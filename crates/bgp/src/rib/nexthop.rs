@@ -7,6 +7,18 @@ use super::*;
 /// link-local half belongs to the session's interface and is preferred on
 /// eBGP sessions that have one; `::`, multicast and our own addresses are
 /// never installed.
+/// The interface a global next hop must be reached over: on a single-hop
+/// eBGP session, the session's own (the kernel then refuses a gateway that
+/// is not on-link there, so a route never leaves by another interface than
+/// its session's); on iBGP, none (the kernel resolves it recursively).
+fn direct_interface(session: &EstablishedSession) -> Option<u32> {
+    if session.ebgp {
+        session.ifindex
+    } else {
+        None
+    }
+}
+
 pub fn resolve_next_hop(
     nh: &NextHop,
     session: &EstablishedSession,
@@ -28,7 +40,7 @@ pub fn resolve_next_hop(
             } else {
                 Ok(RouteNextHop {
                     gateway: IpAddr::V4(a),
-                    ifindex: None,
+                    ifindex: direct_interface(session),
                 })
             }
         }
@@ -58,7 +70,7 @@ pub fn resolve_next_hop(
                 }),
                 (Some(g), _, _) => Ok(RouteNextHop {
                     gateway: IpAddr::V6(g),
-                    ifindex: None,
+                    ifindex: direct_interface(session),
                 }),
                 (None, Some(l), Some(ix)) => Ok(RouteNextHop {
                     gateway: IpAddr::V6(l),

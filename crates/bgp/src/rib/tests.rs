@@ -304,7 +304,8 @@ fn global_and_link_local_next_hop_choice() {
         installed(&rib.take_fib_changes(), "10.0.0.0/24"),
         Some(vec![gw("2001:db8::1", None)])
     );
-    // eBGP with only a global half: the global one.
+    // eBGP with only a global half: the global one, bound to the session's
+    // interface so it can only be reached on-link there.
     let mut rib = Rib::new(cfg.clone());
     rib.peer_up(session(&cfg, 0, "10.0.0.1"), None);
     rib.update(
@@ -318,7 +319,7 @@ fn global_and_link_local_next_hop_choice() {
     );
     assert_eq!(
         installed(&rib.take_fib_changes(), "10.0.0.0/24"),
-        Some(vec![gw("2001:db8::1", None)])
+        Some(vec![gw("2001:db8::1", Some(7))])
     );
 }
 
@@ -337,7 +338,7 @@ fn classic_ipv4_update_and_missing_next_hop() {
     rib.update(PeerId(0), &u, false);
     assert_eq!(
         installed(&rib.take_fib_changes(), "10.9.0.0/16"),
-        Some(vec![gw("192.0.2.1", None)])
+        Some(vec![gw("192.0.2.1", Some(7))])
     );
     // The same prefix without NEXT_HOP is treated as withdrawn.
     a.next_hop = None;
