@@ -78,35 +78,12 @@ fn print_human(v: &serde_json::Value) {
                 println!("(none)");
                 return;
             };
-            let cols: Vec<&String> = first.keys().collect();
+            let headers: Vec<String> = first.keys().map(|c| c.to_uppercase()).collect();
             let table: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| cols.iter().map(|c| cell(&r[c.as_str()])).collect())
+                .map(|r| first.keys().map(|c| cell(&r[c.as_str()])).collect())
                 .collect();
-            let widths: Vec<usize> = cols
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    table
-                        .iter()
-                        .map(|r| r.get(i).map_or(0, String::len))
-                        .max()
-                        .unwrap_or(0)
-                        .max(c.len())
-                })
-                .collect();
-            let line = |cells: Vec<String>| {
-                let parts: Vec<String> = cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                println!("{}", parts.join("  ").trim_end());
-            };
-            line(cols.iter().map(|c| c.to_uppercase()).collect());
-            for r in table {
-                line(r);
-            }
+            print_table(headers, table);
         }
         serde_json::Value::Object(map) => {
             for (k, val) in map {
@@ -215,10 +192,15 @@ fn print_columns(rows: &serde_json::Value, columns: &[Column]) {
         .iter()
         .map(|r| columns.iter().map(|(_, f)| f(r)).collect())
         .collect();
-    let widths: Vec<usize> = columns
+    print_table(columns.iter().map(|(h, _)| h.to_string()).collect(), table);
+}
+
+/// Prints rows under headers, each column as wide as its widest cell.
+fn print_table(headers: Vec<String>, table: Vec<Vec<String>>) {
+    let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, (h, _))| {
+        .map(|(i, h)| {
             table
                 .iter()
                 .map(|r| r.get(i).map_or(0, String::len))
@@ -227,7 +209,7 @@ fn print_columns(rows: &serde_json::Value, columns: &[Column]) {
                 .max(h.len())
         })
         .collect();
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| {
         let parts: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -235,8 +217,8 @@ fn print_columns(rows: &serde_json::Value, columns: &[Column]) {
             .collect();
         println!("{}", parts.join("  ").trim_end());
     };
-    line(columns.iter().map(|(h, _)| h.to_string()).collect());
-    for r in table {
+    line(&headers);
+    for r in &table {
         line(r);
     }
 }
