@@ -378,27 +378,19 @@ fn decode_attribute(
                     .collect();
             }
         }
-        attr::MP_REACH_NLRI => {
-            match decode_mp_reach(value, raw, ctx)? {
-                Some(m) => a.mp_reach = Some(m),
-                None => a.unknown.push(RawAttribute {
+        attr::MP_REACH_NLRI | attr::MP_UNREACH_NLRI => {
+            // A family we do not route is kept as an unknown attribute.
+            let known = if code == attr::MP_REACH_NLRI {
+                decode_mp_reach(value, raw, ctx)?.map(|m| a.mp_reach = Some(m))
+            } else {
+                decode_mp_unreach(value, raw)?.map(|m| a.mp_unreach = Some(m))
+            };
+            if known.is_none() {
+                a.unknown.push(RawAttribute {
                     flags,
                     type_code: code,
                     value: value.to_vec(),
-                }),
-            }
-            if !flags_ok {
-                st.withdraw(code, Kind::Flags, "RFC 7606 §3 (c)");
-            }
-        }
-        attr::MP_UNREACH_NLRI => {
-            match decode_mp_unreach(value, raw)? {
-                Some(m) => a.mp_unreach = Some(m),
-                None => a.unknown.push(RawAttribute {
-                    flags,
-                    type_code: code,
-                    value: value.to_vec(),
-                }),
+                });
             }
             if !flags_ok {
                 st.withdraw(code, Kind::Flags, "RFC 7606 §3 (c)");
