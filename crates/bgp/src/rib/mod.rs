@@ -19,6 +19,21 @@
 //! owning task and its channels). Advertising is in `crate::outbound`,
 //! policy evaluation in `crate::policy`.
 
+/// The decision context over the RIB's stores. A macro rather than a
+/// method so that `self.tables` stays free to be borrowed mutably beside it.
+macro_rules! decision_ctx {
+    ($rib:expr, $hint:expr) => {
+        Ctx {
+            attrs: &$rib.attrs,
+            nexthops: &$rib.nexthops,
+            peers: &$rib.peers,
+            max_paths: $rib.config.max_paths,
+            relax: $rib.config.multipath_relax,
+            hint: $hint,
+        }
+    };
+}
+
 pub mod attrs;
 mod decision;
 mod fibq;
@@ -432,14 +447,7 @@ impl Rib {
     }
 
     fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            attrs: &self.attrs,
-            nexthops: &self.nexthops,
-            peers: &self.peers,
-            max_paths: self.config.max_paths,
-            relax: self.config.multipath_relax,
-            hint: None,
-        }
+        decision_ctx!(self, None)
     }
 
     fn slot(&self, id: PeerId) -> Option<u16> {
@@ -828,14 +836,7 @@ impl Rib {
     fn upsert<P: Prefix>(&mut self, prefix: P, path: Path, resolved: Option<RouteNextHop>) {
         let mut released: [Id; 2] = [NO_ATTRS; 2];
         let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
-        let ctx = Ctx {
-            attrs: &self.attrs,
-            nexthops: &self.nexthops,
-            peers: &self.peers,
-            max_paths: self.config.max_paths,
-            relax: self.config.multipath_relax,
-            hint: resolved.map(|r| (path.peer, path.pre, r)),
-        };
+        let ctx = decision_ctx!(self, resolved.map(|r| (path.peer, path.pre, r)));
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let hasher = &table.hasher;
@@ -890,14 +891,7 @@ impl Rib {
 
     /// Removes the path of `slot` for `prefix`, if any.
     fn withdraw_one<P: Prefix>(&mut self, slot: u16, prefix: P) {
-        let ctx = Ctx {
-            attrs: &self.attrs,
-            nexthops: &self.nexthops,
-            peers: &self.peers,
-            max_paths: self.config.max_paths,
-            relax: self.config.multipath_relax,
-            hint: None,
-        };
+        let ctx = decision_ctx!(self, None);
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {

@@ -160,14 +160,7 @@ impl Rib {
     }
 
     fn redecide<P: Prefix>(&mut self, prefix: P) {
-        let ctx = Ctx {
-            attrs: &self.attrs,
-            nexthops: &self.nexthops,
-            peers: &self.peers,
-            max_paths: self.config.max_paths,
-            relax: self.config.multipath_relax,
-            hint: None,
-        };
+        let ctx = decision_ctx!(self, None);
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
