@@ -14,16 +14,29 @@
 //! while (routes flushed without notification, e.g. with their nexthop
 //! object), the count is taken from `fib_triestat` again.
 //!
-//! The socket is drained every 10 ms rather than read blocking, so the
-//! kernel queues notifications without waking the watcher per route.
+//! The notifications are counted in the kernel by an eBPF socket filter
+//! (`feeder::routecount`) and read every 2 ms: reading each one costs a
+//! `recv` per route, about 1 s of CPU per full table. Where eBPF cannot be
+//! loaded, the socket is drained every 10 ms instead; the `start` event
+//! says which (`counting`).
+//!
+//! With `--rib-via6d SOCKET` or `--rib-bird SOCKET` it also asks the
+//! receiver over its control socket, every `--rib-every` ms (20), how many
+//! routes its RIB took, and says when that reaches N: the benchmark's RIB
+//! time, with no process started per look.
 //!
 //! usage: via6-fibwatch --add N [--then-empty] [--timeout SECS]
-//! Prints JSON lines: `start` (baseline), `full` (baseline + N reached,
-//! confirmed), `empty` (baseline reached again), `progress` every second.
+//!        [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS]
+//! Prints JSON lines: `start` (baseline), `rib` (the receiver's RIB holds
+//! N), `full` (baseline + N reached, confirmed), `empty` (baseline reached
+//! again), `progress` every second.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use feeder::routecount::KernelRouteCount;
 
 const NLMSG_HDR: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -36,6 +49,8 @@ const RTA_TABLE: u16 = 15;
 /// Sleep between drains of the notification queue: the resolution of the
 /// times reported.
 const POLL: Duration = Duration::from_millis(10);
+/// The same when the kernel counts: reading two counters is cheap.
+const KERNEL_POLL: Duration = Duration::from_millis(2);
 
 fn now() -> f64 {
     SystemTime::now()
@@ -220,6 +235,8 @@ struct Args {
     add: i64,
     then_empty: bool,
     timeout: Duration,
+    rib: Option<RibSource>,
+    rib_every: Duration,
 }
 
 fn parse() -> Result<Args, String> {
@@ -227,6 +244,8 @@ fn parse() -> Result<Args, String> {
         add: -1,
         then_empty: false,
         timeout: Duration::from_secs(600),
+        rib: None,
+        rib_every: Duration::from_millis(20),
     };
     let mut it = std::env::args().skip(1);
     while let Some(f) = it.next() {
@@ -240,94 +259,325 @@ fn parse() -> Result<Args, String> {
                     .ok_or("--timeout SECS")?;
                 a.timeout = Duration::from_secs(s);
             }
+            "--rib-via6d" => {
+                let p = it.next().ok_or("--rib-via6d SOCKET")?;
+                a.rib = Some(RibSource::Via6d(p.into()));
+            }
+            "--rib-bird" => {
+                let p = it.next().ok_or("--rib-bird SOCKET")?;
+                a.rib = Some(RibSource::Bird(p.into(), None));
+            }
+            "--rib-every" => {
+                let ms: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--rib-every MS")?;
+                a.rib_every = Duration::from_millis(ms.max(1));
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
     if a.add < 0 {
-        return Err("usage: via6-fibwatch --add N [--then-empty] [--timeout SECS]".into());
+        return Err(USAGE.into());
     }
     Ok(a)
+}
+
+const USAGE: &str = "usage: via6-fibwatch --add N [--then-empty] [--timeout SECS] \
+                     [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS]";
+
+/// The receiver's own count of routes taken into its RIB, asked over its
+/// control socket (no process started per look, unlike `via6ctl` or
+/// `birdc` in a shell loop).
+enum RibSource {
+    /// via6d: the largest `accepted` count of `neighbors`.
+    Via6d(std::path::PathBuf),
+    /// BIRD: `Routes: N imported` of `show protocols all feed`, on one
+    /// connection kept open.
+    Bird(std::path::PathBuf, Option<BufReader<UnixStream>>),
+}
+
+impl RibSource {
+    fn count(&mut self) -> io::Result<i64> {
+        match self {
+            RibSource::Via6d(path) => {
+                let mut s = UnixStream::connect(&*path)?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                s.write_all(b"{\"command\":\"neighbors\"}\n")?;
+                let mut reply = String::new();
+                BufReader::new(s).read_line(&mut reply)?;
+                Ok(max_after(&reply, "accepted\":"))
+            }
+            RibSource::Bird(path, conn) => {
+                if conn.is_none() {
+                    let s = UnixStream::connect(&*path)?;
+                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    let mut r = BufReader::new(s);
+                    bird_reply(&mut r)?;
+                    *conn = Some(r);
+                }
+                let Some(r) = conn.as_mut() else {
+                    return Ok(0);
+                };
+                r.get_mut().write_all(b"show protocols all feed\n")?;
+                let text = bird_reply(r)?;
+                Ok(text
+                    .lines()
+                    .filter_map(|l| l.split_once("Routes:"))
+                    .filter_map(|(_, v)| v.split_whitespace().next()?.parse().ok())
+                    .max()
+                    .unwrap_or(0))
+            }
+        }
+    }
+}
+
+/// The largest number following `key` anywhere in `text`.
+fn max_after(text: &str, key: &str) -> i64 {
+    text.match_indices(key)
+        .filter_map(|(at, _)| {
+            let rest = text.get(at + key.len()..)?.trim_start();
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            rest.get(..end)?.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One reply of BIRD's control socket: lines up to the one whose
+/// four-digit code is followed by a space (continuations have '-' or
+/// start with a space).
+fn bird_reply(r: &mut BufReader<UnixStream>) -> io::Result<String> {
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Err(io::Error::other("BIRD closed its control socket"));
+        }
+        let last = line.len() > 4
+            && line
+                .as_bytes()
+                .get(..4)
+                .is_some_and(|c| c.iter().all(u8::is_ascii_digit))
+            && line.as_bytes().get(4) == Some(&b' ');
+        text.push_str(&line);
+        if last {
+            return Ok(text);
+        }
+    }
+}
+
+/// Looks at the receiver's RIB count every `every` until it holds
+/// `target`, then emits `rib` with the time of that look.
+struct RibWatch {
+    source: RibSource,
+    target: i64,
+    every: Duration,
+    next: Instant,
+    seen: bool,
+    errors: u32,
+}
+
+impl RibWatch {
+    fn look(&mut self) {
+        if self.seen || Instant::now() < self.next {
+            return;
+        }
+        self.next = Instant::now() + self.every;
+        match self.source.count() {
+            Ok(c) if c >= self.target => {
+                emit("rib", now(), c, "");
+                self.seen = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // The receiver may be busy or restarting its socket: say so
+                // once in a while, keep looking.
+                if self.errors.is_multiple_of(50) {
+                    emit(
+                        "rib_error",
+                        now(),
+                        0,
+                        &format!(",\"error\":{:?}", e.to_string()),
+                    );
+                }
+                self.errors += 1;
+                if let RibSource::Bird(_, conn) = &mut self.source {
+                    *conn = None;
+                }
+            }
+        }
+    }
+}
+
+/// Where the running count comes from.
+enum Source {
+    /// The kernel counts (see `feeder::routecount`); nothing is queued.
+    Kernel(KernelRouteCount),
+    /// Every notification is read (when eBPF is not available).
+    Notifications(Vec<u8>),
+}
+
+/// The main table's route count, followed between reads of `fib_triestat`.
+struct Follow {
+    mon: Monitor,
+    source: Source,
+    /// count = offset + net, where net is what the source saw since attach.
+    offset: i64,
+    net: i64,
+}
+
+impl Follow {
+    fn count(&self) -> i64 {
+        self.offset + self.net
+    }
+
+    fn rebase(&mut self, exact: i64) {
+        self.offset = exact - self.net;
+    }
+
+    /// Takes in what happened since the last call; false when notifications
+    /// were lost (the count was then re-read).
+    fn poll(&mut self) -> io::Result<bool> {
+        match &mut self.source {
+            Source::Kernel(k) => {
+                let (added, removed) = k.added_removed()?;
+                self.net = added as i64 - removed as i64;
+                Ok(true)
+            }
+            Source::Notifications(buf) => loop {
+                match self.mon.recv(buf) {
+                    Ok(Some(n)) => match delta(buf.get(..n).unwrap_or(&[])) {
+                        Some(d) => self.net += d,
+                        None => return self.overflow(),
+                    },
+                    Ok(None) => return Ok(true),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        return self.overflow();
+                    }
+                    Err(e) => return Err(e),
+                }
+            },
+        }
+    }
+
+    fn overflow(&mut self) -> io::Result<bool> {
+        let exact = triestat()?;
+        self.rebase(exact);
+        emit("overflow", now(), exact, "");
+        Ok(false)
+    }
 }
 
 /// Follows the count until it reaches `target` from below (`up`) or
 /// above; returns the time it got there, confirmed by `fib_triestat`.
 fn wait_for(
-    mon: &Monitor,
-    count: &mut i64,
+    f: &mut Follow,
     target: i64,
     up: bool,
     deadline: Instant,
+    mut rib: Option<&mut RibWatch>,
 ) -> io::Result<Option<f64>> {
-    let mut buf = vec![0u8; 1 << 20];
     let reached = |c: i64| if up { c >= target } else { c <= target };
     let mut last_move = Instant::now();
     let mut last_progress = Instant::now();
     loop {
-        if reached(*count) {
+        if let Some(r) = rib.as_deref_mut() {
+            r.look();
+        }
+        let before = f.count();
+        f.poll()?;
+        if f.count() != before {
+            last_move = Instant::now();
+        }
+        if reached(f.count()) {
             let t = now();
             let exact = triestat()?;
             if reached(exact) {
-                *count = exact;
+                f.rebase(exact);
                 return Ok(Some(t));
             }
-            emit("resync", now(), exact, &format!(",\"followed\":{count}"));
-            *count = exact;
+            emit(
+                "resync",
+                now(),
+                exact,
+                &format!(",\"followed\":{}", f.count()),
+            );
+            f.rebase(exact);
         }
         if Instant::now() >= deadline {
             return Ok(None);
-        }
-        match mon.recv(&mut buf) {
-            Ok(Some(n)) => match delta(buf.get(..n).unwrap_or(&[])) {
-                Some(d) => {
-                    if d != 0 {
-                        last_move = Instant::now();
-                    }
-                    *count += d;
-                }
-                None => {
-                    *count = triestat()?;
-                    emit("overflow", now(), *count, "");
-                }
-            },
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                *count = triestat()?;
-                emit("overflow", now(), *count, "");
-            }
-            Err(e) => return Err(e),
         }
         // Routes can leave the FIB without a notification (a deleted
         // nexthop object or link takes its routes along): after a quiet
         // spell, look at the real count.
         if last_move.elapsed() > Duration::from_millis(500) {
-            *count = triestat()?;
+            f.rebase(triestat()?);
             last_move = Instant::now();
         }
         if last_progress.elapsed() >= Duration::from_secs(1) {
-            emit("progress", now(), *count, "");
+            emit("progress", now(), f.count(), "");
             last_progress = Instant::now();
         }
+        std::thread::sleep(match f.source {
+            Source::Kernel(_) => KERNEL_POLL,
+            Source::Notifications(_) => POLL,
+        });
     }
 }
 
-fn run(a: &Args) -> io::Result<bool> {
+fn run(mut a: Args) -> io::Result<bool> {
     let mon = Monitor::open()?;
+    let (source, mode) = match KernelRouteCount::attach(mon.fd) {
+        Ok(k) => (Source::Kernel(k), "kernel"),
+        Err(e) => {
+            eprintln!("via6-fibwatch: counting in the kernel failed, reading every notification instead: {e}");
+            (Source::Notifications(vec![0u8; 1 << 20]), "notifications")
+        }
+    };
     let base = triestat()?;
-    emit("start", now(), base, "");
+    let mut f = Follow {
+        mon,
+        source,
+        offset: base,
+        net: 0,
+    };
+    emit("start", now(), base, &format!(",\"counting\":\"{mode}\""));
     let deadline = Instant::now() + a.timeout;
-    let mut count = base;
-    match wait_for(&mon, &mut count, base + a.add, true, deadline)? {
-        Some(t) => emit("full", t, count, ""),
+    let mut rib = a.rib.take().map(|source| RibWatch {
+        source,
+        target: a.add,
+        every: a.rib_every,
+        next: Instant::now(),
+        seen: false,
+        errors: 0,
+    });
+    match wait_for(&mut f, base + a.add, true, deadline, rib.as_mut())? {
+        Some(t) => emit("full", t, f.count(), ""),
         None => {
-            emit("timeout", now(), count, ",\"waiting_for\":\"full\"");
+            emit("timeout", now(), f.count(), ",\"waiting_for\":\"full\"");
             return Ok(false);
         }
     }
+    // A receiver may report its RIB full only after the FIB (its counter
+    // lags): keep looking.
+    if let Some(r) = rib.as_mut() {
+        while !r.seen {
+            if Instant::now() >= deadline {
+                emit("timeout", now(), 0, ",\"waiting_for\":\"rib\"");
+                return Ok(false);
+            }
+            r.look();
+            std::thread::sleep(KERNEL_POLL);
+        }
+    }
     if a.then_empty {
-        match wait_for(&mon, &mut count, base, false, deadline)? {
-            Some(t) => emit("empty", t, count, ""),
+        match wait_for(&mut f, base, false, deadline, None)? {
+            Some(t) => emit("empty", t, f.count(), ""),
             None => {
-                emit("timeout", now(), count, ",\"waiting_for\":\"empty\"");
+                emit("timeout", now(), f.count(), ",\"waiting_for\":\"empty\"");
                 return Ok(false);
             }
         }
@@ -343,7 +593,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&a) {
+    match run(a) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -385,6 +635,37 @@ mod tests {
         m.truncate(16);
         m[0] = 16;
         assert_eq!(delta(&m), None);
+    }
+
+    #[test]
+    fn via6d_accepted_count_is_the_largest_of_the_neighbours() {
+        let reply = r#"{"ok":[{"address":"fe80::1%eth0","accepted":901899,"received":901899},{"accepted":12}]}"#;
+        assert_eq!(max_after(reply, "accepted\":"), 901_899);
+        assert_eq!(max_after(r#"{"ok":[]}"#, "accepted\":"), 0);
+        assert_eq!(max_after(r#"{"accepted": 7}"#, "accepted\":"), 7);
+    }
+
+    #[test]
+    fn bird_reply_ends_at_the_line_with_a_code_and_a_space() {
+        use std::io::Write as _;
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(
+            b"2002-Name       Proto      Table      State  Since         Info\n\
+              1002-feed       BGP        ---        up     13:10:00.123  Established\n\
+              1006-  BGP state:          Established\n \
+              Routes:         901899 imported, 0 exported, 901899 preferred\n\
+              0000 \n0001 next\n",
+        )
+        .unwrap();
+        let mut r = BufReader::new(b);
+        let text = bird_reply(&mut r).unwrap();
+        assert!(text.ends_with("0000 \n"));
+        assert!(text.contains("901899 imported"));
+        let mut rest = String::new();
+        r.read_line(&mut rest).unwrap();
+        assert_eq!(rest, "0001 next\n");
+        drop(a);
+        assert!(bird_reply(&mut r).is_err(), "a closed socket is an error");
     }
 
     #[test]

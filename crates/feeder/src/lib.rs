@@ -6,6 +6,7 @@ pub mod args;
 pub mod error;
 pub mod events;
 pub mod rng;
+pub mod routecount;
 pub mod session;
 pub mod signals;
 pub mod table;

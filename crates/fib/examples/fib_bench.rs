@@ -5,11 +5,13 @@
 //! same with `ip -batch` for comparison, printing routes/s per phase.
 //!
 //!     cargo run --release -p fib --example fib_bench [-- --limit N] [--no-ip-batch]
-//!         [--plain] [--ecmp] [--shuffle] [--batch-bytes N]
+//!         [--plain] [--ecmp] [--shuffle] [--batch-bytes N] [--source IPV4]
 //!
 //! `--plain` installs routes without nexthop objects; `--shuffle` feeds
 //! the prefixes in a fixed random order instead of the file's sorted one;
-//! `--ecmp` gives every route a second next hop on a second link.
+//! `--ecmp` gives every route a second next hop on a second link;
+//! `--source` sets `fib.source-address` (every route then carries it as
+//! its preferred source, as via6d's IPv4 routes do).
 //!
 //! Needs root. The sample is read in place from ../shared/data (override
 //! with FIB_PREFIXES=path).
@@ -182,6 +184,11 @@ async fn main() -> Result<(), String> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(FibConfig::default().batch_bytes);
 
+    let source_address = args
+        .iter()
+        .position(|a| a == "--source")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok());
     let mut prefixes = load(limit)?;
     if args.iter().any(|a| a == "--shuffle") {
         // Fisher-Yates with a fixed xorshift seed: reproducible.
@@ -216,6 +223,7 @@ async fn main() -> Result<(), String> {
         netns: Some(format!("/run/netns/{}", ns.0).into()),
         batch_bytes,
         nexthop_objects,
+        source_address,
         ..FibConfig::default()
     })
     .await
