@@ -26,10 +26,11 @@
 //! time, with no process started per look.
 //!
 //! usage: via6-fibwatch --add N [--then-empty] [--timeout SECS]
-//!        [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS]
+//!        [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS] [--progress-ms MS]
 //! Prints JSON lines: `start` (baseline), `rib` (the receiver's RIB holds
 //! N), `full` (baseline + N reached, confirmed), `empty` (baseline reached
-//! again), `progress` every second.
+//! again), `progress` every `--progress-ms` (1000; with the RIB count as
+//! `rib` while it is watched).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -237,6 +238,7 @@ struct Args {
     timeout: Duration,
     rib: Option<RibSource>,
     rib_every: Duration,
+    progress: Duration,
 }
 
 fn parse() -> Result<Args, String> {
@@ -246,6 +248,7 @@ fn parse() -> Result<Args, String> {
         timeout: Duration::from_secs(600),
         rib: None,
         rib_every: Duration::from_millis(20),
+        progress: Duration::from_secs(1),
     };
     let mut it = std::env::args().skip(1);
     while let Some(f) = it.next() {
@@ -274,6 +277,13 @@ fn parse() -> Result<Args, String> {
                     .ok_or("--rib-every MS")?;
                 a.rib_every = Duration::from_millis(ms.max(1));
             }
+            "--progress-ms" => {
+                let ms: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--progress-ms MS")?;
+                a.progress = Duration::from_millis(ms.max(10));
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -284,7 +294,7 @@ fn parse() -> Result<Args, String> {
 }
 
 const USAGE: &str = "usage: via6-fibwatch --add N [--then-empty] [--timeout SECS] \
-                     [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS]";
+                     [--rib-via6d SOCKET | --rib-bird SOCKET] [--rib-every MS] [--progress-ms MS]";
 
 /// The receiver's own count of routes taken into its RIB, asked over its
 /// control socket (no process started per look, unlike `via6ctl` or
@@ -378,6 +388,8 @@ struct RibWatch {
     next: Instant,
     seen: bool,
     errors: u32,
+    /// The count at the last look.
+    last: i64,
 }
 
 impl RibWatch {
@@ -390,8 +402,9 @@ impl RibWatch {
             Ok(c) if c >= self.target => {
                 emit("rib", now(), c, "");
                 self.seen = true;
+                self.last = c;
             }
-            Ok(_) => {}
+            Ok(c) => self.last = c,
             Err(e) => {
                 // The receiver may be busy or restarting its socket: say so
                 // once in a while, keep looking.
@@ -478,6 +491,7 @@ fn wait_for(
     target: i64,
     up: bool,
     deadline: Instant,
+    progress_every: Duration,
     mut rib: Option<&mut RibWatch>,
 ) -> io::Result<Option<f64>> {
     let reached = |c: i64| if up { c >= target } else { c <= target };
@@ -517,8 +531,12 @@ fn wait_for(
             f.rebase(triestat()?);
             last_move = Instant::now();
         }
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            emit("progress", now(), f.count(), "");
+        if last_progress.elapsed() >= progress_every {
+            let rib_now = match rib.as_deref() {
+                Some(r) => format!(",\"rib\":{}", r.last),
+                None => String::new(),
+            };
+            emit("progress", now(), f.count(), &rib_now);
             last_progress = Instant::now();
         }
         std::thread::sleep(match f.source {
@@ -553,8 +571,16 @@ fn run(mut a: Args) -> io::Result<bool> {
         next: Instant::now(),
         seen: false,
         errors: 0,
+        last: 0,
     });
-    match wait_for(&mut f, base + a.add, true, deadline, rib.as_mut())? {
+    match wait_for(
+        &mut f,
+        base + a.add,
+        true,
+        deadline,
+        a.progress,
+        rib.as_mut(),
+    )? {
         Some(t) => emit("full", t, f.count(), ""),
         None => {
             emit("timeout", now(), f.count(), ",\"waiting_for\":\"full\"");
@@ -574,7 +600,7 @@ fn run(mut a: Args) -> io::Result<bool> {
         }
     }
     if a.then_empty {
-        match wait_for(&mut f, base, false, deadline, None)? {
+        match wait_for(&mut f, base, false, deadline, a.progress, None)? {
             Some(t) => emit("empty", t, f.count(), ""),
             None => {
                 emit("timeout", now(), f.count(), ",\"waiting_for\":\"empty\"");
