@@ -415,11 +415,7 @@ fn pipeline(cfg: &SpeakerConfig, ups: &[Update]) {
     let inputs: Vec<bgp::RibInput> = ups
         .iter()
         .cloned()
-        .map(|u| bgp::RibInput::Update {
-            peer: PeerId(0),
-            update: u,
-            treat_as_withdraw: false,
-        })
+        .map(|u| bgp::RibInput::update(PeerId(0), u))
         .collect();
     // One neighbour: End-of-RIB from it completes the initial tables.
     let mut cfg = cfg.clone();
@@ -444,11 +440,7 @@ fn pipeline(cfg: &SpeakerConfig, ups: &[Update]) {
             }
             // End-of-RIB.
             let _ = tx
-                .send(bgp::RibInput::Update {
-                    peer: PeerId(0),
-                    update: Update::default(),
-                    treat_as_withdraw: false,
-                })
+                .send(bgp::RibInput::update(PeerId(0), Update::default()))
                 .await;
             std::future::pending::<()>().await;
         });

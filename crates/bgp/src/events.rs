@@ -42,6 +42,53 @@ pub struct EstablishedSession {
     pub enhanced_route_refresh: bool,
 }
 
+/// Most UPDATEs in one [`RibInput::Updates`].
+pub const UPDATE_BATCH: usize = 64;
+/// A batch also ends once it carries this many prefixes (announced plus
+/// withdrawn): the RIB looks at its FIB back-pressure between inputs, and
+/// 64 UPDATEs of withdrawals can hold 60,000 prefixes.
+pub const BATCH_PREFIXES: usize = 1024;
+
+/// One UPDATE as received. `treat_as_withdraw` per RFC 7606: withdraw every
+/// prefix it carries.
+#[derive(Debug, Clone)]
+pub struct ReceivedUpdate {
+    pub update: wire::Update,
+    pub treat_as_withdraw: bool,
+}
+
+impl ReceivedUpdate {
+    /// Prefixes announced and withdrawn, in every family.
+    pub fn prefixes(&self) -> usize {
+        let a = &self.update.attributes;
+        self.update.withdrawn.len()
+            + self.update.nlri.len()
+            + a.mp_reach.as_ref().map_or(0, |m| m.nlri.len())
+            + a.mp_unreach.as_ref().map_or(0, |m| m.withdrawn.len())
+    }
+}
+
+impl RibInput {
+    /// One UPDATE on its own (tests, tools).
+    pub fn update(peer: PeerId, update: wire::Update) -> RibInput {
+        RibInput::Updates {
+            peer,
+            updates: vec![ReceivedUpdate {
+                update,
+                treat_as_withdraw: false,
+            }],
+        }
+    }
+
+    /// How many UPDATEs this input carries.
+    pub fn update_count(&self) -> usize {
+        match self {
+            RibInput::Updates { updates, .. } => updates.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// Session -> RIB.
 // `Established` is big but sent once per session; boxing buys nothing.
 #[allow(clippy::large_enum_variant)]
@@ -54,12 +101,12 @@ pub enum RibInput {
     },
     /// The session left Established: every route from it goes.
     Down { peer: PeerId },
-    /// A decoded UPDATE. `treat_as_withdraw` per RFC 7606: withdraw every
-    /// prefix it carries.
-    Update {
+    /// Decoded UPDATEs, in the order received: the UPDATEs of one socket
+    /// read go over together (at most [`UPDATE_BATCH`]), so that the RIB
+    /// wakes once per batch, not once per UPDATE.
+    Updates {
         peer: PeerId,
-        update: wire::Update,
-        treat_as_withdraw: bool,
+        updates: Vec<ReceivedUpdate>,
     },
     /// The peer asked us to resend a family (RFC 2918 / RFC 7313).
     RouteRefresh { peer: PeerId, family: Family },
@@ -107,4 +154,30 @@ pub enum FibEvent {
     /// Every configured peer sent End-of-RIB (or gave up): stale kernel
     /// routes may now go.
     InitialTablesIn,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_received_update_counts_prefixes_of_every_family() {
+        let mut u = wire::Update {
+            withdrawn: vec!["192.0.2.0/24".parse().unwrap()],
+            nlri: vec!["198.51.100.0/24".parse().unwrap(); 2],
+            ..Default::default()
+        };
+        u.attributes.mp_unreach = Some(wire::MpUnreach {
+            family: wire::Family::Ipv4Unicast,
+            withdrawn: vec!["203.0.113.0/24".parse::<wire::IpNet>().unwrap(); 3],
+        });
+        let r = ReceivedUpdate {
+            update: u,
+            treat_as_withdraw: false,
+        };
+        assert_eq!(r.prefixes(), 6);
+        let one = RibInput::update(PeerId(1), wire::Update::default());
+        assert_eq!(one.update_count(), 1);
+        assert_eq!(RibInput::Down { peer: PeerId(1) }.update_count(), 0);
+    }
 }

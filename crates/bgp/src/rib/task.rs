@@ -17,8 +17,9 @@ use super::{PeerCounts, Rib, RouteFilter, RouteStatus};
 use crate::config::SpeakerConfig;
 use crate::events::{FibEvent, PeerId, RibInput, RouteChange};
 
-/// Capacity of the session -> RIB channel.
-pub const INPUT_CAPACITY: usize = 1024;
+/// Capacity of the session -> RIB channel, in inputs: with batches of
+/// [`crate::UPDATE_BATCH`], at most 1,024 UPDATEs wait.
+pub const INPUT_CAPACITY: usize = 16;
 /// Most FIB changes per `FibEvent::Changes`.
 pub const FIB_CHUNK: usize = 4096;
 /// The first chunk after a quiet spell is this small, and each next one
@@ -28,7 +29,7 @@ pub const FIB_FIRST_CHUNK: usize = 256;
 /// Above this many waiting FIB changes the RIB stops reading input until
 /// the FIB sync catches up (backpressure instead of unbounded memory).
 const FIB_HIGH_WATER: usize = 8 * FIB_CHUNK;
-/// Inputs handled between two looks at the other duties.
+/// UPDATEs handled between two looks at the other duties.
 const INPUT_BURST: usize = 256;
 /// `InitialTablesIn` goes out at the latest this long after start, even if
 /// some neighbour never sent End-of-RIB.
@@ -122,11 +123,11 @@ fn handle_input(rib: &mut Rib, input: RibInput) {
     match input {
         RibInput::Established { session, outbound } => rib.peer_up(session, Some(outbound)),
         RibInput::Down { peer } => rib.begin_peer_down(peer),
-        RibInput::Update {
-            peer,
-            update,
-            treat_as_withdraw,
-        } => rib.update(peer, &update, treat_as_withdraw),
+        RibInput::Updates { peer, updates } => {
+            for u in &updates {
+                rib.update(peer, &u.update, u.treat_as_withdraw);
+            }
+        }
         RibInput::RouteRefresh { peer, family } => rib.route_refresh(peer, family),
     }
 }
@@ -228,10 +229,11 @@ async fn run(
             }
             input = in_rx.recv(), if inputs_open => match input {
                 Some(input) => {
+                    let mut taken = input.update_count().max(1);
                     handle_input(&mut rib, input);
                     // Take what is already queued without yielding, so
                     // FIB changes and UPDATEs go out in larger batches.
-                    for _ in 1..INPUT_BURST {
+                    while taken < INPUT_BURST {
                         // Hand a full chunk over before taking more, if the
                         // FIB sync has room for it.
                         if rib.pending_fib() >= FIB_HIGH_WATER
@@ -240,7 +242,10 @@ async fn run(
                             break;
                         }
                         match in_rx.try_recv() {
-                            Ok(input) => handle_input(&mut rib, input),
+                            Ok(input) => {
+                                taken += input.update_count().max(1);
+                                handle_input(&mut rib, input);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -329,34 +334,23 @@ mod tests {
             .collect();
         for chunk in prefixes.chunks(4) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            tx.send(RibInput::Update {
-                peer: PeerId(0),
-                update: mp_update(attrs(&[65001]), ll_nh("fe80::1"), &refs),
-                treat_as_withdraw: false,
-            })
+            tx.send(RibInput::update(
+                PeerId(0),
+                mp_update(attrs(&[65001]), ll_nh("fe80::1"), &refs),
+            ))
             .await
             .unwrap();
         }
         // End-of-RIB for both families.
-        tx.send(RibInput::Update {
-            peer: PeerId(0),
-            update: Update::default(),
-            treat_as_withdraw: false,
-        })
-        .await
-        .unwrap();
+        tx.send(RibInput::update(PeerId(0), Update::default()))
+            .await
+            .unwrap();
         let mut eor6 = Update::default();
         eor6.attributes.mp_unreach = Some(wire::MpUnreach {
             family: wire::Family::Ipv6Unicast,
             withdrawn: vec![],
         });
-        tx.send(RibInput::Update {
-            peer: PeerId(0),
-            update: eor6,
-            treat_as_withdraw: false,
-        })
-        .await
-        .unwrap();
+        tx.send(RibInput::update(PeerId(0), eor6)).await.unwrap();
         let mut installs = 0;
         while let FibEvent::Changes(c) = next_event(&mut fib_rx).await {
             assert!(c.len() <= FIB_CHUNK);
@@ -388,16 +382,18 @@ mod tests {
         // Peer down: the paths leave Adj-RIB-In as well. Queries and
         // inputs are separate channels, so poll.
         tx.send(RibInput::Down { peer: PeerId(0) }).await.unwrap();
-        let mut received = u64::MAX;
-        for _ in 0..100 {
+        // The paths go a chunk at a time (queries are answered between
+        // chunks), so the count can reach 0 before the last path is gone.
+        let (mut received, mut left) = (u64::MAX, usize::MAX);
+        for _ in 0..200 {
             received = handle.peer_counts(PeerId(0)).await.received;
-            if received == 0 {
+            left = handle.routes().await.len();
+            if received == 0 && left == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(received, 0);
-        assert!(handle.routes().await.is_empty());
+        assert_eq!((received, left), (0, 0));
     }
 
     #[tokio::test]

@@ -24,7 +24,9 @@ use wire::{
 };
 
 use crate::config::NeighborConfig;
-use crate::events::{EstablishedSession, PeerId, RibInput};
+use crate::events::{
+    EstablishedSession, PeerId, ReceivedUpdate, RibInput, BATCH_PREFIXES, UPDATE_BATCH,
+};
 use crate::fsm::{
     cease, cease_notification, resolve_collision, Action, CollisionWinner, Event, Fsm, FsmConfig,
     State, Timer,
@@ -253,6 +255,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         connecting: None,
         timers: [None; 4],
         to_rib: VecDeque::new(),
+        batch_prefixes: 0,
         last_words: None,
         exit: false,
         established_at: None,
@@ -310,6 +313,8 @@ struct Driver {
     /// Messages for the RIB, in order; while any wait, the connection is not
     /// read (back-pressure to TCP) but timers and commands still run.
     to_rib: VecDeque<RibInput>,
+    /// Prefixes in the last batch of `to_rib` (see `BATCH_PREFIXES`).
+    batch_prefixes: usize,
     /// NOTIFICATION bytes to write before the next disconnect.
     last_words: Option<Vec<u8>>,
     exit: bool,
@@ -812,11 +817,28 @@ impl Driver {
                 }
                 let four = self.fsm.negotiated().is_some_and(|n| n.four_octet_as);
                 let update = fix_as4(u, four);
-                self.to_rib.push_back(RibInput::Update {
-                    peer: self.cfg.peer,
+                let received = ReceivedUpdate {
                     update,
                     treat_as_withdraw: treat_as_withdraw.is_some(),
-                });
+                };
+                let peer = self.cfg.peer;
+                let size = received.prefixes();
+                match self.to_rib.back_mut() {
+                    Some(RibInput::Updates { peer: p, updates })
+                        if *p == peer
+                            && updates.len() < UPDATE_BATCH
+                            && self.batch_prefixes + size <= BATCH_PREFIXES =>
+                    {
+                        updates.push(received);
+                        self.batch_prefixes += size;
+                    }
+                    _ => {
+                        let mut updates = Vec::with_capacity(UPDATE_BATCH);
+                        updates.push(received);
+                        self.to_rib.push_back(RibInput::Updates { peer, updates });
+                        self.batch_prefixes = size;
+                    }
+                }
             }
             Message::RouteRefresh(rr) => {
                 let established = self.fsm.state() == State::Established;

@@ -144,14 +144,11 @@ async fn pair_over(addr: IpAddr) {
     encode_message(&Message::Update(u.clone()), &ctx, &mut bytes).unwrap();
     out_a.send(PeerOutput::Messages(bytes)).await.unwrap();
     match next_rib(&mut b.rib).await {
-        RibInput::Update {
-            peer,
-            update,
-            treat_as_withdraw,
-        } => {
+        RibInput::Updates { peer, updates } => {
             assert_eq!(peer, PeerId(2));
-            assert!(!treat_as_withdraw);
-            assert_eq!(update, u);
+            assert_eq!(updates.len(), 1);
+            assert!(!updates[0].treat_as_withdraw);
+            assert_eq!(updates[0].update, u);
         }
         other => panic!("expected Update, got {other:?}"),
     }
@@ -467,23 +464,31 @@ async fn bulk_updates_reach_the_rib_in_order() {
     let (_sess, _o) = expect_established(&mut rib).await;
     let t0 = Instant::now();
     let mut got = 0u32;
+    let mut batches = 0u32;
     while got < N {
         match next_rib(&mut rib).await {
-            RibInput::Update { update, .. } => {
-                let b = got.to_be_bytes();
-                let want: wire::IpNet = Ipv4Net::new(Ipv4Addr::new(10, b[1], b[2], b[3]), 32)
-                    .unwrap_or_default()
-                    .into();
-                let nlri = update.attributes.mp_reach.map(|m| m.nlri);
-                assert_eq!(nlri, Some(vec![want]), "update {got}");
-                got += 1;
+            RibInput::Updates { updates, .. } => {
+                assert!(updates.len() <= crate::UPDATE_BATCH);
+                batches += 1;
+                for u in updates {
+                    let b = got.to_be_bytes();
+                    let want: wire::IpNet = Ipv4Net::new(Ipv4Addr::new(10, b[1], b[2], b[3]), 32)
+                        .unwrap_or_default()
+                        .into();
+                    let nlri = u.update.attributes.mp_reach.map(|m| m.nlri);
+                    assert_eq!(nlri, Some(vec![want]), "update {got}");
+                    got += 1;
+                }
             }
             other => panic!("unexpected {other:?}"),
         }
     }
     let dt = t0.elapsed();
+    // The UPDATEs of one read reach the RIB together: it wakes once per
+    // batch, not once per UPDATE.
+    assert!(batches * 8 <= N, "{batches} batches for {N} UPDATEs");
     println!(
-        "{N} UPDATEs ({total} bytes) to the RIB channel in {dt:?}: {:.0} updates/s",
+        "{N} UPDATEs ({total} bytes) to the RIB channel in {dt:?} ({batches} batches): {:.0} updates/s",
         f64::from(N) / dt.as_secs_f64()
     );
     let _s = writer.await;
@@ -859,7 +864,7 @@ async fn nothing_follows_down() {
         let mut updates = 0;
         loop {
             match next_rib(&mut s.rib).await {
-                RibInput::Update { .. } => updates += 1,
+                RibInput::Updates { updates: u, .. } => updates += u.len(),
                 RibInput::Down { .. } => break,
                 other => panic!("unexpected {other:?}"),
             }
@@ -930,12 +935,14 @@ async fn slow_rib_does_not_expire_the_hold_timer() {
         next_rib(&mut rib).await,
         RibInput::Established { .. }
     ));
-    for i in 0..N {
+    let mut got = 0;
+    while got < N {
         match next_rib(&mut rib).await {
-            RibInput::Update { .. } => {}
-            other => panic!("update {i}: {other:?}"),
+            RibInput::Updates { updates, .. } => got += updates.len() as u32,
+            other => panic!("update {got}: {other:?}"),
         }
     }
+    assert_eq!(got, N);
     assert_eq!(h.status().state, State::Established);
     talker.abort();
 }
