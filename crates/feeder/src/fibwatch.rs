@@ -270,20 +270,8 @@ fn parse() -> Result<Args, String> {
                 let p = it.next().ok_or("--rib-bird SOCKET")?;
                 a.rib = Some(RibSource::Bird(p.into(), None));
             }
-            "--rib-every" => {
-                let ms: u64 = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--rib-every MS")?;
-                a.rib_every = Duration::from_millis(ms.max(1));
-            }
-            "--progress-ms" => {
-                let ms: u64 = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--progress-ms MS")?;
-                a.progress = Duration::from_millis(ms.max(10));
-            }
+            "--rib-every" => a.rib_every = millis(it.next(), "--rib-every MS", 1)?,
+            "--progress-ms" => a.progress = millis(it.next(), "--progress-ms MS", 10)?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -291,6 +279,12 @@ fn parse() -> Result<Args, String> {
         return Err(USAGE.into());
     }
     Ok(a)
+}
+
+/// A duration option's value in milliseconds, at least `min`.
+fn millis(v: Option<String>, usage: &str, min: u64) -> Result<Duration, String> {
+    let ms: u64 = v.and_then(|v| v.parse().ok()).ok_or(usage)?;
+    Ok(Duration::from_millis(ms.max(min)))
 }
 
 const USAGE: &str = "usage: via6-fibwatch --add N [--then-empty] [--timeout SECS] \
