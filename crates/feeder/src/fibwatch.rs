@@ -445,14 +445,14 @@ impl Follow {
         self.offset = exact - self.net;
     }
 
-    /// Takes in what happened since the last call; false when notifications
-    /// were lost (the count was then re-read).
-    fn poll(&mut self) -> io::Result<bool> {
+    /// Takes in what happened since the last call (re-reading the count
+    /// when notifications were lost).
+    fn poll(&mut self) -> io::Result<()> {
         match &mut self.source {
             Source::Kernel(k) => {
                 let (added, removed) = k.added_removed()?;
                 self.net = added as i64 - removed as i64;
-                Ok(true)
+                Ok(())
             }
             Source::Notifications(buf) => loop {
                 match self.mon.recv(buf) {
@@ -460,7 +460,7 @@ impl Follow {
                         Some(d) => self.net += d,
                         None => return self.overflow(),
                     },
-                    Ok(None) => return Ok(true),
+                    Ok(None) => return Ok(()),
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                         return self.overflow();
                     }
@@ -470,11 +470,11 @@ impl Follow {
         }
     }
 
-    fn overflow(&mut self) -> io::Result<bool> {
+    fn overflow(&mut self) -> io::Result<()> {
         let exact = triestat()?;
         self.rebase(exact);
         emit("overflow", now(), exact, "");
-        Ok(false)
+        Ok(())
     }
 }
 
