@@ -1702,30 +1702,50 @@ impl NhObjects {
         protocol: u8,
         hop: FibNextHop,
     ) -> Result<u32, String> {
-        let mut reuse = match self.by_hop.get(&hop) {
+        let reuse = match self.by_hop.get(&hop) {
             Some(o) if o.present => return Ok(o.id),
             Some(o) => Some(o.id),
             None => None,
         };
+        let id = self.claim_id(
+            reuse,
+            |nh, id| match sock.request(nl::nexthop_request(id, protocol, &hop)) {
+                // Our own object for this hop is still there.
+                Err(nl::NlError::Kernel(e, _))
+                    if e == libc::EEXIST && nh.ours.get(&id) == Some(&hop) =>
+                {
+                    Ok(())
+                }
+                r => r,
+            },
+            || format!("nexthop object for {}", hop.gateway),
+        )?;
+        self.ours.insert(id, hop);
+        self.by_hop.insert(hop, NhObj { id, present: true });
+        Ok(id)
+    }
+
+    /// Makes an object under a free id: `reuse` first, then fresh ones. An
+    /// id the kernel already holds for someone else (EEXIST from `make`)
+    /// is remembered as taken and skipped.
+    fn claim_id(
+        &mut self,
+        mut reuse: Option<u32>,
+        mut make: impl FnMut(&Self, u32) -> Result<(), nl::NlError>,
+        what: impl Fn() -> String,
+    ) -> Result<u32, String> {
         for _ in 0..64 {
             let id = match reuse.take() {
                 Some(id) => id,
                 None => self.alloc(),
             };
-            match sock.request(nl::nexthop_request(id, protocol, &hop)) {
-                Ok(()) => {}
-                // Our own object for this hop is still there.
-                Err(nl::NlError::Kernel(e, _))
-                    if e == libc::EEXIST && self.ours.get(&id) == Some(&hop) => {}
+            match make(self, id) {
+                Ok(()) => return Ok(id),
                 Err(nl::NlError::Kernel(e, _)) if e == libc::EEXIST => {
                     self.taken.insert(id);
-                    continue;
                 }
-                Err(e) => return Err(format!("nexthop object for {}: {e}", hop.gateway)),
+                Err(e) => return Err(format!("{}: {e}", what())),
             }
-            self.ours.insert(id, hop);
-            self.by_hop.insert(hop, NhObj { id, present: true });
-            return Ok(id);
         }
         Err("no free nexthop id".into())
     }
@@ -1746,28 +1766,20 @@ impl NhObjects {
             }
         }
         let members = self.members(sock, protocol, hops, links_down)?;
-        let mut reuse = self.groups.get(hops).map(|g| g.id);
-        for _ in 0..64 {
-            let id = match reuse.take() {
-                Some(id) => id,
-                None => self.alloc(),
-            };
-            // Our own group id may still exist with other members: replace.
-            let mine = self.ours_groups.get(&id).is_some_and(|h| h == hops);
-            match sock.request(nl::nexthop_group_request(mine, id, protocol, &members)) {
-                Ok(()) => {}
-                Err(nl::NlError::Kernel(e, _)) if e == libc::EEXIST => {
-                    self.taken.insert(id);
-                    continue;
-                }
-                Err(e) => return Err(format!("nexthop group: {e}")),
-            }
-            self.ours_groups.insert(id, hops.to_vec());
-            self.groups
-                .insert(hops.to_vec(), NhObj { id, present: true });
-            return Ok(id);
-        }
-        Err("no free nexthop id".into())
+        let reuse = self.groups.get(hops).map(|g| g.id);
+        let id = self.claim_id(
+            reuse,
+            |nh, id| {
+                // Our own group id may still exist with other members: replace.
+                let mine = nh.ours_groups.get(&id).is_some_and(|h| h == hops);
+                sock.request(nl::nexthop_group_request(mine, id, protocol, &members))
+            },
+            || "nexthop group".to_owned(),
+        )?;
+        self.ours_groups.insert(id, hops.to_vec());
+        self.groups
+            .insert(hops.to_vec(), NhObj { id, present: true });
+        Ok(id)
     }
 
     /// Member object ids for the hops whose link is up.
