@@ -355,6 +355,23 @@ fn coprime_near(n: usize, frac: f64) -> usize {
     s
 }
 
+/// Our route `p` is no longer in the kernel: write it again if still
+/// wanted, else drop it from our map (`drop`, removed by the caller).
+fn gone_from_kernel(
+    in_kernel: &mut usize,
+    dirty: &mut Vec<IpNet>,
+    drop: &mut Vec<IpNet>,
+    p: IpNet,
+    r: &mut Route,
+) {
+    set_kernel(in_kernel, r, Kernel::Absent);
+    if r.want().is_some() {
+        Owner::mark_dirty(dirty, p, r);
+    } else {
+        drop.push(p);
+    }
+}
+
 fn set_kernel(in_kernel: &mut usize, r: &mut Route, k: Kernel) {
     let was = r.kernel != Kernel::Absent;
     let is = k != Kernel::Absent;
@@ -643,12 +660,7 @@ impl Owner {
                 continue;
             }
             missing += 1;
-            set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-            if r.want().is_some() {
-                Self::mark_dirty(&mut self.dirty, p, r);
-            } else {
-                drop.push(p);
-            }
+            gone_from_kernel(&mut self.in_kernel, &mut self.dirty, &mut drop, p, r);
         }
         for p in drop {
             self.remove_route(&p);
@@ -1153,12 +1165,7 @@ impl Owner {
                 }
                 continue;
             }
-            set_kernel(&mut self.in_kernel, r, Kernel::Absent);
-            if r.want().is_some() {
-                Self::mark_dirty(&mut self.dirty, p, r);
-            } else {
-                drop.push(p);
-            }
+            gone_from_kernel(&mut self.in_kernel, &mut self.dirty, &mut drop, p, r);
         }
         for p in drop {
             self.remove_route(&p);
