@@ -27,17 +27,24 @@ ensure_packages() {
     fi
 }
 
-# ensure_cargo: a Rust toolchain recent enough for the workspace (1.80+).
+# The oldest Rust the workspace builds with: `rust-version` of Cargo.toml.
+rust_version() {
+    sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n1
+}
+
+# ensure_cargo: the pinned toolchain (rust-toolchain.toml) through rustup,
+# or at least `rust-version` from anywhere else.
 ensure_cargo() {
     [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
     if ! command -v cargo >/dev/null 2>&1; then
         echo ">>> no cargo found: installing Debian's rustc and cargo"
         ensure_packages cargo rustc
     fi
-    local v
+    local v need
+    need=$(rust_version)
     v=$(rustc --version | awk '{print $2}')
-    if [ "$(printf '%s\n1.80.0\n' "$v" | sort -V | head -n1)" != "1.80.0" ]; then
-        echo "$0: rustc $v is too old; via6 needs 1.80 or newer (see https://rustup.rs)" >&2
+    if [ "$(printf '%s\n%s\n' "$v" "$need" | sort -V | head -n1)" != "$need" ]; then
+        echo "$0: rustc $v is too old; via6 needs $need or newer (rust-toolchain.toml pins the one CI uses; see https://rustup.rs)" >&2
         exit 2
     fi
 }
