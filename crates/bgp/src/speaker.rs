@@ -17,7 +17,7 @@ use crate::events::{FibEvent, PeerId, RibInput};
 use crate::fsm::{cease, cease_notification, State};
 use crate::negotiate::Negotiated;
 use crate::rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};
-use crate::session::local::{canonical, if_index, is_link_local};
+use crate::session::local::{canonical, if_index};
 use crate::session::{spawn_session, SessionConfig, SessionHandle};
 
 /// How long an incoming connection from a possible interface peer waits
@@ -201,7 +201,7 @@ fn matches_peer(n: &NeighborConfig, remote: &SocketAddr) -> bool {
         return false;
     }
     match (remote, n.address) {
-        (SocketAddr::V6(v6), IpAddr::V6(a)) if is_link_local(&a) => {
+        (SocketAddr::V6(v6), IpAddr::V6(a)) if a.is_unicast_link_local() => {
             n.interface.as_deref().and_then(if_index) == Some(v6.scope_id())
         }
         _ => true,
@@ -287,7 +287,7 @@ impl SpeakerHandle {
         let SocketAddr::V6(v6) = remote else {
             return false;
         };
-        if !is_link_local(v6.ip()) || v6.scope_id() == 0 {
+        if !v6.ip().is_unicast_link_local() || v6.scope_id() == 0 {
             return false;
         }
         let given = self.lock().given.clone();

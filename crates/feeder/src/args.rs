@@ -107,7 +107,7 @@ fn scoped(flag: &str, v: &str) -> Result<(Ipv6Addr, Option<String>), FeederError
         None => (v, None),
     };
     let addr: Ipv6Addr = num(flag, a)?;
-    if wire::is_link_local(&addr) && i.is_none() {
+    if addr.is_unicast_link_local() && i.is_none() {
         return Err(usage(format!(
             "{flag}: {v} is link-local: add its interface, e.g. {v}%eth0"
         )));

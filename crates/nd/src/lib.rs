@@ -14,6 +14,7 @@
 //! No netlink here (that is `fib`'s): a raw ICMPv6 socket bound to the
 //! interface, hop limit 255 both ways (RFC 4861 §6.1).
 
+pub mod addrs;
 pub mod interfaces;
 pub mod packet;
 pub mod socket;

@@ -235,18 +235,13 @@ fn options(mut b: &[u8], base: usize) -> Result<Vec<(u8, Mac)>, DecodeError> {
     Ok(out)
 }
 
-/// `fe80::/10`.
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
 /// Whether a received message may teach us the peer's address: the IP hop
 /// limit is 255, so it was not forwarded (RFC 4861 §6.1.1, §6.1.2,
 /// §7.1.1, §7.1.2), and the source is a link-local address that is not
 /// ours (an RA must come from one, §6.1.2; an NS from `::` is DAD and
 /// names nobody, §7.1.1).
 pub fn acceptable(hop_limit: Option<u8>, source: &Ipv6Addr, ours: &[Ipv6Addr]) -> bool {
-    hop_limit == Some(255) && is_link_local(source) && !ours.contains(source)
+    hop_limit == Some(255) && source.is_unicast_link_local() && !ours.contains(source)
 }
 
 #[cfg(test)]

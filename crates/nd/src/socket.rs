@@ -328,32 +328,13 @@ impl NdSocket {
 
 /// The IPv6 addresses on interface `ifname` (to ignore our own packets).
 pub fn interface_addresses(ifname: &str) -> Vec<Ipv6Addr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        // SAFETY: ifa_addr is non-null and points to a sockaddr.
-        let fam = unsafe { (*ifa.ifa_addr).sa_family };
-        if name.to_bytes() != ifname.as_bytes() || i32::from(fam) != libc::AF_INET6 {
-            continue;
-        }
-        // SAFETY: an AF_INET6 address is a sockaddr_in6.
-        let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-        out.push(Ipv6Addr::from(sa.sin6_addr.s6_addr));
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    out
+    crate::addrs::interface_addresses()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.name == ifname)
+        .filter_map(|a| match a.addr {
+            std::net::IpAddr::V6(v6) => Some(v6),
+            std::net::IpAddr::V4(_) => None,
+        })
+        .collect()
 }

@@ -1,5 +1,5 @@
-//! The YAML configuration: the contract users see (DESIGN.md, "The
-//! contract users see"). Parsing is strict (`deny_unknown_fields`) and every
+//! The YAML configuration: the contract users see (README.md,
+//! "Configuration"). Parsing is strict (`deny_unknown_fields`) and every
 //! error names the file, the line and the key.
 //!
 //! Field-level checks live in `try_from` types so that serde_yaml reports
@@ -166,13 +166,13 @@ impl TryFrom<String> for NeighborAddress {
             format!("{s:?} is not an IP address (expected e.g. fe80::1%eth0 or 2001:db8::1)")
         })?;
         if let IpAddr::V6(v6) = address {
-            if is_link_local(&v6) && interface.is_none() {
+            if v6.is_unicast_link_local() && interface.is_none() {
                 return Err(format!(
                     "{s:?} is link-local: give its interface, e.g. {addr}%eth0"
                 ));
             }
         }
-        if interface.is_some() && !matches!(address, IpAddr::V6(v6) if is_link_local(&v6)) {
+        if interface.is_some() && !matches!(address, IpAddr::V6(v6) if v6.is_unicast_link_local()) {
             return Err(format!(
                 "{s:?}: an interface is only meaningful for a link-local (fe80::/10) address"
             ));
@@ -184,10 +184,6 @@ impl TryFrom<String> for NeighborAddress {
         }
         Ok(NeighborAddress { address, interface })
     }
-}
-
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -988,7 +984,7 @@ control-socket: /run/via6d.sock
 
     #[test]
     fn contract_example_loads() {
-        let c = parse_str(GOOD).expect("the DESIGN.md example must load");
+        let c = parse_str(GOOD).expect("the README example must load");
         assert_eq!(c.speaker.asn, 65002);
         assert_eq!(c.speaker.neighbors.len(), 2);
         let ll = &c.speaker.neighbors[0];

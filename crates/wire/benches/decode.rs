@@ -1,7 +1,7 @@
 //! UPDATE decoding throughput on the real global table.
 //!
 //! Reads the 901,899 real IPv4 prefixes of `../shared/data/prefixes.txt.gz`
-//! (in place) and builds the feed DESIGN.md measures against: MP_REACH
+//! (in place) and builds the feed the full-table benchmark (`bench/`) sends: MP_REACH
 //! IPv4 unicast UPDATEs with the 32-byte `[::, LL]` next hop and about 2.5
 //! prefixes per UPDATE, each with its own AS path, communities and MED, as
 //! a real table has. A second set packs the same prefixes into as few

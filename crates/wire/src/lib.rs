@@ -41,7 +41,6 @@ pub use message::{
     decode_message, encode_message, frame_length, CodecContext, HEADER_LEN,
     MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
 };
-pub use nexthop::is_link_local;
 pub use pack::{end_of_rib, pack_announcements, pack_withdrawals};
 pub use types::*;
 pub use update::{is_end_of_rib, Decoded};

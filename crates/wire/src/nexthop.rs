@@ -5,11 +5,6 @@ use std::net::Ipv6Addr;
 
 use crate::types::{Ipv6NextHop, LinkLocalForm, MpNextHop, NextHop};
 
-/// `fe80::/10`, the unicast link-local prefix (RFC 4291 §2.5.6).
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
 impl MpNextHop {
     /// The protocol-level next hop, whatever wire shape carried it.
     ///
@@ -23,7 +18,7 @@ impl MpNextHop {
             MpNextHop::V6(a) => NextHop::V6(classify_one(a)),
             MpNextHop::V6Pair(first, second) => {
                 let mut nh = classify_one(first);
-                if is_link_local(&second) {
+                if second.is_unicast_link_local() {
                     // RFC 2545 §3: the second address is the link-local one.
                     nh.link_local = Some(second);
                 } else if !second.is_unspecified() && nh.global.is_none() {
@@ -81,7 +76,7 @@ fn classify_one(a: Ipv6Addr) -> Ipv6NextHop {
             global: None,
             link_local: None,
         }
-    } else if is_link_local(&a) {
+    } else if a.is_unicast_link_local() {
         Ipv6NextHop {
             global: None,
             link_local: Some(a),

@@ -6,9 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use wire::{
-    Aggregator, AsPath, AsSegment, LargeCommunity, Origin, PathAttributes, RawAttribute, AS_TRANS,
-};
+use wire::{Aggregator, AsPath, AsSegment, LargeCommunity, Origin, PathAttributes, RawAttribute};
 
 use super::store::Id;
 
@@ -52,17 +50,11 @@ const HAS_LOCAL_PREF: u8 = 1;
 const HAS_MED: u8 = 2;
 
 impl Attrs {
-    /// Builds the compact form from decoded attributes. A 2-octet AS path
-    /// with AS_TRANS is merged with AS4_PATH (RFC 6793 §4.2.3).
+    /// Builds the compact form from decoded attributes. AS4_PATH has been
+    /// merged into AS_PATH by the session already (RFC 6793 §4.2.3,
+    /// `session::fix_as4`), so only AS_PATH is kept.
     pub fn from_wire(a: &PathAttributes, next_hop: Id) -> Attrs {
-        let merged;
-        let path = match (&a.as_path, &a.as4_path) {
-            (Some(p), Some(p4)) => {
-                merged = merge_as4(p, p4);
-                Some(&merged)
-            }
-            (p, _) => p.as_ref(),
-        };
+        let path = a.as_path.as_ref();
         let has_extra = a.atomic_aggregate
             || a.aggregator.is_some()
             || a.as4_aggregator.is_some()
@@ -336,52 +328,6 @@ fn seg_parts(s: &AsSegment) -> (u32, &[u32]) {
     }
 }
 
-fn path_count(p: &AsPath) -> usize {
-    p.segments
-        .iter()
-        .map(|s| match s {
-            AsSegment::Sequence(v) => v.len(),
-            AsSegment::Set(_) => 1,
-            _ => 0,
-        })
-        .sum()
-}
-
-/// RFC 6793 §4.2.3: keep AS_PATH when AS4_PATH is longer or the path has
-/// no AS_TRANS; otherwise take the leading ASNs of AS_PATH that AS4_PATH
-/// lacks, followed by AS4_PATH.
-fn merge_as4(p: &AsPath, p4: &AsPath) -> AsPath {
-    let has_trans = p
-        .segments
-        .iter()
-        .any(|s| seg_parts(s).1.contains(&u32::from(AS_TRANS)));
-    let (n, n4) = (path_count(p), path_count(p4));
-    if !has_trans || n4 > n {
-        return p.clone();
-    }
-    let mut keep = n - n4;
-    let mut segs = Vec::new();
-    for s in &p.segments {
-        if keep == 0 {
-            break;
-        }
-        match s {
-            AsSegment::Sequence(v) => {
-                let take = keep.min(v.len());
-                segs.push(AsSegment::Sequence(v.iter().take(take).copied().collect()));
-                keep -= take;
-            }
-            AsSegment::Set(_) => {
-                segs.push(s.clone());
-                keep -= 1;
-            }
-            other => segs.push(other.clone()),
-        }
-    }
-    segs.extend(p4.segments.iter().cloned());
-    AsPath { segments: segs }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,24 +400,5 @@ mod tests {
     fn truncated_flat_path_does_not_overread() {
         let flat = [SEG_SEQUENCE << 24 | 5, 1, 2];
         assert_eq!(segments(&flat).count(), 0);
-    }
-
-    #[test]
-    fn as4_path_merges_over_as_trans() {
-        let p = AsPath {
-            segments: vec![seq(&[65001, 23456, 23456])],
-        };
-        let p4 = AsPath {
-            segments: vec![seq(&[4200000001, 4200000002])],
-        };
-        assert_eq!(
-            merge_as4(&p, &p4).segments,
-            vec![seq(&[65001]), seq(&[4200000001, 4200000002])]
-        );
-        // Longer AS4_PATH than AS_PATH: ignored.
-        let p4 = AsPath {
-            segments: vec![seq(&[1, 2, 3, 4])],
-        };
-        assert_eq!(merge_as4(&p, &p4), p);
     }
 }

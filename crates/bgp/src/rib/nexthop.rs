@@ -3,10 +3,6 @@
 
 use super::*;
 
-/// Decides where a received next hop leads (DESIGN.md "wire facts"): a
-/// link-local half belongs to the session's interface and is preferred on
-/// eBGP sessions that have one; `::`, multicast and our own addresses are
-/// never installed.
 /// The interface a global next hop must be reached over: on a single-hop
 /// eBGP session, the session's own (the kernel then refuses a gateway that
 /// is not on-link there, so a route never leaves by another interface than
@@ -19,6 +15,10 @@ fn direct_interface(session: &EstablishedSession) -> Option<u32> {
     }
 }
 
+/// Decides where a received next hop leads (ARCHITECTURE.md, "Next hops
+/// on the wire"): a link-local half belongs to the session's interface and
+/// is preferred on eBGP sessions that have one; `::`, multicast and our
+/// own addresses are never installed.
 pub fn resolve_next_hop(
     nh: &NextHop,
     session: &EstablishedSession,
@@ -50,7 +50,7 @@ pub fn resolve_next_hop(
             // A link-local address in the first slot is a link-local next
             // hop (`[LL]`, `[LL, LL]`).
             if let Some(g) = global {
-                if is_link_local(g) {
+                if g.is_unicast_link_local() {
                     ll = ll.or(Some(g));
                     global = None;
                 }
@@ -81,8 +81,4 @@ pub fn resolve_next_hop(
             }
         }
     }
-}
-
-fn is_link_local(a: Ipv6Addr) -> bool {
-    wire::is_link_local(&a)
 }

@@ -15,7 +15,7 @@ use wire::{decode_message, frame_length, CodecContext, Decoded, Message, Notific
 
 use crate::events::PeerOutput;
 use crate::negotiate::codec_context;
-use crate::session::local::{if_index, is_link_local};
+use crate::session::local::if_index;
 use crate::session::Counters;
 
 /// What a connection reports to its session.
@@ -419,7 +419,7 @@ pub fn peer_socket_addr(
     port: u16,
 ) -> Result<SocketAddr, ConnectError> {
     match address {
-        IpAddr::V6(v6) if is_link_local(&v6) => {
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
             let name = interface.ok_or(ConnectError::NoInterface(address))?;
             let scope =
                 if_index(name).ok_or_else(|| ConnectError::UnknownInterface(name.into()))?;

@@ -1,71 +1,11 @@
 //! Local addresses a session needs for the next hops it sends: our
 //! link-local, global IPv6 and IPv4 addresses on the session's interface.
-//! Read with getifaddrs(3); netlink belongs to `crates/fib`.
+//! The address list comes from `nd::addrs` (getifaddrs(3)); netlink
+//! belongs to `crates/fib`.
 
-use std::ffi::{CStr, CString};
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// One address of one interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IfAddr {
-    pub name: String,
-    pub index: u32,
-    pub addr: IpAddr,
-}
-
-/// The interface index of `name`, or `None` when there is no such
-/// interface (if_nametoindex(3) returns 0).
-pub fn if_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let ix = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (ix != 0).then_some(ix)
-}
-
-/// Every address of every interface.
-pub fn interface_addresses() -> io::Result<Vec<IfAddr>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, alive
-        // until freeifaddrs; its fields are valid for the family they claim.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: non-null, NUL-terminated name owned by the list.
-        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        // SAFETY: ifa_addr is non-null; sa_family says which struct it is.
-        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-        let addr = match family {
-            libc::AF_INET => {
-                // SAFETY: AF_INET addresses are sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: AF_INET6 addresses are sockaddr_in6.
-                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
-            }
-            _ => continue,
-        };
-        let index = if_index(&name).unwrap_or(0);
-        out.push(IfAddr { name, index, addr });
-    }
-    // SAFETY: `head` came from getifaddrs and is freed exactly once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
-}
+pub use nd::addrs::{if_index, interface_addresses, IfAddr};
 
 /// Whether an interface can carry traffic: administratively up and
 /// running (carrier), from SIOCGIFFLAGS on a socket of the caller's network
@@ -98,11 +38,6 @@ pub fn link_is_up(name: &str) -> bool {
     let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
     let want = libc::IFF_UP | libc::IFF_RUNNING;
     flags & want == want
-}
-
-/// fe80::/10 (RFC 4291 §2.5.6).
-pub fn is_link_local(a: &Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// Unwraps an IPv4-mapped IPv6 address (a dual-stack listener's view of
@@ -148,22 +83,26 @@ pub fn local_facts(local: SocketAddr, scope: Option<u32>, addrs: &[IfAddr]) -> L
         Some(IpAddr::V6(v)) => Some(v),
         _ => None,
     };
-    let global6 = |a: &IpAddr| matches!(a, IpAddr::V6(v) if !is_link_local(v) && !v.is_loopback() && !v.is_unspecified());
+    let global6 = |a: &IpAddr| matches!(a, IpAddr::V6(v) if !v.is_unicast_link_local() && !v.is_loopback() && !v.is_unspecified());
     let mut facts = LocalFacts {
         ifindex,
         ..LocalFacts::default()
     };
     match ip {
-        IpAddr::V6(v) if is_link_local(&v) => {
+        IpAddr::V6(v) if v.is_unicast_link_local() => {
             facts.link_local = Some(v);
         }
         IpAddr::V6(v) => {
             facts.global_v6 = Some(v);
-            facts.link_local = v6(on_if(&|a| matches!(a, IpAddr::V6(x) if is_link_local(x))));
+            facts.link_local = v6(on_if(
+                &|a| matches!(a, IpAddr::V6(x) if x.is_unicast_link_local()),
+            ));
         }
         IpAddr::V4(v) => {
             facts.ipv4 = Some(v);
-            facts.link_local = v6(on_if(&|a| matches!(a, IpAddr::V6(x) if is_link_local(x))));
+            facts.link_local = v6(on_if(
+                &|a| matches!(a, IpAddr::V6(x) if x.is_unicast_link_local()),
+            ));
             facts.global_v6 = v6(on_if(&global6));
         }
     }
