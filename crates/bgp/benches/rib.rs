@@ -156,6 +156,7 @@ fn neighbor(address: Ipv6Addr, remote_as: u32, export: PolicyRef) -> NeighborCon
         description: None,
         password: None,
         ttl_security: false,
+        graceful_restart: Default::default(),
     }
 }
 
@@ -216,6 +217,7 @@ fn session_of(cfg: &SpeakerConfig, i: usize) -> EstablishedSession {
         },
         route_refresh: true,
         enhanced_route_refresh: false,
+        graceful_restart: None,
     }
 }
 

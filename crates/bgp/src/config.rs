@@ -50,6 +50,8 @@ pub struct NeighborConfig {
     pub password: Option<Secret>,
     /// GTSM (RFC 5082): TTL 255 out, at least 254 in.
     pub ttl_security: bool,
+    /// Graceful restart (RFC 4724), receiving role.
+    pub graceful_restart: crate::graceful::GracefulRestartConfig,
 }
 
 /// A secret whose `Debug` does not reveal it, so configs can be logged.
@@ -265,6 +267,7 @@ mod tests {
             description: None,
             password: None,
             ttl_security: false,
+            graceful_restart: Default::default(),
         }
     }
 

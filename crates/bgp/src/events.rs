@@ -40,6 +40,9 @@ pub struct EstablishedSession {
     pub codec: CodecContext,
     pub route_refresh: bool,
     pub enhanced_route_refresh: bool,
+    /// Graceful restart, when negotiated: which families the peer keeps
+    /// forwarding for (F bits), for the RIB's stale routes of this peer.
+    pub graceful_restart: Option<crate::graceful::PeerRestart>,
 }
 
 /// Most UPDATEs in one [`RibInput::Updates`].
@@ -99,8 +102,12 @@ pub enum RibInput {
         /// Where the RIB sends this peer's outbound messages.
         outbound: tokio::sync::mpsc::Sender<PeerOutput>,
     },
-    /// The session left Established: every route from it goes.
-    Down { peer: PeerId },
+    /// The session left Established: its routes go, or stay as stale
+    /// ones when it was a graceful restart (RFC 4724 §4.2).
+    Down {
+        peer: PeerId,
+        kind: crate::graceful::DownKind,
+    },
     /// Decoded UPDATEs, in the order received: the UPDATEs of one socket
     /// read go over together (at most [`UPDATE_BATCH`]), so that the RIB
     /// wakes once per batch, not once per UPDATE.
@@ -178,6 +185,10 @@ mod tests {
         assert_eq!(r.prefixes(), 6);
         let one = RibInput::update(PeerId(1), wire::Update::default());
         assert_eq!(one.update_count(), 1);
-        assert_eq!(RibInput::Down { peer: PeerId(1) }.update_count(), 0);
+        let down = RibInput::Down {
+            peer: PeerId(1),
+            kind: crate::graceful::DownKind::Hard,
+        };
+        assert_eq!(down.update_count(), 0);
     }
 }

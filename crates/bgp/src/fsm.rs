@@ -105,8 +105,9 @@ pub enum Action {
     StopTimer(Timer),
     /// Entered Established with these parameters.
     Established(Box<Negotiated>),
-    /// Left Established: every route from the peer must go.
-    Down,
+    /// Left Established: the peer's routes go, or stay stale through its
+    /// graceful restart.
+    Down(crate::graceful::DownKind),
 }
 
 /// Why the session last went down, for `via6ctl neighbors`.
@@ -455,7 +456,14 @@ impl Fsm {
         out.push(Action::StopTimer(Timer::Keepalive));
         out.push(Action::StopTimer(Timer::ConnectRetry));
         if self.state == State::Established {
-            out.push(Action::Down);
+            let gr = self
+                .negotiated
+                .as_ref()
+                .and_then(|n| n.graceful_restart.as_ref());
+            out.push(Action::Down(crate::graceful::down_kind(
+                gr,
+                self.last_error.as_ref(),
+            )));
         }
         self.negotiated = None;
         self.connect_retry_counter = self.connect_retry_counter.saturating_add(1);
@@ -815,7 +823,7 @@ mod tests {
         let mut f = established();
         let a = f.handle(Event::HoldTimerExpires);
         assert_eq!(sent(&a), Some((4, 0)));
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
         assert!(has(&a, |a| *a == Action::Disconnect));
         assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 1)));
         assert_eq!(f.state(), State::Idle);
@@ -885,7 +893,10 @@ mod tests {
         let a = f.handle(Event::OpenReceived(o));
         assert_eq!(sent(&a), Some((2, 3)));
         assert_eq!(f.state(), State::Idle);
-        assert!(!has(&a, |a| *a == Action::Down), "never was Established");
+        assert!(
+            !has(&a, |a| matches!(a, Action::Down(_))),
+            "never was Established"
+        );
 
         for (mutate, sub) in [
             (
@@ -927,7 +938,7 @@ mod tests {
         let mut f = established();
         let a = f.handle(Event::OpenReceived(peer_open(90)));
         assert_eq!(sent(&a), Some((5, 3)));
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
     }
 
     #[test]
@@ -940,7 +951,7 @@ mod tests {
         };
         let a = f.handle(Event::MessageError(n.clone()));
         assert_eq!(a.first(), Some(&Action::SendNotification(n)));
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
     }
 
     #[test]
@@ -949,7 +960,7 @@ mod tests {
         let n = cease_notification(cease::ADMIN_SHUTDOWN, Some("maintenance"));
         let a = f.handle(Event::ManualStop(n.clone()));
         assert_eq!(a.first(), Some(&Action::SendNotification(n)));
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
         assert!(!has(&a, |a| matches!(a, Action::StartTimer(..))));
         assert_eq!(f.state(), State::Idle);
         assert!(!f.accepts_incoming());
@@ -965,7 +976,7 @@ mod tests {
         let n = cease_notification(cease::ADMIN_SHUTDOWN, Some("bye"));
         let a = f.handle(Event::NotificationReceived(n));
         assert!(sent(&a).is_none());
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
         assert_eq!(
             f.last_error().map(|e| e.to_string()).as_deref(),
             Some("received NOTIFICATION 6/2 (Cease: administrative shutdown: \"bye\")")
@@ -1015,7 +1026,7 @@ mod tests {
         let mut f = established();
         let a = f.handle(Event::ErrorStop(max_prefix_notification(1, 1, 100)));
         assert_eq!(sent(&a), Some((6, 1)));
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
         assert!(has(&a, |a| *a == Action::StartTimer(Timer::IdleHold, 8)));
         assert!(!f.accepts_incoming(), "held down after max-prefix");
         assert_eq!(f.handle(Event::TcpConnected), vec![Action::Disconnect]);
@@ -1029,7 +1040,7 @@ mod tests {
         let mut f = established();
         let a = f.handle(Event::LinkDown("eth0".into()));
         assert!(sent(&a).is_none());
-        assert!(has(&a, |a| *a == Action::Down));
+        assert!(has(&a, |a| *a == Action::Down(crate::graceful::DownKind::Hard)));
         assert_eq!(
             f.last_error().map(|e| e.to_string()).as_deref(),
             Some("interface eth0 went down")

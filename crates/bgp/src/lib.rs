@@ -8,6 +8,7 @@
 pub mod config;
 pub mod events;
 pub mod fsm;
+pub mod graceful;
 pub mod negotiate;
 pub mod outbound;
 pub mod policy;
@@ -18,5 +19,6 @@ pub mod speaker;
 
 pub use config::*;
 pub use events::*;
+pub use graceful::{DownKind, GracefulRestartConfig, PeerRestart};
 pub use rib::{spawn_rib, PeerCounts, RibHandle, RouteFilter, RouteStatus};
 pub use speaker::{BgpError, NeighborStatus, Speaker, SpeakerHandle};

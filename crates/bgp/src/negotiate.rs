@@ -65,6 +65,8 @@ pub struct Negotiated {
     pub extended_message: bool,
     pub route_refresh: bool,
     pub enhanced_route_refresh: bool,
+    /// Graceful restart, when both sides offered it (RFC 4724).
+    pub graceful_restart: Option<crate::graceful::PeerRestart>,
 }
 
 fn ser_families<S: serde::Serializer>(f: &[Family], s: S) -> Result<S::Ok, S::Error> {
@@ -118,6 +120,7 @@ pub fn build_open(
         }]));
     }
     caps.push(Capability::ExtendedMessage);
+    caps.extend(crate::graceful::our_capability(&neighbor.graceful_restart));
     caps.push(Capability::FourOctetAs(local_as));
     Open {
         version: BGP_VERSION,
@@ -284,6 +287,7 @@ pub fn negotiate(
         .filter(|f| enh_ours.contains(f) && families.contains(f))
         .collect();
     let codec = codec_context(ours, theirs);
+    let graceful_restart = crate::graceful::negotiate(ours, theirs, &families);
     Ok(Negotiated {
         peer_as,
         peer_router_id: theirs.router_id,
@@ -296,6 +300,7 @@ pub fn negotiate(
         route_refresh: has(theirs, |c| matches!(c, Capability::RouteRefresh)),
         enhanced_route_refresh: has(ours, |c| matches!(c, Capability::EnhancedRouteRefresh))
             && has(theirs, |c| matches!(c, Capability::EnhancedRouteRefresh)),
+        graceful_restart,
     })
 }
 
@@ -326,6 +331,7 @@ pub(crate) mod tests_support {
             description: None,
             password: None,
             ttl_security: false,
+            graceful_restart: Default::default(),
         }
     }
 }

@@ -211,6 +211,24 @@ impl TryFrom<u32> for HoldTime {
     }
 }
 
+/// Graceful restart time in seconds: 1..=4095, the 12 bits of the
+/// capability (RFC 4724 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct RestartTime(pub u16);
+
+impl TryFrom<u32> for RestartTime {
+    type Error = String;
+    fn try_from(v: u32) -> Result<Self, String> {
+        match v {
+            1..=4095 => Ok(RestartTime(v as u16)),
+            _ => Err(format!(
+                "\"{v}\": restart time must be 1..=4095 seconds (RFC 4724 §3)"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum NextHopForm {
@@ -269,6 +287,13 @@ pub struct Neighbor {
     /// GTSM (RFC 5082): only accept the peer's packets at TTL 254 or more.
     #[serde(default)]
     pub ttl_security: bool,
+    /// Graceful restart (RFC 4724), receiving role: keep a restarting
+    /// peer's routes while it comes back.
+    #[serde(default = "default_true")]
+    pub graceful_restart: bool,
+    /// The Restart Time we announce.
+    #[serde(default = "default_restart_time")]
+    pub restart_time: RestartTime,
 }
 
 /// `remote-as`: a number, `external` (any AS but ours) or `internal`
@@ -339,6 +364,12 @@ impl TryFrom<String> for InterfacePattern {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+fn default_restart_time() -> RestartTime {
+    RestartTime(120)
+}
 fn default_hold_time() -> HoldTime {
     HoldTime(90)
 }
@@ -879,6 +910,10 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
             description: n.description.clone(),
             password: n.password.as_ref().map(|p| p.0.clone()),
             ttl_security: n.ttl_security,
+            graceful_restart: bgp::GracefulRestartConfig {
+                enabled: n.graceful_restart,
+                restart_time: n.restart_time.0,
+            },
         });
     }
     if raw.max_paths == 0 {
@@ -1069,6 +1104,27 @@ control-socket: /run/via6d.sock
         let p = &c.speaker.policies["upstream-in"];
         assert_eq!(p.terms[0].set.local_pref, Some(200));
         assert_eq!(p.terms[0].matches.community, Some((65000 << 16) | 1));
+    }
+
+    #[test]
+    fn graceful_restart_keys() {
+        let c = parse_str(GOOD).unwrap();
+        let d = c.speaker.neighbors[0].graceful_restart;
+        assert!(d.enabled, "on by default, as in BIRD, FRR and GoBGP");
+        assert_eq!(d.restart_time, 120);
+        let text = GOOD.replace(
+            "    remote-as: 65001\n",
+            "    remote-as: 65001\n    graceful-restart: false\n    restart-time: 30\n",
+        );
+        let n = parse_str(&text).unwrap().speaker.neighbors[0].graceful_restart;
+        assert!(!n.enabled);
+        assert_eq!(n.restart_time, 30);
+        let bad = GOOD.replace(
+            "    remote-as: 65001\n",
+            "    remote-as: 65001\n    restart-time: 4096\n",
+        );
+        let e = parse_str(&bad).unwrap_err().to_string();
+        assert!(e.contains("restart-time") && e.contains("1..=4095"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn config(passive: bool, hold: u16) -> FsmConfig {
         description: None,
         password: None,
         ttl_security: false,
+        graceful_restart: Default::default(),
     };
     FsmConfig {
         identity: LocalIdentity {
@@ -205,7 +206,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(neg.hold_time == 0 || neg.hold_time >= 3, "hold {}", neg.hold_time);
                     assert_eq!(neg.peer_as, REMOTE_AS);
                 }
-                Action::Down => down += 1,
+                Action::Down(_) => down += 1,
                 Action::SendOpen(_) => assert_eq!(after, State::OpenSent, "OPEN sent from {before:?}"),
                 _ => {}
             }

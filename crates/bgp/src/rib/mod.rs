@@ -39,6 +39,7 @@ mod decision;
 mod fibq;
 mod nexthop;
 mod reconfig;
+mod stale;
 mod status;
 pub mod store;
 mod task;
@@ -394,6 +395,8 @@ pub struct Rib {
     pub(crate) initial_tables_in: bool,
     /// Peers whose paths are being removed.
     pub(crate) draining: Vec<Drain>,
+    /// Slots kept for restarting peers (graceful restart).
+    pub(crate) stale: Vec<stale::StaleSlot>,
 }
 
 /// The paths of a peer that went away, still to be removed.
@@ -420,6 +423,7 @@ impl Rib {
             eor_done: HashSet::new(),
             initial_tables_in: false,
             draining: Vec::new(),
+            stale: Vec::new(),
         }
     }
 
@@ -500,6 +504,9 @@ impl Rib {
             *s = Some(peer);
         }
         self.slots.insert(id, slot as u16);
+        if self.stale.iter().any(|s| s.peer == id) {
+            self.stale_peer_returned(id, slot as u16, std::time::Instant::now());
+        }
         self.initial_dump(slot as u16);
     }
 
@@ -549,47 +556,56 @@ impl Rib {
         let Some(slot) = self.slots.remove(&id) else {
             return;
         };
-        self.begin_drain(slot);
-        if let Some(d) = self.draining.iter_mut().find(|d| d.slot == slot) {
-            d.unmapped = true;
-        } else if let Some(s) = self.peers.get_mut(slot as usize) {
-            *s = None;
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.closing = true;
         }
+        self.drain_families(slot, &[], true);
     }
 
     /// Makes `slot`'s paths ineligible and lists them for removal.
     fn begin_drain(&mut self, slot: u16) {
-        let Some(peer) = self.peer_mut(slot) else {
-            return;
-        };
-        peer.closing = true;
-        let has_paths = peer.received > 0;
-        if !has_paths || self.draining.iter().any(|d| d.slot == slot) {
-            return;
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.closing = true;
         }
+        self.drain_families(slot, &[Family::Ipv4Unicast, Family::Ipv6Unicast], false);
+    }
+
+    /// Lists `slot`'s paths of `families` (of every family with
+    /// `free_slot`) for removal over the next [`Rib::drain`] calls; with
+    /// `free_slot` the slot is freed once they are gone.
+    fn drain_families(&mut self, slot: u16, families: &[Family], free_slot: bool) {
+        let wants = |f: Family| free_slot || families.contains(&f);
         let of = |e: &PathList| e.as_slice().iter().any(|p| p.peer == slot);
-        let v4: Vec<Ipv4Net> = self
-            .tables
-            .v4
-            .map
-            .iter()
-            .filter(|e| of(&e.paths))
-            .map(|e| e.prefix)
-            .collect();
-        let v6: Vec<Ipv6Net> = self
-            .tables
-            .v6
-            .map
-            .iter()
-            .filter(|e| of(&e.paths))
-            .map(|e| e.prefix)
-            .collect();
-        self.draining.push(Drain {
-            slot,
-            v4,
-            v6,
-            unmapped: false,
-        });
+        let v4: Vec<Ipv4Net> = if wants(Family::Ipv4Unicast) {
+            let m = &self.tables.v4.map;
+            m.iter()
+                .filter(|e| of(&e.paths))
+                .map(|e| e.prefix)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let v6: Vec<Ipv6Net> = if wants(Family::Ipv6Unicast) {
+            let m = &self.tables.v6.map;
+            m.iter()
+                .filter(|e| of(&e.paths))
+                .map(|e| e.prefix)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(d) = self.draining.iter_mut().find(|d| d.slot == slot) {
+            d.v4.extend(v4);
+            d.v6.extend(v6);
+            d.unmapped |= free_slot;
+        } else if free_slot || !v4.is_empty() || !v6.is_empty() {
+            self.draining.push(Drain {
+                slot,
+                v4,
+                v6,
+                unmapped: free_slot,
+            });
+        }
     }
 
     /// Whether some peer's paths are still being removed.
@@ -644,41 +660,59 @@ impl Rib {
                 return;
             }
         }
+        // A restarting peer's stale paths (RFC 4724 §4.2): replaced or
+        // withdrawn by what its new session sends.
+        let (stale4, stale6) = if self.stale.is_empty() {
+            (SmallVec::new(), SmallVec::new())
+        } else {
+            (
+                self.stale_slots(id, Family::Ipv4Unicast),
+                self.stale_slots(id, Family::Ipv6Unicast),
+            )
+        };
+        let stale_of = |f: Family| match f {
+            Family::Ipv4Unicast => stale4.clone(),
+            Family::Ipv6Unicast => stale6.clone(),
+        };
         for p in &update.withdrawn {
-            self.withdraw_one(slot, p.normalize());
+            self.withdraw_with_stale(slot, IpNet::V4(*p), &stale4);
         }
         let a = &update.attributes;
         if let Some(mp) = &a.mp_unreach {
             for p in &mp.withdrawn {
-                self.withdraw_net(slot, *p);
+                self.withdraw_with_stale(slot, *p, &stale_of(mp.family));
             }
         }
         let classic_nh = a.next_hop.map(NextHop::V4);
         if treat_as_withdraw || (classic_nh.is_none() && !update.nlri.is_empty()) {
             for p in &update.nlri {
-                self.withdraw_one(slot, p.normalize());
+                self.withdraw_with_stale(slot, IpNet::V4(*p), &stale4);
             }
             if let Some(mp) = &a.mp_reach {
                 for p in &mp.nlri {
-                    self.withdraw_net(slot, *p);
+                    self.withdraw_with_stale(slot, *p, &stale_of(mp.family));
                 }
             }
         } else {
             if let Some(nh) = classic_nh.filter(|_| !update.nlri.is_empty()) {
-                self.announce(slot, nh, a, update.nlri.iter().map(|p| IpNet::V4(*p)));
+                let v4 = update.nlri.iter().map(|p| IpNet::V4(*p));
+                self.announce(slot, nh, a, v4, &stale4);
             }
             if let Some(mp) = &a.mp_reach {
                 let nh = mp.next_hop.normalize();
-                self.announce(slot, nh, a, mp.nlri.iter().copied());
+                self.announce(slot, nh, a, mp.nlri.iter().copied(), &stale_of(mp.family));
             }
         }
         self.check_max_prefix(slot);
     }
 
-    fn withdraw_net(&mut self, slot: u16, p: IpNet) {
-        match p {
-            IpNet::V4(p) => self.withdraw_one(slot, p.normalize()),
-            IpNet::V6(p) => self.withdraw_one(slot, p.normalize()),
+    /// Withdraws `p` from `slot` and from the stale slots of its peer.
+    fn withdraw_with_stale(&mut self, slot: u16, p: IpNet, stale: &[u16]) {
+        for s in std::iter::once(slot).chain(stale.iter().copied()) {
+            match p {
+                IpNet::V4(p) => self.withdraw_one(s, p.normalize()),
+                IpNet::V6(p) => self.withdraw_one(s, p.normalize()),
+            }
         }
     }
 
@@ -696,6 +730,9 @@ impl Rib {
             if let Some(i) = self.neighbor_index(id, addr) {
                 self.eor_done.insert(i);
             }
+        }
+        if !self.stale.is_empty() {
+            self.stale_end_of_rib(id, family);
         }
     }
 
@@ -738,6 +775,7 @@ impl Rib {
         nh: NextHop,
         wire_attrs: &wire::PathAttributes,
         prefixes: impl Iterator<Item = IpNet>,
+        stale: &[u16],
     ) {
         let Some(peer) = self.peers.get(slot as usize).and_then(Option::as_ref) else {
             return;
@@ -821,8 +859,8 @@ impl Rib {
                 post,
             };
             match prefix {
-                IpNet::V4(p) => self.upsert(p, path, resolved),
-                IpNet::V6(p) => self.upsert(p, path, resolved),
+                IpNet::V4(p) => self.upsert(p, path, resolved, stale),
+                IpNet::V6(p) => self.upsert(p, path, resolved, stale),
             }
         }
         for (_, id) in by_term {
@@ -832,9 +870,17 @@ impl Rib {
     }
 
     /// Inserts or replaces `path` (its references already taken) and
-    /// reruns the decision for the prefix.
-    fn upsert<P: Prefix>(&mut self, prefix: P, path: Path, resolved: Option<RouteNextHop>) {
+    /// reruns the decision for the prefix. A path of one of the `stale`
+    /// slots (the same peer before its restart) is replaced too.
+    fn upsert<P: Prefix>(
+        &mut self,
+        prefix: P,
+        path: Path,
+        resolved: Option<RouteNextHop>,
+        stale: &[u16],
+    ) {
         let mut released: [Id; 2] = [NO_ATTRS; 2];
+        let mut stale_replaced = None;
         let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
         let ctx = decision_ctx!(self, resolved.map(|r| (path.peer, path.pre, r)));
         let table = P::table(&mut self.tables);
@@ -863,12 +909,21 @@ impl Rib {
                 let e = o.get_mut();
                 let old_set = set_of(e.paths.as_slice(), e.nbest);
                 let old_best = best_key(e.paths.as_slice(), e.nbest);
-                let existing = e.paths.as_slice().iter().position(|p| p.peer == path.peer);
+                let paths = e.paths.as_slice();
+                let existing = paths.iter().position(|p| p.peer == path.peer).or_else(|| {
+                    (!stale.is_empty())
+                        .then(|| paths.iter().position(|p| stale.contains(&p.peer)))
+                        .flatten()
+                });
                 match existing.and_then(|i| e.paths.as_mut_slice().get_mut(i)) {
                     Some(old) => {
                         released = [old.pre, old.post];
-                        d_received -= 1;
-                        d_accepted -= i64::from(old.state == PathState::Usable);
+                        if old.peer == path.peer {
+                            d_received -= 1;
+                            d_accepted -= i64::from(old.state == PathState::Usable);
+                        } else {
+                            stale_replaced = Some(*old);
+                        }
                         *old = path;
                     }
                     None => e.paths.push(path),
@@ -886,6 +941,14 @@ impl Rib {
         if let Some(peer) = self.peer_mut(path.peer) {
             peer.received = peer.received.saturating_add_signed(d_received);
             peer.accepted = peer.accepted.saturating_add_signed(d_accepted);
+        }
+        if let Some(old) = stale_replaced {
+            if let Some(peer) = self.peer_mut(old.peer) {
+                peer.received = peer.received.saturating_sub(1);
+                peer.accepted = peer
+                    .accepted
+                    .saturating_sub(u64::from(old.state == PathState::Usable));
+            }
         }
     }
 

@@ -151,6 +151,7 @@ impl Rib {
                         post,
                     },
                     None,
+                    &[],
                 );
             }
             // Settings such as max-paths may change the set even when no

@@ -39,6 +39,8 @@ pub struct RouteStatus {
     pub med: Option<u32>,
     pub best: bool,
     pub multipath: bool,
+    /// Kept from a peer that is restarting (graceful restart, RFC 4724).
+    pub stale: bool,
     /// Why the path is not installed (`None` when it is).
     pub not_installed: Option<String>,
     /// Per established peer, why the best path is not advertised to it.
@@ -152,6 +154,7 @@ impl Rib {
                     med: post.and_then(Attrs::med),
                     best: i == 0 && e.nbest > 0,
                     multipath: in_set,
+                    stale: self.is_stale_slot(p.peer),
                     not_installed,
                     not_advertised: if i == 0 && e.nbest > 0 {
                         self.not_advertised(prefix, Some((p.peer, p.post)))
@@ -185,6 +188,7 @@ impl Rib {
                 med: None,
                 best: true,
                 multipath: false,
+                stale: false,
                 not_installed: Some("originated locally".to_string()),
                 not_advertised: self.not_advertised(prefix, None),
             });

@@ -122,7 +122,7 @@ pub fn spawn_rib(
 fn handle_input(rib: &mut Rib, input: RibInput) {
     match input {
         RibInput::Established { session, outbound } => rib.peer_up(session, Some(outbound)),
-        RibInput::Down { peer } => rib.begin_peer_down(peer),
+        RibInput::Down { peer, kind } => rib.session_down(peer, kind, std::time::Instant::now()),
         RibInput::Updates { peer, updates } => {
             for u in &updates {
                 rib.update(peer, &u.update, u.treat_as_withdraw);
@@ -141,6 +141,14 @@ fn handle_query(rib: &mut Rib, q: Query) {
             let _ = tx.send(rib.peer_counts(peer));
         }
         Query::Reconfigure(c) => rib.reconfigure(*c),
+    }
+}
+
+/// Sleeps until `at` (forever without one; the caller guards the branch).
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -203,6 +211,7 @@ async fn run(
         }
         // Full chunks while input keeps coming; whatever is there once the
         // input is quiet.
+        let stale_at = rib.next_stale_deadline();
         let have_fib = !ready.is_empty()
             || rib.pending_fib() >= chunk.get()
             || (rib.pending_fib() > 0 && in_rx.is_empty() && !rib.draining());
@@ -256,6 +265,10 @@ async fn run(
             },
             _ = &mut deadline, if !timed_out => {
                 timed_out = true;
+            }
+            // A restarting peer's stale paths whose timer ran out.
+            _ = sleep_until(stale_at), if stale_at.is_some() => {
+                rib.expire_stale(std::time::Instant::now());
             }
             _ = retry.tick(), if output_waiting => {}
             // An initial dump continues as soon as its session took the
@@ -381,7 +394,12 @@ mod tests {
 
         // Peer down: the paths leave Adj-RIB-In as well. Queries and
         // inputs are separate channels, so poll.
-        tx.send(RibInput::Down { peer: PeerId(0) }).await.unwrap();
+        tx.send(RibInput::Down {
+            peer: PeerId(0),
+            kind: crate::graceful::DownKind::Hard,
+        })
+        .await
+        .unwrap();
         // The paths go a chunk at a time (queries are answered between
         // chunks), so the count can reach 0 before the last path is gone.
         let (mut received, mut left) = (u64::MAX, usize::MAX);

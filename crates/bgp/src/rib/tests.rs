@@ -32,6 +32,7 @@ pub(crate) fn neighbor(addr: &str, remote_as: u32) -> NeighborConfig {
         description: None,
         password: None,
         ttl_security: false,
+        graceful_restart: Default::default(),
     }
 }
 
@@ -72,6 +73,7 @@ pub(crate) fn session(cfg: &SpeakerConfig, i: u32, router_id: &str) -> Establish
         },
         route_refresh: true,
         enhanced_route_refresh: false,
+        graceful_restart: None,
     }
 }
 

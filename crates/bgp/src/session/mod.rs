@@ -506,10 +506,15 @@ impl Driver {
             }
             Action::StopTimer(t) => self.timers[timer_ix(t)] = None,
             Action::Established(neg) => self.established(&neg),
-            Action::Down => {
+            Action::Down(kind) => {
                 self.established_at = None;
+                if let crate::graceful::DownKind::Graceful { restart_time, .. } = &kind {
+                    info!(neighbor = %self.name(), restart_time = ?restart_time,
+                        "peer restarting: its routes stay, marked stale (RFC 4724)");
+                }
                 self.to_rib.push_back(RibInput::Down {
                     peer: self.cfg.peer,
+                    kind,
                 });
                 info!(neighbor = %self.name(), error = ?self.fsm.last_error().map(|e| e.to_string()), "session down");
             }
@@ -897,6 +902,7 @@ impl Driver {
             codec: neg.codec(),
             route_refresh: neg.route_refresh,
             enhanced_route_refresh: neg.enhanced_route_refresh,
+            graceful_restart: neg.graceful_restart.clone(),
         };
         info!(
             neighbor = %self.name(),

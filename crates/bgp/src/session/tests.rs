@@ -177,11 +177,17 @@ async fn pair_over(addr: IpAddr) {
         .unwrap();
     assert!(matches!(
         next_rib(&mut a.rib).await,
-        RibInput::Down { peer: PeerId(1) }
+        RibInput::Down {
+            peer: PeerId(1),
+            ..
+        }
     ));
     assert!(matches!(
         next_rib(&mut b.rib).await,
-        RibInput::Down { peer: PeerId(2) }
+        RibInput::Down {
+            peer: PeerId(2),
+            ..
+        }
     ));
     let err = b.handle.status().last_error.unwrap_or_default();
     assert!(err.contains("received NOTIFICATION 6/1"), "{err}");
@@ -355,7 +361,10 @@ async fn peer_that_stops_reading_hits_send_hold() {
     assert!(full, "queue must fill against a peer that does not read");
     assert!(matches!(
         next_rib(&mut rib).await,
-        RibInput::Down { peer: PeerId(7) }
+        RibInput::Down {
+            peer: PeerId(7),
+            ..
+        }
     ));
     let err = h.status().last_error.unwrap_or_default();
     assert!(err.contains("8/0"), "{err}");

@@ -1,0 +1,386 @@
+//! Graceful restart, the receiving side (RFC 4724 §4.2, RFC 8538): what
+//! we offer in OPEN, what both OPENs agree on, and whether a session that
+//! left Established keeps its routes as stale. Pure functions: the FSM
+//! asks [`down_kind`], the RIB keeps or drops the routes.
+//!
+//! via6 is a receiving ("helper") speaker: its capability lists no
+//! families, which tells the peer that our own forwarding state is not
+//! kept across our restart (RFC 4724 §3), so a peer never keeps our routes
+//! on our account. The restarting role comes with the End-of-RIB wait of
+//! the FIB; until then the F bit is never set.
+
+use std::time::Duration;
+
+use wire::{Capability, Family, GracefulRestart, Notification, Open};
+
+use crate::fsm::{cease, SessionError};
+use crate::negotiate::code;
+
+/// Restart Flags (RFC 4724 §3, the 4 high bits of the first two octets):
+/// R, the sender is restarting.
+pub const FLAG_RESTARTING: u8 = 0x8;
+/// N (RFC 8538 §2): the sender keeps graceful restart across a
+/// NOTIFICATION other than Hard Reset.
+pub const FLAG_NOTIFICATION: u8 = 0x4;
+/// Per-family flags: F, forwarding state was kept across the restart.
+pub const FAMILY_FORWARDING: u8 = 0x80;
+/// Cease subcode Hard Reset (RFC 8538 §3): never graceful.
+pub const HARD_RESET: u8 = 9;
+/// How long routes stay stale after the peer came back, while we wait
+/// for its End-of-RIB (RFC 4724 §4.2 leaves the value local; 360 s is
+/// what FRR uses).
+pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
+
+/// Our graceful restart settings for one neighbour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    pub enabled: bool,
+    /// Restart Time we announce (12 bits, RFC 4724 §3).
+    pub restart_time: u16,
+}
+
+impl Default for GracefulRestartConfig {
+    fn default() -> Self {
+        GracefulRestartConfig {
+            enabled: true,
+            restart_time: 120,
+        }
+    }
+}
+
+/// The capability we send: receiving role only (no families), N bit set.
+pub fn our_capability(cfg: &GracefulRestartConfig) -> Option<Capability> {
+    cfg.enabled.then(|| {
+        Capability::GracefulRestart(GracefulRestart {
+            restart_flags: FLAG_NOTIFICATION,
+            restart_time: cfg.restart_time.min(0x0fff),
+            families: Vec::new(),
+        })
+    })
+}
+
+/// What both OPENs agreed on about the peer's restarts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PeerRestart {
+    /// The peer's Restart Time, in seconds.
+    pub restart_time: u16,
+    /// The peer said it is restarting (R bit).
+    pub restarting: bool,
+    /// Both sides set N (RFC 8538 §2).
+    pub notification: bool,
+    /// Families the peer can keep forwarding for across its restart, with
+    /// their F bit.
+    #[serde(serialize_with = "ser_family_flags")]
+    pub families: Vec<(Family, bool)>,
+}
+
+fn ser_family_flags<S: serde::Serializer>(f: &[(Family, bool)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(f.iter().map(|(f, fwd)| {
+        let name = crate::negotiate::family_name(*f);
+        if *fwd {
+            format!("{name} (F)")
+        } else {
+            name.to_string()
+        }
+    }))
+}
+
+fn capability(open: &Open) -> Option<&GracefulRestart> {
+    open.capabilities.iter().find_map(|c| match c {
+        Capability::GracefulRestart(g) => Some(g),
+        _ => None,
+    })
+}
+
+/// Graceful restart applies to a session when both OPENs carry the
+/// capability (ours only when it is enabled). Families the peer lists but
+/// that were not negotiated, or that we do not know, are left out.
+pub fn negotiate(ours: &Open, theirs: &Open, families: &[Family]) -> Option<PeerRestart> {
+    let mine = capability(ours)?;
+    let peer = capability(theirs)?;
+    let listed = peer
+        .families
+        .iter()
+        .filter_map(|&(afi, safi, flags)| {
+            let f = Family::from_afi_safi(afi, safi)?;
+            families
+                .contains(&f)
+                .then_some((f, flags & FAMILY_FORWARDING != 0))
+        })
+        .fold(Vec::new(), |mut v: Vec<(Family, bool)>, e| {
+            if !v.iter().any(|(f, _)| *f == e.0) {
+                v.push(e);
+            }
+            v
+        });
+    Some(PeerRestart {
+        restart_time: peer.restart_time,
+        restarting: peer.restart_flags & FLAG_RESTARTING != 0,
+        notification: peer.restart_flags & FLAG_NOTIFICATION != 0
+            && mine.restart_flags & FLAG_NOTIFICATION != 0,
+        families: listed,
+    })
+}
+
+/// What the RIB does with the routes of a session that left Established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownKind {
+    /// Every route from the peer goes now.
+    Hard,
+    /// The routes of `families` stay, marked stale, for `restart_time`;
+    /// those of other families go now (RFC 4724 §4.2).
+    Graceful {
+        families: Vec<Family>,
+        restart_time: Duration,
+    },
+}
+
+/// Whether the end of a session is a restart the peer's routes survive
+/// (RFC 4724 §4.2, RFC 8538 §3):
+/// - the connection was lost or its interface went down: yes;
+/// - our hold timer (or send hold timer) expired: yes, the peer went
+///   silent, which is what a restarting peer looks like;
+/// - a NOTIFICATION either way, with N negotiated: yes, unless it is
+///   Hard Reset (Cease/9), or one we sent to end the session for good
+///   (max-prefix, shutdown, deconfigured: Cease/1, /2, /3);
+/// - a NOTIFICATION without N: no.
+///
+/// Only families the peer listed in its capability are kept, and none
+/// when its Restart Time is 0.
+pub fn down_kind(gr: Option<&PeerRestart>, why: Option<&SessionError>) -> DownKind {
+    let Some(gr) = gr else {
+        return DownKind::Hard;
+    };
+    let graceful = match why {
+        None | Some(SessionError::ConnectionLost) | Some(SessionError::LinkDown(_)) => true,
+        Some(SessionError::Sent(n)) => timer_expired(n) || (gr.notification && !ends_for_good(n)),
+        Some(SessionError::Received(n)) => gr.notification && !is_hard_reset(n),
+    };
+    if !graceful || gr.restart_time == 0 || gr.families.is_empty() {
+        return DownKind::Hard;
+    }
+    DownKind::Graceful {
+        families: gr.families.iter().map(|(f, _)| *f).collect(),
+        restart_time: Duration::from_secs(u64::from(gr.restart_time)),
+    }
+}
+
+fn timer_expired(n: &Notification) -> bool {
+    n.code == code::HOLD_TIMER_EXPIRED || n.code == code::SEND_HOLD_TIMER_EXPIRED
+}
+
+fn is_hard_reset(n: &Notification) -> bool {
+    n.code == code::CEASE && n.subcode == HARD_RESET
+}
+
+/// A Cease we send when the session is not meant to come back as it was.
+fn ends_for_good(n: &Notification) -> bool {
+    n.code == code::CEASE
+        && matches!(
+            n.subcode,
+            cease::MAX_PREFIXES | cease::ADMIN_SHUTDOWN | cease::PEER_DECONFIGURED | HARD_RESET
+        )
+}
+
+/// Families whose stale routes go at once when the peer comes back
+/// (RFC 4724 §4.2): those its new OPEN does not list, or lists without
+/// the F bit; all of them when the new session has no graceful restart.
+pub fn flushed_on_return(stale: &[Family], now: Option<&PeerRestart>) -> Vec<Family> {
+    stale
+        .iter()
+        .copied()
+        .filter(|f| !now.is_some_and(|g| g.families.iter().any(|(x, fwd)| x == f && *fwd)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn open(gr: Option<GracefulRestart>) -> Open {
+        Open {
+            version: 4,
+            my_as: 65001,
+            hold_time: 90,
+            router_id: Ipv4Addr::new(192, 0, 2, 1),
+            capabilities: gr.into_iter().map(Capability::GracefulRestart).collect(),
+            other_params: Vec::new(),
+        }
+    }
+
+    fn peer_cap(flags: u8, time: u16, fams: &[(u16, u8, u8)]) -> Open {
+        open(Some(GracefulRestart {
+            restart_flags: flags,
+            restart_time: time,
+            families: fams.to_vec(),
+        }))
+    }
+
+    fn ours() -> Open {
+        let Some(Capability::GracefulRestart(g)) =
+            our_capability(&GracefulRestartConfig::default())
+        else {
+            panic!("enabled by default");
+        };
+        open(Some(g))
+    }
+
+    const BOTH: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
+
+    #[test]
+    fn our_capability_is_receiving_only_with_n() {
+        let cfg = GracefulRestartConfig {
+            enabled: true,
+            restart_time: 5000,
+        };
+        assert_eq!(
+            our_capability(&cfg),
+            Some(Capability::GracefulRestart(GracefulRestart {
+                restart_flags: FLAG_NOTIFICATION,
+                restart_time: 0x0fff,
+                families: vec![],
+            }))
+        );
+        let off = GracefulRestartConfig {
+            enabled: false,
+            ..cfg
+        };
+        assert_eq!(our_capability(&off), None);
+    }
+
+    #[test]
+    fn negotiation_needs_both_sides_and_keeps_known_families() {
+        let theirs = peer_cap(
+            0xC,
+            90,
+            &[(1, 1, 0x80), (2, 1, 0), (1, 1, 0), (25, 70, 0x80)],
+        );
+        let g = negotiate(&ours(), &theirs, &BOTH).expect("both sent it");
+        assert_eq!(g.restart_time, 90);
+        assert!(g.restarting && g.notification);
+        assert_eq!(
+            g.families,
+            vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)]
+        );
+        // Only IPv4 negotiated: IPv6 is not kept even though listed.
+        let g = negotiate(&ours(), &theirs, &[Family::Ipv4Unicast]).unwrap();
+        assert_eq!(g.families, vec![(Family::Ipv4Unicast, true)]);
+        assert_eq!(negotiate(&open(None), &theirs, &BOTH), None, "ours off");
+        assert_eq!(
+            negotiate(&ours(), &open(None), &BOTH),
+            None,
+            "peer lacks it"
+        );
+        let no_n = negotiate(&ours(), &peer_cap(0, 90, &[]), &BOTH).unwrap();
+        assert!(!no_n.notification && !no_n.restarting);
+    }
+
+    fn gr(notification: bool) -> PeerRestart {
+        PeerRestart {
+            restart_time: 120,
+            restarting: false,
+            notification,
+            families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)],
+        }
+    }
+
+    fn graceful() -> DownKind {
+        DownKind::Graceful {
+            families: BOTH.to_vec(),
+            restart_time: Duration::from_secs(120),
+        }
+    }
+
+    fn n(code: u8, subcode: u8) -> Notification {
+        Notification {
+            code,
+            subcode,
+            data: vec![],
+        }
+    }
+
+    #[test]
+    fn lost_connections_and_silent_peers_are_restarts() {
+        for why in [
+            None,
+            Some(SessionError::ConnectionLost),
+            Some(SessionError::LinkDown("eth0".into())),
+            Some(SessionError::Sent(n(4, 0))),
+            Some(SessionError::Sent(n(8, 0))),
+        ] {
+            assert_eq!(
+                down_kind(Some(&gr(false)), why.as_ref()),
+                graceful(),
+                "{why:?}"
+            );
+        }
+        assert_eq!(down_kind(None, None), DownKind::Hard, "not negotiated");
+    }
+
+    #[test]
+    fn notifications_follow_rfc_8538() {
+        let rx = |c, s| Some(SessionError::Received(n(c, s)));
+        let tx = |c, s| Some(SessionError::Sent(n(c, s)));
+        // Without N, any NOTIFICATION ends graceful restart (RFC 4724).
+        assert_eq!(
+            down_kind(Some(&gr(false)), rx(6, 2).as_ref()),
+            DownKind::Hard
+        );
+        assert_eq!(
+            down_kind(Some(&gr(false)), tx(6, 4).as_ref()),
+            DownKind::Hard
+        );
+        // With N, all but Hard Reset keep the routes ...
+        assert_eq!(down_kind(Some(&gr(true)), rx(6, 2).as_ref()), graceful());
+        assert_eq!(down_kind(Some(&gr(true)), rx(3, 1).as_ref()), graceful());
+        assert_eq!(
+            down_kind(Some(&gr(true)), rx(6, 9).as_ref()),
+            DownKind::Hard
+        );
+        // ... and so does our soft reset, but not our shutdown,
+        // max-prefix, deconfiguration or Hard Reset.
+        assert_eq!(down_kind(Some(&gr(true)), tx(6, 4).as_ref()), graceful());
+        for sub in [1, 2, 3, 9] {
+            assert_eq!(
+                down_kind(Some(&gr(true)), tx(6, sub).as_ref()),
+                DownKind::Hard
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_to_keep_is_hard() {
+        let mut g = gr(true);
+        g.restart_time = 0;
+        assert_eq!(down_kind(Some(&g), None), DownKind::Hard, "restart time 0");
+        let g = PeerRestart {
+            families: vec![],
+            ..gr(true)
+        };
+        assert_eq!(down_kind(Some(&g), None), DownKind::Hard, "no families");
+    }
+
+    #[test]
+    fn on_return_families_without_f_are_flushed() {
+        let back = gr(true);
+        assert_eq!(
+            flushed_on_return(&BOTH, Some(&back)),
+            vec![Family::Ipv6Unicast],
+            "IPv6 listed without F"
+        );
+        let only4 = PeerRestart {
+            families: vec![(Family::Ipv4Unicast, true)],
+            ..gr(true)
+        };
+        assert_eq!(
+            flushed_on_return(&BOTH, Some(&only4)),
+            vec![Family::Ipv6Unicast]
+        );
+        assert_eq!(
+            flushed_on_return(&BOTH, None),
+            BOTH.to_vec(),
+            "no capability"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! Graceful restart, receiving side (RFC 4724 §4.2): the paths of a
+//! restarting peer stay in their slot, marked stale, and keep forwarding.
+//! The new session's paths replace them prefix by prefix; its End-of-RIB
+//! removes those of a family still stale; the restart timer (peer not
+//! back) or the stale-path timer (back, no End-of-RIB) removes the rest.
+//!
+//! Time is an input: the task passes `now` and asks for the next deadline.
+
+use std::time::Instant;
+
+use super::*;
+use crate::graceful::{flushed_on_return, DownKind, STALE_PATH_TIME};
+
+/// A slot whose paths are kept for a restarting peer.
+#[derive(Debug)]
+pub(crate) struct StaleSlot {
+    pub(crate) peer: PeerId,
+    pub(crate) slot: u16,
+    /// Families still stale.
+    pub(crate) families: Vec<Family>,
+    pub(crate) deadline: Instant,
+    /// The peer's new session is up (the deadline is the stale-path time).
+    pub(crate) returned: bool,
+}
+
+impl Rib {
+    /// The session of `id` left Established: a hard end removes its paths;
+    /// a graceful one keeps those of the restarting families as stale
+    /// until `now + restart_time`.
+    pub fn session_down(&mut self, id: PeerId, kind: DownKind, now: Instant) {
+        let DownKind::Graceful {
+            families,
+            restart_time,
+        } = kind
+        else {
+            return self.begin_peer_down(id);
+        };
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
+        let Some(peer) = self.peer_mut(slot) else {
+            return;
+        };
+        // The slot keeps its paths and session facts (the decision still
+        // reads them) but is no session any more.
+        peer.closing = true;
+        peer.outbound = None;
+        peer.out.clear();
+        peer.dump.clear();
+        peer.dump_eor.clear();
+        peer.advertised = PrefixSet::default();
+        peer.dirty = PrefixSet::default();
+        let gone: Vec<Family> = peer
+            .session
+            .families
+            .iter()
+            .copied()
+            .filter(|f| !families.contains(f))
+            .collect();
+        tracing::info!(
+            peer = %peer.session.peer_address,
+            paths = peer.received,
+            ?families,
+            ?restart_time,
+            "peer restarting: its paths stay, stale (RFC 4724)"
+        );
+        self.drain_families(slot, &gone, false);
+        self.stale.push(StaleSlot {
+            peer: id,
+            slot,
+            families,
+            deadline: now + restart_time,
+            returned: false,
+        });
+    }
+
+    /// The new session of a restarting peer is up in `slot`: families its
+    /// OPEN no longer keeps forwarding for lose their stale paths now; the
+    /// others wait for End-of-RIB, at most [`STALE_PATH_TIME`].
+    pub(crate) fn stale_peer_returned(&mut self, id: PeerId, slot: u16, now: Instant) {
+        let gr = self
+            .peers
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .and_then(|p| p.session.graceful_restart.clone());
+        let mut flush = Vec::new();
+        for s in self.stale.iter_mut().filter(|s| s.peer == id) {
+            let gone = flushed_on_return(&s.families, gr.as_ref());
+            s.families.retain(|f| !gone.contains(f));
+            s.returned = true;
+            s.deadline = now + STALE_PATH_TIME;
+            flush.push((s.slot, gone));
+        }
+        for (stale_slot, gone) in flush {
+            self.drain_families(stale_slot, &gone, false);
+        }
+        self.release_empty_stale();
+    }
+
+    /// End-of-RIB from the restarted peer: its paths of `family` that were
+    /// not re-sent go.
+    pub(crate) fn stale_end_of_rib(&mut self, id: PeerId, family: Family) {
+        let mut flush = Vec::new();
+        for s in self.stale.iter_mut().filter(|s| s.peer == id && s.returned) {
+            if s.families.contains(&family) {
+                s.families.retain(|f| *f != family);
+                flush.push(s.slot);
+            }
+        }
+        for slot in flush {
+            self.drain_families(slot, &[family], false);
+        }
+        self.release_empty_stale();
+    }
+
+    /// Removes the stale paths whose timer ran out by `now`.
+    pub fn expire_stale(&mut self, now: Instant) {
+        let (due, kept): (Vec<StaleSlot>, Vec<StaleSlot>) = std::mem::take(&mut self.stale)
+            .into_iter()
+            .partition(|s| s.deadline <= now);
+        self.stale = kept;
+        for s in due {
+            tracing::info!(peer = ?s.peer, returned = s.returned, ?s.families,
+                "graceful restart timer ran out: stale paths go");
+            self.drain_families(s.slot, &[Family::Ipv4Unicast, Family::Ipv6Unicast], true);
+        }
+    }
+
+    /// When [`Rib::expire_stale`] has work next.
+    pub fn next_stale_deadline(&self) -> Option<Instant> {
+        self.stale.iter().map(|s| s.deadline).min()
+    }
+
+    /// Stale slots of `id` for `family`: a path from the new session
+    /// replaces theirs, a withdrawal removes theirs too.
+    pub(crate) fn stale_slots(&self, id: PeerId, family: Family) -> SmallVec<[u16; 2]> {
+        self.stale
+            .iter()
+            .filter(|s| s.peer == id && s.families.contains(&family))
+            .map(|s| s.slot)
+            .collect()
+    }
+
+    /// Whether `slot` holds a restarting peer's stale paths.
+    pub(crate) fn is_stale_slot(&self, slot: u16) -> bool {
+        self.stale.iter().any(|s| s.slot == slot)
+    }
+
+    /// Stale slots with no family left are freed once drained.
+    fn release_empty_stale(&mut self) {
+        let (done, kept): (Vec<StaleSlot>, Vec<StaleSlot>) = std::mem::take(&mut self.stale)
+            .into_iter()
+            .partition(|s| s.families.is_empty());
+        self.stale = kept;
+        for s in done {
+            self.drain_families(s.slot, &[], true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::tests::{attrs, config, ll_nh, mp_update, neighbor, session};
+    use super::*;
+    use crate::graceful::PeerRestart;
+
+    const T0: Duration = Duration::from_secs(0);
+
+    /// A peer that keeps forwarding for IPv4 across its restarts.
+    fn gr_session(cfg: &SpeakerConfig, forwarding: bool) -> EstablishedSession {
+        let mut s = session(cfg, 0, "10.0.0.1");
+        s.graceful_restart = Some(PeerRestart {
+            restart_time: 120,
+            restarting: false,
+            notification: true,
+            families: vec![(Family::Ipv4Unicast, forwarding)],
+        });
+        s
+    }
+
+    fn restart() -> DownKind {
+        DownKind::Graceful {
+            families: vec![Family::Ipv4Unicast],
+            restart_time: Duration::from_secs(120),
+        }
+    }
+
+    fn eor() -> Update {
+        Update::default()
+    }
+
+    /// Peer 0 announces 10.0.0.0/24 .. 10.0.2.0/24; FIB changes taken.
+    fn loaded(now: Instant) -> Rib {
+        let cfg = config(vec![neighbor("fe80::1", 65001)]);
+        let mut rib = Rib::new(cfg.clone());
+        rib.peer_up(gr_session(&cfg, true), None);
+        let u = mp_update(
+            attrs(&[65001]),
+            ll_nh("fe80::1"),
+            &["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"],
+        );
+        rib.update(PeerId(0), &u, false);
+        assert_eq!(rib.take_fib_changes().len(), 3);
+        let _ = now;
+        rib
+    }
+
+    fn settle(rib: &mut Rib) -> Vec<RouteChange> {
+        rib.drain(usize::MAX);
+        rib.take_fib_changes()
+    }
+
+    fn removed(ch: &[RouteChange]) -> Vec<String> {
+        let mut v: Vec<String> = ch
+            .iter()
+            .filter_map(|c| match c {
+                RouteChange::Remove { prefix } => Some(prefix.to_string()),
+                RouteChange::Install { .. } => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_restart_keeps_the_routes_and_end_of_rib_sweeps_the_rest() {
+        let now = Instant::now();
+        let mut rib = loaded(now);
+        let cfg = rib.config().clone();
+        rib.session_down(PeerId(0), restart(), now);
+        assert!(settle(&mut rib).is_empty(), "nothing leaves the FIB");
+        assert_eq!(rib.stats().prefixes, 3);
+        let st = rib.routes_filtered(&RouteFilter::default());
+        assert!(st.iter().all(|r| r.stale && r.best), "{st:?}");
+        // Back: re-sends two of the three, then End-of-RIB.
+        rib.peer_up(gr_session(&cfg, true), None);
+        let u = mp_update(
+            attrs(&[65001]),
+            ll_nh("fe80::1"),
+            &["10.0.0.0/24", "10.0.1.0/24"],
+        );
+        rib.update(PeerId(0), &u, false);
+        assert!(settle(&mut rib).is_empty(), "same next hop: no FIB change");
+        let st = rib.routes_filtered(&RouteFilter::default());
+        assert_eq!(st.iter().filter(|r| r.stale).count(), 1, "{st:?}");
+        assert_eq!(rib.stats().prefixes, 3, "one path per prefix, not two");
+        rib.update(PeerId(0), &eor(), false);
+        assert_eq!(removed(&settle(&mut rib)), ["10.0.2.0/24"]);
+        assert_eq!(rib.stats().prefixes, 2);
+        assert!(rib.next_stale_deadline().is_none());
+        assert_eq!(rib.peer_counts(PeerId(0)).received, 2);
+        // The stale slot is free again.
+        assert_eq!(rib.peers.iter().flatten().count(), 1);
+    }
+
+    #[test]
+    fn a_peer_that_does_not_come_back_loses_its_routes_at_its_restart_time() {
+        let now = Instant::now();
+        let mut rib = loaded(now);
+        rib.session_down(PeerId(0), restart(), now);
+        assert_eq!(
+            rib.next_stale_deadline(),
+            Some(now + Duration::from_secs(120))
+        );
+        rib.expire_stale(now + Duration::from_secs(119));
+        assert!(settle(&mut rib).is_empty(), "not yet");
+        rib.expire_stale(now + Duration::from_secs(120));
+        assert_eq!(removed(&settle(&mut rib)).len(), 3);
+        assert_eq!(rib.stats().prefixes, 0);
+        assert!(rib.peers.iter().flatten().next().is_none(), "slot freed");
+    }
+
+    #[test]
+    fn back_without_end_of_rib_the_stale_path_timer_sweeps() {
+        let now = Instant::now() + T0;
+        let mut rib = loaded(now);
+        let cfg = rib.config().clone();
+        rib.session_down(PeerId(0), restart(), now);
+        rib.peer_up(gr_session(&cfg, true), None);
+        let at = rib.next_stale_deadline().expect("stale-path timer");
+        assert!(at >= now + STALE_PATH_TIME);
+        rib.expire_stale(at);
+        assert_eq!(removed(&settle(&mut rib)).len(), 3);
+    }
+
+    #[test]
+    fn back_without_the_f_bit_flushes_at_once() {
+        let now = Instant::now();
+        let mut rib = loaded(now);
+        let cfg = rib.config().clone();
+        rib.session_down(PeerId(0), restart(), now);
+        rib.peer_up(gr_session(&cfg, false), None);
+        assert_eq!(removed(&settle(&mut rib)).len(), 3);
+        assert!(rib.next_stale_deadline().is_none());
+    }
+
+    #[test]
+    fn the_new_session_replaces_and_withdraws_stale_paths() {
+        let now = Instant::now();
+        let mut rib = loaded(now);
+        let cfg = rib.config().clone();
+        rib.session_down(PeerId(0), restart(), now);
+        rib.peer_up(gr_session(&cfg, true), None);
+        // A new next hop for one prefix, a withdrawal of another.
+        let u = mp_update(attrs(&[65001]), ll_nh("fe80::9"), &["10.0.0.0/24"]);
+        rib.update(PeerId(0), &u, false);
+        let mut w = Update::default();
+        w.attributes.mp_unreach = Some(wire::MpUnreach {
+            family: Family::Ipv4Unicast,
+            withdrawn: vec!["10.0.1.0/24".parse().unwrap()],
+        });
+        rib.update(PeerId(0), &w, false);
+        let ch = settle(&mut rib);
+        assert_eq!(removed(&ch), ["10.0.1.0/24"]);
+        let installed: Vec<_> = ch
+            .iter()
+            .filter_map(|c| match c {
+                RouteChange::Install { prefix, next_hops } => Some((prefix, next_hops[0].gateway)),
+                RouteChange::Remove { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            installed,
+            [(&"10.0.0.0/24".parse().unwrap(), "fe80::9".parse().unwrap())]
+        );
+        assert_eq!(rib.stats().prefixes, 2);
+        let st = rib.routes_filtered(&RouteFilter::default());
+        let p0: Vec<_> = st.iter().filter(|r| r.prefix == "10.0.0.0/24").collect();
+        assert_eq!(p0.len(), 1, "the new path replaced the stale one: {p0:?}");
+        assert!(!p0[0].stale);
+    }
+
+    #[test]
+    fn a_hard_end_removes_everything_at_once() {
+        let now = Instant::now();
+        let mut rib = loaded(now);
+        rib.session_down(PeerId(0), DownKind::Hard, now);
+        assert_eq!(removed(&settle(&mut rib)).len(), 3);
+        assert!(rib.next_stale_deadline().is_none());
+    }
+}
