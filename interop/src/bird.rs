@@ -220,6 +220,18 @@ impl Bird {
     /// Writes the config, checks it with `bird -p`, starts BIRD in the
     /// foreground inside `host` and waits until its control socket answers.
     pub fn start(lab: &Lab, host: &Host, name: &str, cfg: &BirdConfig) -> Result<Bird> {
+        Bird::start_with_args(lab, host, name, cfg, &[])
+    }
+
+    /// [`Bird::start`] with extra command-line arguments, e.g. `-R`
+    /// (graceful restart recovery after a restart).
+    pub fn start_with_args(
+        lab: &Lab,
+        host: &Host,
+        name: &str,
+        cfg: &BirdConfig,
+        extra: &[&str],
+    ) -> Result<Bird> {
         let conf = lab.dir().join(format!("{name}.conf"));
         std::fs::write(&conf, cfg.render())
             .map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
@@ -230,13 +242,9 @@ impl Bird {
         let pidfile = lab.dir().join(format!("{name}.pid"));
         let sock_s = sock.to_string_lossy().into_owned();
         let pid_s = pidfile.to_string_lossy().into_owned();
-        let daemon = lab.spawn_daemon(
-            host,
-            name,
-            DaemonKind::Bird,
-            sock.clone(),
-            &["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s],
-        )?;
+        let mut args = vec!["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s];
+        args.extend_from_slice(extra);
+        let daemon = lab.spawn_daemon(host, name, DaemonKind::Bird, sock.clone(), &args)?;
         let bird = Bird { daemon, conf };
         lab.wait_until(
             Duration::from_secs(10),

@@ -8,6 +8,10 @@ pub struct PeerCounts {
     pub received: u64,
     pub accepted: u64,
     pub advertised: u64,
+    /// Paths kept from before the peer's restart (graceful restart).
+    pub stale: u64,
+    /// Seconds until the stale paths go, if any are kept.
+    pub stale_for_secs: Option<u64>,
 }
 
 /// Which paths [`Rib::routes_filtered`] returns; the default is all.
@@ -50,14 +54,25 @@ pub struct RouteStatus {
 impl Rib {
     /// Counters for one peer (zero when not established).
     pub fn peer_counts(&self, id: PeerId) -> PeerCounts {
-        self.slot(id)
+        let mut c = self
+            .slot(id)
             .and_then(|s| self.peers.get(s as usize))
             .and_then(Option::as_ref)
             .map_or(PeerCounts::default(), |p| PeerCounts {
                 received: p.received,
                 accepted: p.accepted,
                 advertised: p.advertised.len() as u64,
-            })
+                ..PeerCounts::default()
+            });
+        let now = std::time::Instant::now();
+        for s in self.stale.iter().filter(|s| s.peer == id) {
+            if let Some(p) = self.peers.get(s.slot as usize).and_then(Option::as_ref) {
+                c.stale += p.received;
+            }
+            let left = s.deadline.saturating_duration_since(now).as_secs();
+            c.stale_for_secs = Some(c.stale_for_secs.map_or(left, |l| l.min(left)));
+        }
+        c
     }
 
     /// Messages queued for a peer's session (taken out).

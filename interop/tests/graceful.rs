@@ -1,0 +1,282 @@
+//! Graceful restart with BIRD 2 as the restarting peer (RFC 4724, via6 in
+//! the receiving role), measured on the data plane: a ping flows from
+//! via6's host to BIRD's loopback across the IPv6-only link for the whole
+//! restart, and a route monitor in via6's namespace records every kernel
+//! route deletion.
+//!
+//! - g1: BIRD killed (SIGKILL) and started again with `-R`: BIRD's routes
+//!   never leave via6's kernel, are shown stale meanwhile, and a route
+//!   BIRD no longer announces goes at its End-of-RIB; pings lose at most
+//!   1% of those sent.
+//! - g2: BIRD killed and never back: its routes leave via6's kernel when
+//!   its restart time runs out (within 1 s of it), not before.
+//! - A peer without graceful restart loses its routes at once: scenario 6
+//!   (`dynamics.rs`) with BIRD's default, which lists no family.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use interop::check::{bird_established, kernel_route_absent, kernel_route_has, via6_established};
+use interop::topo::{self, default_bird, default_via6, BIRD_ID, PEER, T};
+use interop::via6::json_entries;
+use interop::{scenario, Bird, BirdConfig, Error, Host, Lab, Pair, Result};
+
+/// via6's source address (on its `lo`, inside its originated /24).
+const VIA6_SRC: &str = "198.51.100.1";
+/// BIRD's loopback, announced by BIRD as a /32: the ping target.
+const BIRD_LO: &str = "10.255.0.1/32";
+/// A prefix BIRD stops announcing across its restart.
+const DROPPED: &str = "10.9.0.0/24";
+/// BIRD's Restart Time, seconds.
+const RESTART_TIME: u64 = 10;
+
+fn bird_cfg(with_dropped: bool) -> BirdConfig {
+    let mut c = default_bird();
+    c.static_v4.push(BIRD_LO.into());
+    if with_dropped {
+        c.static_v4.push(DROPPED.into());
+    }
+    if let Some(p) = c.peers.first_mut() {
+        p.extra = format!("graceful restart on;\n  graceful restart time {RESTART_TIME};");
+    }
+    c
+}
+
+/// BIRD and via6 with a return path for the ping that does not depend on
+/// BIRD's own kernel routes (a static route in BIRD's namespace).
+fn gr_pair(lab: &Lab) -> Result<Pair> {
+    let mut v = default_via6();
+    v.source_address = Some(VIA6_SRC.parse().map_err(|_| Error::Check("addr".into()))?);
+    let p = topo::pair_with(lab, &bird_cfg(true), &v, |lab, bird_host, _| {
+        lab.ip(
+            bird_host,
+            &[
+                "route",
+                "add",
+                &format!("{VIA6_SRC}/32"),
+                "via",
+                "inet6",
+                "fe80::2",
+                "dev",
+                "eth0",
+            ],
+        )
+        .map(|_| ())
+    })?;
+    for prefix in [BIRD_LO, topo::BIRD_V4, DROPPED] {
+        lab.wait_until(T, &format!("{prefix} in via6's kernel"), || {
+            kernel_route_has(lab, &p.via6_host, prefix, &["via inet6 fe80::1 dev eth0"])
+        })?;
+    }
+    lab.wait_until(T, "ping -4 via6 -> BIRD's loopback", || {
+        ping_once(lab, &p.via6_host)
+    })?;
+    Ok(p)
+}
+
+fn ping_once(lab: &Lab, host: &Host) -> Result<bool> {
+    let target = BIRD_ID.to_string();
+    lab.exec(
+        host,
+        &["ping", "-4", "-c", "1", "-W", "1", "-I", VIA6_SRC, &target],
+    )
+    .map(|o| o.contains("1 received"))
+}
+
+/// A background process of the test, killed when dropped.
+struct Background {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Background {
+    fn start(lab: &Lab, host: &Host, name: &str, args: &[&str]) -> Result<Background> {
+        let out = lab.dir().join(format!("{name}.out"));
+        let file = fs::File::create(&out).map_err(|e| Error::io(format!("create {name}"), e))?;
+        let child = lab
+            .command(host, args)
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::io(format!("spawn {name}"), e))?;
+        Ok(Background { child, out })
+    }
+
+    fn text(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// SIGINT (ping prints its summary), then waits for the exit.
+    fn finish(mut self) -> String {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.text()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ip monitor route` in `host`, confirmed listening: a marker route is
+/// added after it starts and must show up in its output.
+fn route_monitor(lab: &Lab, host: &Host) -> Result<Background> {
+    let m = Background::start(lab, host, "monitor", &["ip", "monitor", "route"])?;
+    let marker = "192.0.2.77";
+    lab.wait_until(Duration::from_secs(10), "route monitor listening", || {
+        let _ = lab.ip(
+            host,
+            &["route", "replace", &format!("{marker}/32"), "dev", "lo"],
+        );
+        let _ = lab.ip(
+            host,
+            &["route", "del", &format!("{marker}/32"), "dev", "lo"],
+        );
+        Ok(m.text().contains(marker))
+    })?;
+    Ok(m)
+}
+
+/// Deletions of `prefix` the monitor saw.
+fn deletions(monitor: &str, prefix: &str) -> Vec<String> {
+    let bare = prefix.trim_end_matches("/32");
+    monitor
+        .lines()
+        .filter(|l| l.starts_with("Deleted") && l.split_whitespace().nth(1) == Some(bare))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `(transmitted, received)` from ping's summary line.
+fn ping_counts(out: &str) -> Result<(u64, u64)> {
+    let line = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .ok_or_else(|| Error::Check(format!("no ping summary in:\n{out}")))?;
+    let num = |word: &str| {
+        let words: Vec<&str> = line.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+        words
+            .iter()
+            .position(|w| w.starts_with(word))
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| words.get(i))
+            .and_then(|w| w.parse::<u64>().ok())
+            .ok_or_else(|| Error::Check(format!("ping summary: {line}")))
+    };
+    Ok((num("packets")?, num("received")?))
+}
+
+/// Whether via6 lists `prefix` from BIRD, and whether stale.
+fn via6_route(p: &Pair, prefix: &str) -> Result<Option<bool>> {
+    let v = p.via6.ctl_json(&["routes", "--all"])?;
+    Ok(json_entries(&v, prefix)
+        .into_iter()
+        .find(|r| r["peer_address"].is_string())
+        .map(|r| r["stale"] == true))
+}
+
+#[test]
+fn g1_bird_restarts_and_ipv4_keeps_flowing() {
+    scenario("g1-bird-restart", |lab| {
+        let p = gr_pair(lab)?;
+        let n = interop::check::via6_neighbor(&p.via6, &p.bird_addr())?;
+        if !n.to_string().contains("\"graceful_restart\":{") {
+            return Err(Error::Check(format!(
+                "graceful restart not negotiated: {n}"
+            )));
+        }
+        let monitor = route_monitor(lab, &p.via6_host)?;
+        let target = BIRD_ID.to_string();
+        let ping = Background::start(
+            lab,
+            &p.via6_host,
+            "ping",
+            &["ping", "-4", "-i", "0.02", "-I", VIA6_SRC, &target],
+        )?;
+        std::thread::sleep(Duration::from_secs(1));
+        let t0 = Instant::now();
+        lab.kill(&p.bird.daemon)?;
+        lab.wait_until(T, "via6 keeps BIRD's routes, stale", || {
+            Ok(via6_route(&p, topo::BIRD_V4)? == Some(true)
+                && via6_route(&p, DROPPED)? == Some(true)
+                && kernel_route_has(lab, &p.via6_host, BIRD_LO, &["via inet6 fe80::1"])?)
+        })?;
+        std::thread::sleep(Duration::from_secs(2));
+        // Back in graceful restart recovery, without DROPPED.
+        let bird = Bird::start_with_args(lab, &p.bird_host, "bird", &bird_cfg(false), &["-R"])?;
+        let p = Pair { bird, ..p };
+        lab.wait_until(T, "session back", || {
+            Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
+        })?;
+        lab.wait_until(T, "End-of-RIB: refreshed routes, DROPPED swept", || {
+            Ok(via6_route(&p, topo::BIRD_V4)? == Some(false)
+                && via6_route(&p, "10.255.0.1/32")? == Some(false)
+                && via6_route(&p, DROPPED)?.is_none()
+                && kernel_route_absent(lab, &p.via6_host, DROPPED)?)
+        })?;
+        let window = t0.elapsed();
+        std::thread::sleep(Duration::from_secs(1));
+        let out = ping.finish();
+        let (sent, received) = ping_counts(&out)?;
+        let seen = monitor.finish();
+        let lost = sent.saturating_sub(received);
+        eprintln!(
+            "g1: restart window {:.1} s, ping sent {sent}, received {received}, lost {lost}",
+            window.as_secs_f64()
+        );
+        for prefix in [BIRD_LO, topo::BIRD_V4] {
+            let d = deletions(&seen, prefix);
+            if !d.is_empty() {
+                return Err(Error::Check(format!("{prefix} left via6's kernel: {d:?}")));
+            }
+        }
+        if deletions(&seen, DROPPED).is_empty() {
+            return Err(Error::Check(format!(
+                "the monitor missed {DROPPED} going:\n{seen}"
+            )));
+        }
+        if sent < 100 || lost * 100 > sent {
+            return Err(Error::Check(format!("ping lost {lost} of {sent}:\n{out}")));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn g2_bird_never_back_routes_go_at_its_restart_time() {
+    scenario("g2-bird-gone", |lab| {
+        let p = gr_pair(lab)?;
+        let t0 = Instant::now();
+        lab.kill(&p.bird.daemon)?;
+        let restart = Duration::from_secs(RESTART_TIME);
+        lab.wait_until(restart + T, "BIRD's routes leave via6's kernel", || {
+            kernel_route_absent(lab, &p.via6_host, topo::BIRD_V4)
+        })?;
+        let gone = t0.elapsed();
+        eprintln!("g2: routes left {:.2} s after the kill", gone.as_secs_f64());
+        // Removed when the restart time runs out: not before, and within
+        // 1 s of it (polling and the kernel's work included).
+        if gone + Duration::from_millis(200) < restart || gone > restart + Duration::from_secs(1) {
+            return Err(Error::Check(format!(
+                "routes left {gone:?} after the kill, restart time {restart:?}"
+            )));
+        }
+        if via6_route(&p, topo::BIRD_V4)?.is_some() || via6_route(&p, BIRD_LO)?.is_some() {
+            return Err(Error::Check("via6's RIB still lists BIRD's routes".into()));
+        }
+        Ok(())
+    });
+}
