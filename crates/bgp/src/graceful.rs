@@ -3,11 +3,12 @@
 //! left Established keeps its routes as stale. Pure functions: the FSM
 //! asks [`down_kind`], the RIB keeps or drops the routes.
 //!
-//! via6 is a receiving ("helper") speaker: its capability lists no
-//! families, which tells the peer that our own forwarding state is not
-//! kept across our restart (RFC 4724 §3), so a peer never keeps our routes
-//! on our account. The restarting role comes with the End-of-RIB wait of
-//! the FIB; until then the F bit is never set.
+//! The restarting side: when our kernel routes survive our restart
+//! (`keeps_forwarding`), the capability lists our families, so a helper
+//! keeps our routes while we are away; after a restart that found our
+//! routes in the kernel (`restarting`) it carries the R bit and F bits
+//! (RFC 4724 §3, §4.1). Without that it lists no family: receiving role
+//! only, and a peer never keeps our routes on our account.
 
 use std::time::Duration;
 
@@ -37,6 +38,12 @@ pub struct GracefulRestartConfig {
     pub enabled: bool,
     /// Restart Time we announce (12 bits, RFC 4724 §3).
     pub restart_time: u16,
+    /// Our kernel routes outlive our process (the FIB is ours and a
+    /// graceful stop or a crash leaves them): the families are listed.
+    pub keeps_forwarding: bool,
+    /// This process started with our routes still in the kernel: R bit,
+    /// and F bits for the listed families.
+    pub restarting: bool,
 }
 
 impl Default for GracefulRestartConfig {
@@ -44,19 +51,67 @@ impl Default for GracefulRestartConfig {
         GracefulRestartConfig {
             enabled: true,
             restart_time: 120,
+            keeps_forwarding: false,
+            restarting: false,
         }
     }
 }
 
-/// The capability we send: receiving role only (no families), N bit set.
-pub fn our_capability(cfg: &GracefulRestartConfig) -> Option<Capability> {
-    cfg.enabled.then(|| {
-        Capability::GracefulRestart(GracefulRestart {
-            restart_flags: FLAG_NOTIFICATION,
-            restart_time: cfg.restart_time.min(0x0fff),
-            families: Vec::new(),
-        })
-    })
+/// The capability we send (N bit always, RFC 8538 §2).
+pub fn our_capability(cfg: &GracefulRestartConfig, families: &[Family]) -> Option<Capability> {
+    if !cfg.enabled {
+        return None;
+    }
+    let forwarding = if cfg.restarting { FAMILY_FORWARDING } else { 0 };
+    let listed = if cfg.keeps_forwarding { families } else { &[] };
+    Some(Capability::GracefulRestart(GracefulRestart {
+        restart_flags: FLAG_NOTIFICATION | if cfg.restarting { FLAG_RESTARTING } else { 0 },
+        restart_time: cfg.restart_time.min(0x0fff),
+        families: listed
+            .iter()
+            .map(|f| (f.afi(), f.safi(), forwarding))
+            .collect(),
+    }))
+}
+
+/// Why we end a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    /// For good: the peer must drop our routes.
+    Shutdown,
+    /// We restart and our kernel routes stay: the peer may keep ours.
+    Restart,
+}
+
+/// What to send instead of the Cease `n` when stopping a session, `None`
+/// for closing without a NOTIFICATION (RFC 4724 §4: to a peer without N
+/// only a connection that ends without one is a restart). `gr` is the
+/// session's graceful restart, if it is Established with one.
+pub fn stop_notification(
+    kind: StopKind,
+    gr: Option<&PeerRestart>,
+    n: Notification,
+) -> Option<Notification> {
+    match (kind, gr) {
+        // RFC 8538 §3: with N, only Hard Reset makes the peer flush.
+        (StopKind::Shutdown, Some(g)) if g.notification => Some(hard_reset(&n)),
+        (StopKind::Shutdown, _) | (StopKind::Restart, None) => Some(n),
+        // With N, any Cease but Hard Reset is a restart to the peer.
+        (StopKind::Restart, Some(g)) if g.notification => Some(n),
+        (StopKind::Restart, Some(_)) => None,
+    }
+}
+
+/// Cease/Hard Reset wrapping `n` (RFC 8538 §3: its data is the code and
+/// subcode of the NOTIFICATION it stands for, then that one's data).
+pub fn hard_reset(n: &Notification) -> Notification {
+    let mut data = vec![n.code, n.subcode];
+    data.extend_from_slice(&n.data);
+    Notification {
+        code: code::CEASE,
+        subcode: HARD_RESET,
+        data,
+    }
 }
 
 /// What both OPENs agreed on about the peer's restarts.
@@ -219,7 +274,7 @@ mod tests {
 
     fn ours() -> Open {
         let Some(Capability::GracefulRestart(g)) =
-            our_capability(&GracefulRestartConfig::default())
+            our_capability(&GracefulRestartConfig::default(), &BOTH)
         else {
             panic!("enabled by default");
         };
@@ -229,24 +284,66 @@ mod tests {
     const BOTH: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
 
     #[test]
-    fn our_capability_is_receiving_only_with_n() {
+    fn our_capability_follows_what_our_forwarding_survives() {
         let cfg = GracefulRestartConfig {
-            enabled: true,
             restart_time: 5000,
+            ..GracefulRestartConfig::default()
+        };
+        let cap = |c: &GracefulRestartConfig| our_capability(c, &BOTH);
+        let gr = |flags, families| {
+            Some(Capability::GracefulRestart(GracefulRestart {
+                restart_flags: flags,
+                restart_time: 0x0fff,
+                families,
+            }))
+        };
+        assert_eq!(cap(&cfg), gr(FLAG_NOTIFICATION, vec![]), "receiving only");
+        let keeps = GracefulRestartConfig {
+            keeps_forwarding: true,
+            ..cfg
         };
         assert_eq!(
-            our_capability(&cfg),
-            Some(Capability::GracefulRestart(GracefulRestart {
-                restart_flags: FLAG_NOTIFICATION,
-                restart_time: 0x0fff,
-                families: vec![],
-            }))
+            cap(&keeps),
+            gr(FLAG_NOTIFICATION, vec![(1, 1, 0), (2, 1, 0)])
+        );
+        let back = GracefulRestartConfig {
+            restarting: true,
+            ..keeps
+        };
+        assert_eq!(
+            cap(&back),
+            gr(
+                FLAG_NOTIFICATION | FLAG_RESTARTING,
+                vec![(1, 1, 0x80), (2, 1, 0x80)]
+            )
         );
         let off = GracefulRestartConfig {
             enabled: false,
             ..cfg
         };
-        assert_eq!(our_capability(&off), None);
+        assert_eq!(cap(&off), None);
+    }
+
+    #[test]
+    fn stopping_says_what_the_peer_must_do() {
+        let with_n = gr(true);
+        let without_n = gr(false);
+        let c2 = || crate::fsm::cease_notification(2, Some("bye"));
+        let hard = stop_notification(StopKind::Shutdown, Some(&with_n), c2()).unwrap();
+        assert_eq!((hard.code, hard.subcode), (6, 9));
+        assert_eq!(&hard.data[..2], &[6, 2], "wraps Administrative Shutdown");
+        assert_eq!(&hard.data[2..], &c2().data[..], "and its text");
+        for neg in [Some(&without_n), None] {
+            assert_eq!(stop_notification(StopKind::Shutdown, neg, c2()), Some(c2()));
+        }
+        let soft = stop_notification(StopKind::Restart, Some(&with_n), c2());
+        assert_eq!(soft, Some(c2()));
+        assert_eq!(
+            stop_notification(StopKind::Restart, Some(&without_n), c2()),
+            None
+        );
+        let plain = stop_notification(StopKind::Restart, None, c2());
+        assert_eq!(plain, Some(c2()), "no GR: a normal Cease");
     }
 
     #[test]

@@ -120,7 +120,10 @@ pub fn build_open(
         }]));
     }
     caps.push(Capability::ExtendedMessage);
-    caps.extend(crate::graceful::our_capability(&neighbor.graceful_restart));
+    caps.extend(crate::graceful::our_capability(
+        &neighbor.graceful_restart,
+        &neighbor.families,
+    ));
     caps.push(Capability::FourOctetAs(local_as));
     Open {
         version: BGP_VERSION,

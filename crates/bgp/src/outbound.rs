@@ -284,6 +284,9 @@ impl Rib {
     /// Recomputes and packs what changed for every peer with pending
     /// prefixes.
     pub fn flush_outbound(&mut self) {
+        if self.deferring() {
+            return;
+        }
         for slot in 0..self.peers.len() {
             let dirty = match self.peers.get_mut(slot).and_then(Option::as_mut) {
                 Some(p) if !p.dirty.is_empty() && !p.closing => std::mem::take(&mut p.dirty),
@@ -318,12 +321,17 @@ impl Rib {
             p.dump = dump;
             p.dump_eor = families;
         }
-        self.pump_dump(slot);
+        if !self.deferring() {
+            self.pump_dump(slot);
+        }
     }
 
     /// Sends the next steps of initial dumps to peers whose sessions have
     /// taken what was queued; true while some dump is unfinished.
     pub fn pump_dumps(&mut self) -> bool {
+        if self.deferring() {
+            return false;
+        }
         let mut more = false;
         for slot in 0..self.peers.len() {
             more |= self.pump_dump(slot as u16);

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::config::{expand_unnumbered, wants_interface, NeighborConfig, SpeakerConfig};
 use crate::events::{FibEvent, PeerId, RibInput};
 use crate::fsm::{cease, cease_notification, State};
+use crate::graceful::StopKind;
 use crate::negotiate::Negotiated;
 use crate::rib::{spawn_rib, PeerCounts, RibHandle, RouteStatus};
 use crate::session::local::{canonical, if_index};
@@ -509,7 +510,10 @@ impl SpeakerHandle {
         };
         for (s, sub) in to_stop {
             info!(neighbor = %s.neighbor.address, subcode = sub, "stopping session for new configuration");
-            s.stop(cease_notification(sub, None)).await;
+            // Deconfigured or changed: the peer must drop our routes
+            // (Hard Reset where it would otherwise keep them, RFC 8538).
+            s.stop_as(StopKind::Shutdown, cease_notification(sub, None))
+                .await;
         }
         if let Some(r) = &rib {
             r.reconfigure(new.clone()).await;
@@ -546,6 +550,18 @@ impl SpeakerHandle {
     /// listener and let the RIB task finish (it hands its last changes to
     /// the FIB and closes the FIB channel).
     pub async fn shutdown(&self) {
+        self.stop_all(StopKind::Shutdown, "via6d shutting down")
+            .await;
+    }
+
+    /// Stops every session so that its peer keeps our routes while we
+    /// restart (graceful restart, RFC 4724 §4, RFC 8538): the kernel
+    /// routes stay, and the next start picks them up.
+    pub async fn shutdown_for_restart(&self) {
+        self.stop_all(StopKind::Restart, "via6d restarting").await;
+    }
+
+    async fn stop_all(&self, kind: StopKind, text: &str) {
         let sessions = {
             let mut st = self.lock();
             if let Some(t) = st.listener.take() {
@@ -558,10 +574,10 @@ impl SpeakerHandle {
         };
         let mut stops = Vec::new();
         for s in sessions {
-            stops.push(tokio::spawn(s.stop(cease_notification(
-                cease::ADMIN_SHUTDOWN,
-                Some("via6d shutting down"),
-            ))));
+            stops.push(tokio::spawn(s.stop_as(
+                kind,
+                cease_notification(cease::ADMIN_SHUTDOWN, Some(text)),
+            )));
         }
         for t in stops {
             let _ = t.await;

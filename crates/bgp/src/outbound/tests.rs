@@ -479,3 +479,59 @@ fn no_export_no_advertise_and_peer_as_in_path_are_not_sent() {
         .collect();
     assert_eq!(got, vec![net("10.4.0.0/16")]);
 }
+
+/// Restarting with our routes kept (RFC 4724 §4.1): no peer hears from us
+/// until every peer sent End-of-RIB; then each gets the whole table and
+/// our End-of-RIB.
+#[test]
+fn after_a_restart_nothing_is_advertised_until_every_end_of_rib() {
+    let mut cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+    for n in &mut cfg.neighbors {
+        n.graceful_restart.keeps_forwarding = true;
+        n.graceful_restart.restarting = true;
+    }
+    cfg.originate_v4 = vec!["198.51.100.0/24".parse().unwrap()];
+    let mut rib = Rib::new(cfg.clone());
+    let s0 = session(&cfg, 0, "10.0.0.1");
+    let s1 = session(&cfg, 1, "10.0.0.2");
+    rib.peer_up(s0.clone(), None);
+    rib.peer_up(s1.clone(), None);
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]),
+        false,
+    );
+    let mut eor6 = Update::default();
+    eor6.attributes.mp_unreach = Some(wire::MpUnreach {
+        family: Family::Ipv6Unicast,
+        withdrawn: vec![],
+    });
+    let both = |rib: &mut Rib| {
+        let mut got = (Vec::new(), Vec::new());
+        for _ in 0..100 {
+            let more = rib.pump_dumps();
+            rib.flush_outbound();
+            got.0.extend(sent(rib, 0, &s0.codec));
+            got.1.extend(sent(rib, 1, &s1.codec));
+            if !more {
+                break;
+            }
+        }
+        got
+    };
+    let (to0, to1) = both(&mut rib);
+    assert!(to0.is_empty() && to1.is_empty(), "{to0:?} {to1:?}");
+    rib.update(PeerId(0), &Update::default(), false);
+    rib.update(PeerId(0), &eor6, false);
+    rib.update(PeerId(1), &Update::default(), false);
+    assert!(!rib.take_initial_tables_in(false), "peer 1 owes IPv6");
+    assert!(both(&mut rib).1.is_empty());
+    rib.update(PeerId(1), &eor6, false);
+    assert!(rib.take_initial_tables_in(false));
+    let (to0, to1) = both(&mut rib);
+    let mut got: Vec<IpNet> = announced(&to1).into_iter().map(|a| a.0).collect();
+    got.sort();
+    assert_eq!(got, [net("10.0.0.0/24"), net("198.51.100.0/24")]);
+    assert_eq!(eors(&to1), [Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(eors(&to0), [Family::Ipv4Unicast, Family::Ipv6Unicast]);
+}

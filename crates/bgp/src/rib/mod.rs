@@ -397,6 +397,10 @@ pub struct Rib {
     pub(crate) draining: Vec<Drain>,
     /// Slots kept for restarting peers (graceful restart).
     pub(crate) stale: Vec<stale::StaleSlot>,
+    /// We restarted with our routes kept (graceful restart, restarting
+    /// side): nothing is advertised until the initial tables are in
+    /// (RFC 4724 §4.1), then each peer gets its table and End-of-RIB.
+    pub(crate) restarting: bool,
 }
 
 /// The paths of a peer that went away, still to be removed.
@@ -411,7 +415,6 @@ pub(crate) struct Drain {
 impl Rib {
     pub fn new(config: SpeakerConfig) -> Rib {
         Rib {
-            config: Arc::new(config),
             nexthops: Store::default(),
             attrs: Store::default(),
             tables: Tables::default(),
@@ -424,6 +427,11 @@ impl Rib {
             initial_tables_in: false,
             draining: Vec::new(),
             stale: Vec::new(),
+            restarting: config
+                .neighbors
+                .iter()
+                .any(|n| n.graceful_restart.enabled && n.graceful_restart.restarting),
+            config: Arc::new(config),
         }
     }
 

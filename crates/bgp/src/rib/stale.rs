@@ -141,6 +141,12 @@ impl Rib {
             .collect()
     }
 
+    /// Whether advertising waits: we restarted with our routes kept and
+    /// not every peer has sent End-of-RIB yet (RFC 4724 §4.1).
+    pub fn deferring(&self) -> bool {
+        self.restarting && !self.initial_tables_in
+    }
+
     /// Whether `slot` holds a restarting peer's stale paths.
     pub(crate) fn is_stale_slot(&self, slot: u16) -> bool {
         self.stale.iter().any(|s| s.slot == slot)

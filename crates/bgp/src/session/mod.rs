@@ -113,6 +113,9 @@ pub enum SessionCommand {
     Refresh(oneshot::Sender<bool>),
     /// Send this NOTIFICATION (a Cease), close, and end the task.
     Stop(Notification),
+    /// Stop with this Cease, as graceful restart wants it for `StopKind`
+    /// (Hard Reset, the Cease, or no NOTIFICATION at all).
+    StopAs(crate::graceful::StopKind, Notification),
 }
 
 /// What `via6ctl neighbors` shows of one session.
@@ -192,7 +195,17 @@ impl SessionHandle {
 
     /// Sends `n`, closes, and waits (bounded) for the task to end.
     pub async fn stop(self, n: Notification) {
-        let _ = self.cmd.send(SessionCommand::Stop(n)).await;
+        self.stop_with(SessionCommand::Stop(n)).await;
+    }
+
+    /// Stops for `kind` with the Cease `n`, told the way graceful restart
+    /// needs it (see [`crate::graceful::stop_notification`]).
+    pub async fn stop_as(self, kind: crate::graceful::StopKind, n: Notification) {
+        self.stop_with(SessionCommand::StopAs(kind, n)).await;
+    }
+
+    async fn stop_with(self, c: SessionCommand) {
+        let _ = self.cmd.send(c).await;
         let abort = self.task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(5), self.task)
             .await
@@ -258,6 +271,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         batch_prefixes: 0,
         last_words: None,
         exit: false,
+        silent: false,
         established_at: None,
         connect_error: None,
         link_down_checks: 0,
@@ -318,6 +332,9 @@ struct Driver {
     /// NOTIFICATION bytes to write before the next disconnect.
     last_words: Option<Vec<u8>>,
     exit: bool,
+    /// Stopping without a NOTIFICATION (a graceful restart to a peer
+    /// without N): the FSM's NOTIFICATION is not written.
+    silent: bool,
     established_at: Option<Instant>,
     connect_error: Option<String>,
     /// Consecutive link checks that found the interface down: one alone
@@ -499,7 +516,9 @@ impl Driver {
             Action::SendOpen(o) => self.send(&Message::Open(*o)),
             Action::SendKeepalive => self.send(&Message::Keepalive),
             Action::SendNotification(n) => {
-                self.last_words = self.encode(&Message::Notification(n));
+                if !self.silent {
+                    self.last_words = self.encode(&Message::Notification(n));
+                }
             }
             Action::StartTimer(t, s) => {
                 self.timers[timer_ix(t)] = Some(self.now() + Duration::from_secs(u64::from(s)));
@@ -605,6 +624,22 @@ impl Driver {
             }
             SessionCommand::Stop(n) => {
                 self.feed(Event::ManualStop(n));
+                self.exit = true;
+            }
+            SessionCommand::StopAs(kind, n) => {
+                let gr = self
+                    .fsm
+                    .negotiated()
+                    .and_then(|neg| neg.graceful_restart.as_ref());
+                match crate::graceful::stop_notification(kind, gr, n.clone()) {
+                    Some(told) => self.feed(Event::ManualStop(told)),
+                    None => {
+                        // The FSM stops as usual; the wire only sees the
+                        // connection close.
+                        self.silent = true;
+                        self.feed(Event::ManualStop(n));
+                    }
+                }
                 self.exit = true;
             }
         }
