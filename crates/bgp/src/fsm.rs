@@ -194,6 +194,18 @@ pub fn shutdown_communication(n: &Notification) -> Option<String> {
 
 /// A human description: "NOTIFICATION 6/2 (Cease: administrative shutdown: "text")".
 pub fn describe(n: &Notification) -> String {
+    // RFC 8538 §3: Hard Reset carries the NOTIFICATION it stands for.
+    if let (6, 9, [code, subcode, rest @ ..]) = (n.code, n.subcode, n.data.as_slice()) {
+        let inner = Notification {
+            code: *code,
+            subcode: *subcode,
+            data: rest.to_vec(),
+        };
+        return format!(
+            "NOTIFICATION 6/9 (Cease: hard reset, for {})",
+            describe(&inner)
+        );
+    }
     let what = match (n.code, n.subcode) {
         (1, 1) => "message header error: connection not synchronized",
         (1, 2) => "message header error: bad message length",
@@ -220,6 +232,7 @@ pub fn describe(n: &Notification) -> String {
         (6, 6) => "Cease: other configuration change",
         (6, 7) => "Cease: connection collision resolution",
         (6, 8) => "Cease: out of resources",
+        (6, 9) => "Cease: hard reset",
         (6, _) => "Cease",
         (7, _) => "ROUTE-REFRESH error",
         (8, _) => "send hold timer expired",

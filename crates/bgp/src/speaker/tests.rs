@@ -122,13 +122,16 @@ async fn two_speakers_exchange_routes_over_ipv6() {
     })
     .await;
 
-    // Reconfigure A without the neighbour: B hears Cease/3.
+    // Reconfigure A without the neighbour: B hears Cease/3, as a Hard
+    // Reset (RFC 8538: both sent the N bit, so a plain Cease would be a
+    // graceful restart to B).
     let mut empty = ca.clone();
     empty.neighbors.clear();
     a.reconfigure(empty).await;
     wait_until("Cease/3 at B", || async {
         b.neighbors().await.first().is_some_and(|n| {
-            n.state != State::Established && n.last_error.as_deref().unwrap_or("").contains("6/3")
+            let e = n.last_error.as_deref().unwrap_or("");
+            n.state != State::Established && e.contains("6/9") && e.contains("6/3")
         })
     })
     .await;
