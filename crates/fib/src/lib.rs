@@ -17,6 +17,7 @@
 //! See README.md for the write path (packed batches, one ACK per batch, a
 //! sender thread, spread-out write order) and measured figures.
 
+mod hopsets;
 mod nl;
 mod owner;
 mod routes;
@@ -171,6 +172,10 @@ pub struct FibStatus {
     pub initial_sync_done: bool,
     /// The source address was added by us to `lo`.
     pub source_address_added: bool,
+    /// Distinct next-hop sets in use (wanted, or in the kernel).
+    pub hop_sets: usize,
+    /// Our nexthop objects and groups in the kernel (as far as we know).
+    pub nexthop_objects: usize,
     pub failed_count: usize,
     /// At most [`STATUS_LIST_MAX`] entries, sorted by prefix.
     pub failed: Vec<FailedRoute>,
