@@ -17,9 +17,12 @@
 //! See README.md for the write path (packed batches, one ACK per batch, a
 //! sender thread, spread-out write order) and measured figures.
 
+mod exec;
 mod hopsets;
+mod nexthops;
 mod nl;
 mod owner;
+mod plan;
 mod routes;
 mod sender;
 

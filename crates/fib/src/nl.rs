@@ -648,23 +648,30 @@ fn is_link_local(a: &IpAddr) -> bool {
     }
 }
 
-/// Why a route cannot be encoded (a per-route failure, never a panic).
-pub fn check_route(prefix: &IpNet, hops: &[FibNextHop]) -> Result<(), String> {
+/// Why a route's next hops cannot be encoded (a per-route failure, never
+/// a panic).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HopError {
+    #[error("no next hop")]
+    NoNextHop,
+    #[error("IPv6 prefix with IPv4 gateway {0} is not supported")]
+    V4GatewayForV6(IpAddr),
+    /// The kernel would take it without one and pick no link.
+    #[error("link-local gateway {0} needs an interface")]
+    LinkLocalWithoutInterface(IpAddr),
+}
+
+/// Whether a route with these hops can be encoded at all.
+pub fn check_route(prefix: &IpNet, hops: &[FibNextHop]) -> Result<(), HopError> {
     if hops.is_empty() {
-        return Err("no next hop".into());
+        return Err(HopError::NoNextHop);
     }
     for h in hops {
         if matches!(prefix, IpNet::V6(_)) && h.gateway.is_ipv4() {
-            return Err(format!(
-                "IPv6 prefix with IPv4 gateway {} is not supported",
-                h.gateway
-            ));
+            return Err(HopError::V4GatewayForV6(h.gateway));
         }
         if h.ifindex.is_none() && matches!(h.gateway, IpAddr::V6(_)) && is_link_local(&h.gateway) {
-            return Err(format!(
-                "link-local gateway {} needs an interface",
-                h.gateway
-            ));
+            return Err(HopError::LinkLocalWithoutInterface(h.gateway));
         }
     }
     Ok(())
@@ -1189,9 +1196,20 @@ mod tests {
     fn check_rejects_bad_hops() {
         let v6: IpNet = "2001:db8::/32".parse().unwrap();
         let v4: IpNet = "10.0.0.0/8".parse().unwrap();
-        assert!(check_route(&v6, &[hop("192.0.2.1", None)]).is_err());
-        assert!(check_route(&v4, &[hop("fe80::1", None)]).is_err());
-        assert!(check_route(&v4, &[]).is_err());
+        let v4gw = hop("192.0.2.1", None).gateway;
+        assert_eq!(
+            check_route(&v6, &[hop("192.0.2.1", None)]),
+            Err(HopError::V4GatewayForV6(v4gw))
+        );
+        let ll = hop("fe80::1", None).gateway;
+        let e = check_route(&v4, &[hop("fe80::1", None)]);
+        assert_eq!(e, Err(HopError::LinkLocalWithoutInterface(ll)));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "link-local gateway fe80::1 needs an interface"
+        );
+        assert_eq!(check_route(&v4, &[]), Err(HopError::NoNextHop));
+        assert!(check_route(&v4, &[hop("fe80::1", Some(2))]).is_ok());
         assert!(check_route(&v4, &[hop("2001:db8::1", None)]).is_ok());
     }
 
