@@ -106,3 +106,50 @@ async fn hop_sets_and_nexthop_objects_are_freed_after_churn() {
 async fn hop_sets_are_freed_after_churn_plain() {
     cycle_body(false).await
 }
+
+/// A freed ECMP set takes its group, and the member no live set uses,
+/// out of the kernel; the member a live route still uses stays, and so
+/// does that route. Before the initial sync nothing is deleted (stale
+/// routes may use it); the sync collects it.
+#[tokio::test]
+async fn freed_group_keeps_members_in_use() {
+    let ns = Ns::with("hopgrp", true);
+    let v0 = ns.ifindex("veth0");
+    let (a, b) = (ll("fe80::a", v0), ll("fe80::b", v0));
+    let fib = Fib::start(ns.config()).await.unwrap();
+    let install = |p: &str, hops: Vec<fib::FibNextHop>| FibChange::Install {
+        prefix: common::net(p),
+        next_hops: hops.into(),
+    };
+    let remove = |p: &str| FibChange::Remove {
+        prefix: common::net(p),
+    };
+    fib.apply(vec![install("198.51.100.0/24", vec![a])])
+        .await
+        .unwrap();
+    fib.flush().await.unwrap();
+    fib.apply(vec![remove("198.51.100.0/24")]).await.unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(fib.status().await.hop_sets, 0);
+    assert_eq!(kernel_nexthops(&ns), 1, "kept until the initial sync");
+    fib.initial_sync_done().await;
+    assert_eq!(kernel_nexthops(&ns), 0, "collected at the sync");
+    fib.apply(vec![
+        install("198.51.100.0/24", vec![a, b]),
+        install("192.0.2.0/24", vec![a]),
+    ])
+    .await
+    .unwrap();
+    fib.flush().await.unwrap();
+    assert_eq!(kernel_nexthops(&ns), 3, "{}", ns.ip("nexthop show"));
+    fib.apply(vec![remove("198.51.100.0/24")]).await.unwrap();
+    fib.flush().await.unwrap();
+    let left = ns.ip("nexthop show");
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(left.contains("fe80::a"), "{left}");
+    let st = fib.status().await;
+    assert_eq!((st.hop_sets, st.nexthop_objects, st.installed), (1, 1, 1));
+    assert_eq!(ns.bgp_route_count(), 1, "{:?}", ns.bgp_routes());
+    fib.shutdown().await.unwrap();
+    assert_eq!(kernel_nexthops(&ns), 0);
+}
