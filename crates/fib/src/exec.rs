@@ -2,6 +2,7 @@
 //! batches, the nexthop objects they need, ACKs and errors per route.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use tokio::time::Instant;
@@ -278,15 +279,17 @@ impl Owner {
     }
 
     fn settle(&mut self, mut done: Done, mut meta: Vec<InFlight>) {
-        if let Some(t) = done.fatal.take() {
-            warn!(error = %t, routes = meta.len(), "netlink batch failed");
+        if let Some(e) = done.fatal.take() {
+            warn!(error = %e, routes = meta.len(), "netlink batch failed");
+            let e = Arc::new(e);
             for f in &meta {
-                self.refused(f, t.clone(), 0);
+                self.refused(f, Failure::Batch(e.clone()), 0);
             }
         } else {
-            for (i, t, e) in std::mem::take(&mut done.errors) {
+            for (i, r) in std::mem::take(&mut done.errors) {
                 if let Some(f) = meta.get(i) {
-                    self.refused(f, t, e);
+                    let errno = r.errno;
+                    self.refused(f, Failure::Kernel(r), errno);
                 }
             }
         }
@@ -298,12 +301,12 @@ impl Owner {
     }
 
     /// The kernel refused a request: the planner undoes its update.
-    fn refused(&mut self, f: &InFlight, text: String, errno: i32) {
+    fn refused(&mut self, f: &InFlight, why: Failure, errno: i32) {
         if f.other_metric {
-            warn!(prefix = %f.planned.prefix, error = %text, "cannot remove our route at an old metric");
+            warn!(prefix = %f.planned.prefix, error = %why, "cannot remove our route at an old metric");
             return;
         }
-        let remake = self.plan.failed(&f.planned, Failure::Kernel(text), errno);
+        let remake = self.plan.failed(&f.planned, why, errno);
         // Make the nexthop object again before the next try, in case
         // someone removed it.
         if let (true, Some(id)) = (remake, f.nh_id) {

@@ -389,6 +389,15 @@ fn fmt_ext(s: &Option<String>) -> String {
     }
 }
 
+/// The kernel's refusal of one request: its error code and, with
+/// extended ACKs, its own words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", error_text(*.errno, .ext.as_deref()))]
+pub struct Refusal {
+    pub errno: i32,
+    pub ext: Option<String>,
+}
+
 /// Human text for a kernel error code and optional extended-ack message.
 pub fn error_text(errno: i32, ext: Option<&str>) -> String {
     let base = io::Error::from_raw_os_error(errno).to_string();

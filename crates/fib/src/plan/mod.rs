@@ -15,6 +15,7 @@ mod status;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -24,6 +25,7 @@ use crate::hopsets::{Freed, HopSetId, HopSets, UNKNOWN};
 use crate::nexthops::NhError;
 use crate::nl::{self, RouteOp, RouteParams};
 use crate::routes::{FastHash, RouteMap};
+use crate::sender::BatchError;
 use crate::FibChange;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +48,11 @@ pub(crate) enum Failure {
     #[error(transparent)]
     Nexthop(#[from] NhError),
     /// The kernel's refusal, as it worded it.
-    #[error("{0}")]
-    Kernel(String),
+    #[error(transparent)]
+    Kernel(#[from] nl::Refusal),
+    /// The batch carrying the request went unanswered.
+    #[error(transparent)]
+    Batch(Arc<BatchError>),
 }
 
 #[derive(Debug)]

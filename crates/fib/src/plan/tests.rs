@@ -53,6 +53,14 @@ fn kroute(p: &str, protocol: u8, hops: &[FibNextHop]) -> KernelRoute {
     }
 }
 
+/// The kernel's refusal as it reads back (the text is only shown).
+fn refusal(text: &str) -> Failure {
+    Failure::Kernel(crate::nl::Refusal {
+        errno: 0,
+        ext: Some(text.into()),
+    })
+}
+
 fn no_objects(_: u32) -> Option<Vec<FibNextHop>> {
     None
 }
@@ -176,7 +184,7 @@ fn foreign_route_in_the_way_is_reported_never_overwritten() {
     p.apply(vec![install("10.0.0.0/24", &[h])]);
     let done = run(&mut p);
     assert_eq!(ops(&done), vec![(net("10.0.0.0/24"), RouteOp::Create)]);
-    let why = Failure::Kernel("File exists".into());
+    let why = refusal("File exists");
     assert!(!p.failed(&done[0], why, libc::EEXIST));
     let wanted = p.take_to_describe();
     assert_eq!(wanted, HashSet::from([net("10.0.0.0/24")]));
@@ -194,7 +202,7 @@ fn foreign_route_in_the_way_is_reported_never_overwritten() {
         ops(&run(&mut p)),
         vec![(net("10.0.0.0/24"), RouteOp::Create)]
     );
-    assert!(!p.failed(&done[0], Failure::Kernel("x".into()), libc::EEXIST));
+    assert!(!p.failed(&done[0], refusal("x"), libc::EEXIST));
     p.apply(vec![remove("10.0.0.0/24")]);
     assert!(run(&mut p).is_empty(), "no delete for a route not ours");
     assert_eq!(p.status().conflict_count, 0);
@@ -236,11 +244,7 @@ fn our_protocol_in_the_way_is_adopted() {
     let mut p = planner();
     p.apply(vec![install("10.0.0.0/24", &[h])]);
     let done = run(&mut p);
-    p.failed(
-        &done[0],
-        Failure::Kernel("File exists".into()),
-        libc::EEXIST,
-    );
+    p.failed(&done[0], refusal("File exists"), libc::EEXIST);
     let wanted = p.take_to_describe();
     let ours = kroute("10.0.0.0/24", PARAMS.protocol, &[h]);
     p.conflicts_found(wanted, HashMap::from([(net("10.0.0.0/24"), vec![ours])]));
@@ -316,11 +320,7 @@ fn refused_delete_keeps_its_hop_set() {
     let dirty = p.take_dirty();
     let del = p.plan(dirty[0]).unwrap();
     assert_eq!(del.op, RouteOp::Delete);
-    p.failed(
-        &del,
-        Failure::Kernel("Operation not permitted".into()),
-        libc::EPERM,
-    );
+    p.failed(&del, refusal("Operation not permitted"), libc::EPERM);
     assert!(p.sweep().sets.is_empty(), "the restored route holds it");
     let st = p.status();
     assert_eq!((st.hop_sets, st.failed_count), (1, 1));
@@ -328,7 +328,7 @@ fn refused_delete_keeps_its_hop_set() {
     p.apply(vec![remove("10.0.0.0/24")]);
     let dirty = p.take_dirty();
     let del = p.plan(dirty[0]).unwrap();
-    p.failed(&del, Failure::Kernel("No such process".into()), libc::ESRCH);
+    p.failed(&del, refusal("No such process"), libc::ESRCH);
     assert_eq!(p.sweep().hops, vec![h]);
     assert_eq!(p.status().hop_sets, 0);
 }
