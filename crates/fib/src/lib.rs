@@ -1,8 +1,9 @@
 //! FIB sync: turns route changes into Linux kernel routes over rtnetlink.
 //!
 //! This is the only code in via6 that talks to netlink. One owner thread
-//! holds all state and the sockets; [`Fib`] is a cheap handle that sends it
-//! commands over a bounded channel.
+//! holds the sockets and the planner (all per-route state, no I/O, so its
+//! decisions are tested without root); [`Fib`] is a cheap handle that
+//! sends it commands over a bounded channel.
 //!
 //! Invariants:
 //! - A route is created with `NLM_F_EXCL`, so the kernel refuses rather
