@@ -1,8 +1,9 @@
 //! FIB sync: turns route changes into Linux kernel routes over rtnetlink.
 //!
 //! This is the only code in via6 that talks to netlink. One owner thread
-//! holds all state and the sockets; [`Fib`] is a cheap handle that sends it
-//! commands over a bounded channel.
+//! holds the sockets and the planner (all per-route state, no I/O, so its
+//! decisions are tested without root); [`Fib`] is a cheap handle that
+//! sends it commands over a bounded channel.
 //!
 //! Invariants:
 //! - A route is created with `NLM_F_EXCL`, so the kernel refuses rather
@@ -17,8 +18,12 @@
 //! See README.md for the write path (packed batches, one ACK per batch, a
 //! sender thread, spread-out write order) and measured figures.
 
+mod exec;
+mod hopsets;
+mod nexthops;
 mod nl;
 mod owner;
+mod plan;
 mod routes;
 mod sender;
 
@@ -171,6 +176,10 @@ pub struct FibStatus {
     pub initial_sync_done: bool,
     /// The source address was added by us to `lo`.
     pub source_address_added: bool,
+    /// Distinct next-hop sets in use (wanted, or in the kernel).
+    pub hop_sets: usize,
+    /// Our nexthop objects and groups in the kernel (as far as we know).
+    pub nexthop_objects: usize,
     pub failed_count: usize,
     /// At most [`STATUS_LIST_MAX`] entries, sorted by prefix.
     pub failed: Vec<FailedRoute>,

@@ -3,9 +3,10 @@
 //! time) overlaps the kernel's work on this one (system time).
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::mpsc;
 
-use crate::nl::{self, MsgBuf, NlSocket};
+use crate::nl::{self, MsgBuf, NlSocket, Refusal};
 
 /// Batches handed over but not yet answered: one in the kernel, one
 /// queued behind it. Bounds memory and the replies queued in the socket.
@@ -16,12 +17,23 @@ pub(crate) struct Job {
     pub base: u32,
 }
 
-/// Replies to one batch: (index in batch, text, errno) for every refusal,
-/// or a socket error that stopped the whole batch.
+/// Why a whole batch went unanswered (every route in it failed).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    #[error("netlink send: {0}")]
+    Send(#[source] io::Error),
+    #[error("netlink receive: {0}")]
+    Receive(#[source] io::Error),
+    #[error("netlink sender thread stopped")]
+    Stopped,
+}
+
+/// Replies to one batch: (index in batch, refusal) for every refused
+/// request, or an error that stopped the whole batch.
 pub(crate) struct Done {
     pub buf: MsgBuf,
-    pub errors: Vec<(usize, String, i32)>,
-    pub fatal: Option<String>,
+    pub errors: Vec<(usize, Refusal)>,
+    pub fatal: Option<BatchError>,
 }
 
 pub(crate) struct Pipeline<M> {
@@ -95,7 +107,7 @@ impl<M> Pipeline<M> {
                 let d = Done {
                     buf: MsgBuf::with_capacity(0),
                     errors: Vec::new(),
-                    fatal: Some("netlink sender thread stopped".into()),
+                    fatal: Some(BatchError::Stopped),
                 };
                 Some((d, meta))
             }
@@ -110,7 +122,7 @@ pub(crate) fn send_and_collect(
     sock: &mut NlSocket,
     buf: &MsgBuf,
     base: u32,
-) -> (Vec<(usize, String, i32)>, Option<String>) {
+) -> (Vec<(usize, Refusal)>, Option<BatchError>) {
     let count = buf.count() as usize;
     let mut errors = Vec::new();
     if count == 0 {
@@ -118,12 +130,12 @@ pub(crate) fn send_and_collect(
     }
     let last = base.wrapping_add(count as u32 - 1);
     if let Err(e) = sock.send(buf.bytes()) {
-        return (errors, Some(format!("netlink send: {e}")));
+        return (errors, Some(BatchError::Send(e)));
     }
     loop {
         let data = match sock.recv() {
             Ok(d) => d,
-            Err(e) => return (errors, Some(format!("netlink receive: {e}"))),
+            Err(e) => return (errors, Some(BatchError::Receive(e))),
         };
         for m in nl::Messages::new(data) {
             if m.ty != nl::NLMSG_ERROR {
@@ -133,7 +145,7 @@ pub(crate) fn send_and_collect(
             if idx < count {
                 if let Some((errno, text)) = nl::parse_error_full(m.flags, m.payload) {
                     if errno != 0 {
-                        errors.push((idx, nl::error_text(errno, text.as_deref()), errno));
+                        errors.push((idx, Refusal { errno, ext: text }));
                     }
                 }
             }

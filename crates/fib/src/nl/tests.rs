@@ -1,0 +1,153 @@
+//! Encoding and parsing round trips, without a kernel.
+
+use std::net::Ipv4Addr;
+
+use ipnet::IpNet;
+
+use super::*;
+use crate::FibNextHop;
+
+fn hop(g: &str, ix: Option<u32>) -> FibNextHop {
+    FibNextHop {
+        gateway: g.parse().unwrap(),
+        ifindex: ix,
+    }
+}
+
+const P: RouteParams = RouteParams {
+    table: 254,
+    protocol: 186,
+    metric: 20,
+    prefsrc: Some(Ipv4Addr::new(192, 0, 2, 1)),
+};
+
+/// Encoding an IPv4-via-IPv6 route yields RTA_VIA with AF_INET6, the
+/// interface and prefsrc, and our own parser reads it back.
+#[test]
+fn v4_via_v6_roundtrip() {
+    let mut b = MsgBuf::with_capacity(256);
+    let prefix: IpNet = "198.51.100.0/24".parse().unwrap();
+    let hops = [hop("fe80::1", Some(7))];
+    put_route(&mut b, RouteOp::Create, 9, &P, &prefix, &hops, None);
+    let m = Messages::new(b.bytes()).next().unwrap();
+    assert_eq!(m.ty, RTM_NEWROUTE);
+    assert_eq!(m.seq, 9);
+    assert_eq!(
+        m.flags,
+        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
+        "create must be exclusive"
+    );
+    let r = parse_route(m.payload).unwrap();
+    assert_eq!(r.prefix, prefix);
+    assert_eq!(r.hops, hops.to_vec());
+    assert_eq!(r.metric, 20);
+    assert_eq!(r.protocol, 186);
+    assert_eq!(r.prefsrc, Some("192.0.2.1".parse().unwrap()));
+    let via = attrs(&m.payload[12..])
+        .find(|(t, _)| *t == RTA_VIA)
+        .unwrap();
+    assert_eq!(u16_at(via.1, 0), Some(AF_INET6 as u16));
+}
+
+#[test]
+fn multipath_roundtrip() {
+    let mut b = MsgBuf::with_capacity(256);
+    let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
+    let mut hops = vec![hop("fe80::2", Some(3)), hop("192.0.2.9", Some(4))];
+    put_route(&mut b, RouteOp::Replace, 1, &P, &prefix, &hops, None);
+    let m = Messages::new(b.bytes()).next().unwrap();
+    let r = parse_route(m.payload).unwrap();
+    hops.sort();
+    assert_eq!(r.hops, hops);
+}
+
+#[test]
+fn delete_is_protocol_scoped() {
+    let mut b = MsgBuf::with_capacity(256);
+    let prefix: IpNet = "2001:db8::/32".parse().unwrap();
+    put_route(&mut b, RouteOp::Delete, 1, &P, &prefix, &[], None);
+    let m = Messages::new(b.bytes()).next().unwrap();
+    assert_eq!(m.ty, RTM_DELROUTE);
+    assert_eq!(m.payload[5], 186);
+    let r = parse_route(m.payload).unwrap();
+    assert!(r.prefsrc.is_none(), "no prefsrc on deletes");
+}
+
+#[test]
+fn ack_only_on_last() {
+    let mut b = MsgBuf::with_capacity(1024);
+    let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
+    let hops = [hop("fe80::1", Some(1))];
+    put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &hops, None);
+    put_route(&mut b, RouteOp::Create, 2, &P, &prefix, &hops, None);
+    b.add_ack_last();
+    let f: Vec<u16> = Messages::new(b.bytes())
+        .map(|m| m.flags & NLM_F_ACK)
+        .collect();
+    assert_eq!(f, vec![0, NLM_F_ACK]);
+}
+
+#[test]
+fn nexthop_roundtrip_and_nh_id_route() {
+    let h = hop("fe80::1", Some(4));
+    let b = nexthop_request(77, 186, &h);
+    let m = Messages::new(b.bytes()).next().unwrap();
+    assert_eq!(m.ty, RTM_NEWNEXTHOP);
+    assert_eq!(parse_nexthop(m.payload), Some((77, 186, NhKind::Single(h))));
+    let b = nexthop_group_request(false, 78, 186, &[77, 79]);
+    let m = Messages::new(b.bytes()).next().unwrap();
+    assert_eq!(
+        parse_nexthop(m.payload),
+        Some((78, 186, NhKind::Group(vec![77, 79])))
+    );
+    let mut b = MsgBuf::with_capacity(256);
+    let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
+    put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &[h], Some(77));
+    let m = Messages::new(b.bytes()).next().unwrap();
+    let r = parse_route(m.payload).unwrap();
+    assert_eq!(r.nh_id, Some(77));
+    assert!(r.hops.is_empty(), "nh id and gateway are exclusive");
+}
+
+#[test]
+fn check_rejects_bad_hops() {
+    let v6: IpNet = "2001:db8::/32".parse().unwrap();
+    let v4: IpNet = "10.0.0.0/8".parse().unwrap();
+    let v4gw = hop("192.0.2.1", None).gateway;
+    assert_eq!(
+        check_route(&v6, &[hop("192.0.2.1", None)]),
+        Err(HopError::V4GatewayForV6(v4gw))
+    );
+    let ll = hop("fe80::1", None).gateway;
+    let e = check_route(&v4, &[hop("fe80::1", None)]);
+    assert_eq!(e, Err(HopError::LinkLocalWithoutInterface(ll)));
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "link-local gateway fe80::1 needs an interface"
+    );
+    assert_eq!(check_route(&v4, &[]), Err(HopError::NoNextHop));
+    assert!(check_route(&v4, &[hop("fe80::1", Some(2))]).is_ok());
+    assert!(check_route(&v4, &[hop("2001:db8::1", None)]).is_ok());
+}
+
+#[test]
+fn truncated_input_is_safe() {
+    let mut b = MsgBuf::with_capacity(256);
+    let prefix: IpNet = "10.0.0.0/8".parse().unwrap();
+    put_route(
+        &mut b,
+        RouteOp::Create,
+        1,
+        &P,
+        &prefix,
+        &[hop("fe80::1", Some(2))],
+        None,
+    );
+    let bytes = b.bytes();
+    for n in 0..bytes.len() {
+        for m in Messages::new(&bytes[..n]) {
+            let _ = parse_route(m.payload);
+        }
+        let _ = parse_route(&bytes[NLMSG_HDRLEN.min(n)..n]);
+    }
+}
