@@ -38,13 +38,6 @@ impl RouteParams {
     }
 }
 
-fn is_link_local(a: &IpAddr) -> bool {
-    match a {
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-        IpAddr::V4(v4) => v4.is_link_local(),
-    }
-}
-
 /// Why a route's next hops cannot be encoded (a per-route failure, never
 /// a panic).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +60,7 @@ pub fn check_route(prefix: &IpNet, hops: &[FibNextHop]) -> Result<(), HopError> 
         if matches!(prefix, IpNet::V6(_)) && h.gateway.is_ipv4() {
             return Err(HopError::V4GatewayForV6(h.gateway));
         }
-        if h.ifindex.is_none() && matches!(h.gateway, IpAddr::V6(_)) && is_link_local(&h.gateway) {
+        if h.ifindex.is_none() && matches!(h.gateway, IpAddr::V6(g) if g.is_unicast_link_local()) {
             return Err(HopError::LinkLocalWithoutInterface(h.gateway));
         }
     }
