@@ -10,6 +10,10 @@
 //!   1% of those sent.
 //! - g2: BIRD killed and never back: its routes leave via6's kernel when
 //!   its restart time runs out (within 1 s of it), not before.
+//! - g3/g4: via6d itself restarts (SIGTERM and a start, SIGKILL and a
+//!   start): BIRD keeps via6's routes (it never withdraws via6's /24 from
+//!   its kernel), via6's kernel keeps BIRD's, and a ping from BIRD's host
+//!   to via6's source address loses at most 1% of what it sends.
 //! - A peer without graceful restart loses its routes at once: scenario 6
 //!   (`dynamics.rs`) with BIRD's default, which lists no family.
 
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 use interop::check::{bird_established, kernel_route_absent, kernel_route_has, via6_established};
 use interop::topo::{self, default_bird, default_via6, BIRD_ID, PEER, T};
 use interop::via6::json_entries;
-use interop::{scenario, Bird, BirdConfig, Error, Host, Lab, Pair, Result};
+use interop::{scenario, Bird, BirdConfig, Error, Host, Lab, Pair, Result, Via6d};
 
 /// via6's source address (on its `lo`, inside its originated /24).
 const VIA6_SRC: &str = "198.51.100.1";
@@ -134,7 +138,8 @@ impl Drop for Background {
 /// `ip monitor route` in `host`, confirmed listening: a marker route is
 /// added after it starts and must show up in its output.
 fn route_monitor(lab: &Lab, host: &Host) -> Result<Background> {
-    let m = Background::start(lab, host, "monitor", &["ip", "monitor", "route"])?;
+    let name = format!("monitor-{}", host.ns);
+    let m = Background::start(lab, host, &name, &["ip", "monitor", "route"])?;
     let marker = "192.0.2.77";
     lab.wait_until(Duration::from_secs(10), "route monitor listening", || {
         let _ = lab.ip(
@@ -278,5 +283,94 @@ fn g2_bird_never_back_routes_go_at_its_restart_time() {
             return Err(Error::Check("via6's RIB still lists BIRD's routes".into()));
         }
         Ok(())
+    });
+}
+
+/// via6d restarts while a ping runs from BIRD's host to via6's source
+/// address: `stop` ends the first via6d (SIGTERM or SIGKILL).
+fn via6_restarts(lab: &Lab, name: &str, stop: i32) -> Result<()> {
+    let p = gr_pair(lab)?;
+    let mut v = default_via6();
+    v.source_address = Some(VIA6_SRC.parse().map_err(|_| Error::Check("addr".into()))?);
+    lab.wait_until(T, "BIRD's kernel: via6's /24", || {
+        kernel_route_has(
+            lab,
+            &p.bird_host,
+            topo::VIA6_V4,
+            &["via inet6 fe80::2", "proto bird"],
+        )
+    })?;
+    let bird_monitor = route_monitor(lab, &p.bird_host)?;
+    let via6_monitor = route_monitor(lab, &p.via6_host)?;
+    let ping = Background::start(
+        lab,
+        &p.bird_host,
+        "ping",
+        &[
+            "ping",
+            "-4",
+            "-i",
+            "0.02",
+            "-I",
+            &BIRD_ID.to_string(),
+            VIA6_SRC,
+        ],
+    )?;
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    lab.stop(&p.via6.daemon, stop)?;
+    // BIRD holds via6's routes as stale while via6 is away.
+    lab.wait_until(T, "BIRD: session down, via6's route kept", || {
+        Ok(!p.bird.established(PEER)?
+            && kernel_route_has(lab, &p.bird_host, topo::VIA6_V4, &["via inet6 fe80::2"])?)
+    })?;
+    let during = p.bird.birdc(&format!("show route {} all", topo::VIA6_V4))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let via6 = Via6d::start(lab, &p.via6_host, "via6d", &v)?;
+    let p = Pair { via6, ..p };
+    lab.wait_until(T, "session back, routes both ways", || {
+        Ok(bird_established(&p.bird, PEER)?
+            && via6_established(&p.via6, &p.bird_addr())?
+            && via6_route(&p, topo::BIRD_V4)? == Some(false))
+    })?;
+    let window = t0.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let out = ping.finish();
+    let (sent, received) = ping_counts(&out)?;
+    let lost = sent.saturating_sub(received);
+    eprintln!(
+        "{name}: restart window {:.1} s, ping sent {sent}, received {received}, lost {lost}\nBIRD during the restart:\n{during}",
+        window.as_secs_f64()
+    );
+    let at_bird = deletions(&bird_monitor.finish(), topo::VIA6_V4);
+    if !at_bird.is_empty() {
+        return Err(Error::Check(format!(
+            "BIRD withdrew via6's route: {at_bird:?}"
+        )));
+    }
+    let seen = via6_monitor.finish();
+    for prefix in [BIRD_LO, topo::BIRD_V4] {
+        let d = deletions(&seen, prefix);
+        if !d.is_empty() {
+            return Err(Error::Check(format!("{prefix} left via6's kernel: {d:?}")));
+        }
+    }
+    if sent < 100 || lost * 100 > sent {
+        return Err(Error::Check(format!("ping lost {lost} of {sent}:\n{out}")));
+    }
+    Ok(())
+}
+
+#[test]
+fn g3_via6_sigterm_and_start_costs_no_traffic() {
+    scenario("g3-via6-sigterm", |lab| {
+        via6_restarts(lab, "g3", libc::SIGTERM)
+    });
+}
+
+#[test]
+fn g4_via6_sigkill_and_start_costs_no_traffic() {
+    scenario("g4-via6-sigkill", |lab| {
+        via6_restarts(lab, "g4", libc::SIGKILL)
     });
 }

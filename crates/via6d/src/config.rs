@@ -910,9 +910,11 @@ fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigErr
             description: n.description.clone(),
             password: n.password.as_ref().map(|p| p.0.clone()),
             ttl_security: n.ttl_security,
+            // What our kernel routes survive is the daemon's to say.
             graceful_restart: bgp::GracefulRestartConfig {
                 enabled: n.graceful_restart,
                 restart_time: n.restart_time.0,
+                ..Default::default()
             },
         });
     }

@@ -119,6 +119,17 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         Some(fc) => Some(fib::Fib::start(fc.clone()).await?),
         None => None,
     };
+    // Our routes still in the kernel from a previous run: we are
+    // restarting (graceful restart, RFC 4724 §4.1).
+    let restarting = match &fib {
+        Some(f) => f.status().await.stale > 0,
+        None => false,
+    };
+    let mut config = config;
+    graceful_restart_facts(&mut config.speaker, fib.is_some(), restarting);
+    if restarting {
+        info!("our routes are still in the kernel: restarting gracefully");
+    }
     let (fib_tx, fib_rx) = mpsc::channel::<bgp::FibEvent>(FIB_EVENTS);
     let speaker = bgp::Speaker::start(config.speaker.clone(), fib_tx).await?;
     info!(
@@ -156,7 +167,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => {
                 match config::load(&config_path) {
-                    Ok(new) => {
+                    Ok(mut new) => {
+                        graceful_restart_facts(&mut new.speaker, fib.is_some(), restarting);
                         if new.raw.control_socket != current.raw.control_socket {
                             warn!("control-socket changes take effect at restart only");
                         }
@@ -178,18 +190,53 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     if let Some(t) = metrics_task {
         t.abort();
     }
-    speaker.shutdown().await;
+    let for_restart = fib.is_some() && some_peer_helps(&speaker).await;
+    if for_restart {
+        info!("stopping for a restart: kernel routes kept, peers keep ours (graceful restart)");
+        // The kernel keeps what it has: what the RIB makes of the
+        // sessions going down must not reach it.
+        fib_sync.abort();
+        speaker.shutdown_for_restart().await;
+    } else {
+        speaker.shutdown().await;
+    }
     // The speaker has dropped its side of the FIB channel: let the last
     // changes drain before the FIB cleans up.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), fib_sync).await;
-    if let Some(fib) = fib {
-        if let Err(e) = fib.shutdown().await {
-            error!(error = %e, "FIB cleanup failed");
+    match fib {
+        // Left as a crash would leave it: the next start adopts the routes.
+        Some(_) if for_restart => {}
+        Some(fib) => {
+            if let Err(e) = fib.shutdown().await {
+                error!(error = %e, "FIB cleanup failed");
+            }
         }
+        None => {}
     }
     remove_socket(&socket_path);
     info!("via6d stopped");
     Ok(())
+}
+
+/// What graceful restart needs to know of this process: our kernel routes
+/// outlive it when the FIB is ours, and `restarting` when this start found
+/// them (set again on reload, so a reload changes no neighbour).
+fn graceful_restart_facts(speaker: &mut bgp::SpeakerConfig, fib: bool, restarting: bool) {
+    for n in &mut speaker.neighbors {
+        n.graceful_restart.keeps_forwarding = fib;
+        n.graceful_restart.restarting = restarting && fib;
+    }
+}
+
+/// Whether some Established peer negotiated graceful restart, so that a
+/// stop can be a restart it helps with (RFC 4724 §4.2).
+async fn some_peer_helps(speaker: &bgp::SpeakerHandle) -> bool {
+    speaker.neighbors().await.iter().any(|n| {
+        n.state == bgp::fsm::State::Established
+            && n.negotiated
+                .as_ref()
+                .is_some_and(|g| g.graceful_restart.is_some())
+    })
 }
 
 fn remove_socket(path: &Path) {
