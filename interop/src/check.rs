@@ -189,3 +189,19 @@ pub fn via6_fib_count(v: &Via6d, want: u64) -> Result<bool> {
     }
     not_yet(format!("via6ctl fib: installed {n}, want {want}"))
 }
+
+/// The session state via6 reports for `address` (`Established`, `Active`,
+/// ...). Unlike [`via6_established`] an unreachable or crashed via6d is
+/// an error here, never a state: a check that a session stays down must
+/// not pass because the daemon is gone.
+pub fn via6_state(v: &Via6d, address: &str) -> Result<String> {
+    let n = via6_neighbor(v, address)?;
+    json_find_key(&n, "state")
+        .first()
+        .and_then(|s| s.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Parse {
+            cmd: "via6ctl --json neighbors".into(),
+            reason: format!("no `state` for {address} in {n}"),
+        })
+}

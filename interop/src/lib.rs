@@ -8,6 +8,7 @@
 //! dropped, when a scenario fails, and on Ctrl-C.
 
 pub mod bird;
+pub mod capture;
 pub mod check;
 mod cleanup;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod exec;
 pub mod fabric;
 pub mod frr;
 pub mod lab;
+pub mod pcap;
 pub mod rawbgp;
 pub mod topo;
 pub mod via6;
