@@ -112,7 +112,8 @@ fn syns_cross_both_ways(lab: &Lab, s: &Sides) -> Result<Vec<Segment>> {
         for (at, segs) in [("BIRD", &b), ("via6", &v)] {
             if syns(segs, BIRD_LL, VIA6_LL).is_empty() || syns(segs, VIA6_LL, BIRD_LL).is_empty() {
                 return Err(Error::Check(format!(
-                    "capture at {at}'s end: {}",
+                    "BIRD's session {}; capture at {at}'s end: {}",
+                    s.bird.bgp_state(PEER)?,
                     summary(segs)
                 )));
             }
@@ -308,5 +309,169 @@ fn s16b_gtsm_drops_a_peer_that_does_not_use_it() {
         let s = Sides { via6, ..s };
         lab.wait_until(T, "via6 without GTSM: Established", || both_up(lab, &s))?;
         Ok(())
+    });
+}
+
+/// BIRD two hops from via6: `bird -- r -- via6` with global addresses on
+/// both links and static routes across the router `r`.
+struct TwoHops {
+    bird_host: Host,
+    via6_host: Host,
+    /// Capture on via6's `eth0`, facing the router.
+    at_via6: Capture,
+}
+
+const BIRD_GLOBAL: &str = "2001:db8:f1::1";
+const VIA6_GLOBAL: &str = "2001:db8:f2::2";
+
+fn two_hops(lab: &Lab) -> Result<TwoHops> {
+    let bird_host = lab.add_host("bird")?;
+    let r = lab.add_host("r")?;
+    let via6_host = lab.add_host("via6")?;
+    lab.link(&bird_host, "eth0", &r, "eth0")?;
+    lab.link(&r, "eth1", &via6_host, "eth0")?;
+    lab.add_addr(&bird_host, "eth0", &format!("{BIRD_GLOBAL}/64"))?;
+    lab.add_addr(&r, "eth0", "2001:db8:f1::2/64")?;
+    lab.add_addr(&r, "eth1", "2001:db8:f2::1/64")?;
+    lab.add_addr(&via6_host, "eth0", &format!("{VIA6_GLOBAL}/64"))?;
+    lab.ip(
+        &bird_host,
+        &[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:f2::/64",
+            "via",
+            "2001:db8:f1::2",
+        ],
+    )?;
+    lab.ip(
+        &via6_host,
+        &[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:f1::/64",
+            "via",
+            "2001:db8:f2::1",
+        ],
+    )?;
+    let at_via6 = Capture::start(lab, &via6_host, "eth0", &["tcp", "port", "179"])?;
+    Ok(TwoHops {
+        bird_host,
+        via6_host,
+        at_via6,
+    })
+}
+
+/// A multi-hop BIRD session to via6's global address (IPv6 only: the
+/// point is the session, not the next hop), `ttl security` as asked.
+fn multihop_bird(gtsm: bool) -> BirdConfig {
+    let mut b = default_bird();
+    let p = &mut b.peers[0];
+    p.neighbor = VIA6_GLOBAL.into();
+    p.interface = None;
+    p.ipv4 = None;
+    p.extra = format!(
+        "multihop 2;\n  source address {BIRD_GLOBAL};\n  ttl security {};",
+        if gtsm { "on" } else { "off" }
+    );
+    b
+}
+
+fn multihop_via6(gtsm: bool) -> Via6Config {
+    let mut v = default_via6();
+    v.neighbors[0].address = BIRD_GLOBAL.into();
+    v.neighbors[0].extra = vec![format!("ttl-security: {gtsm}")];
+    v
+}
+
+/// Both sides Established; a via6d that exited or does not answer fails.
+fn up_by_address(lab: &Lab, bird: &Bird, via6: &Via6d) -> Result<bool> {
+    if !lab.is_running(&via6.daemon) {
+        return Err(Error::Check("via6d is not running".into()));
+    }
+    let (b, v) = (bird.bgp_state(PEER)?, via6_state(via6, BIRD_GLOBAL)?);
+    if b == "Established" && v == "Established" {
+        return Ok(true);
+    }
+    Err(Error::Check(format!("BIRD {b}, via6 {v}")))
+}
+
+/// Waits until a BGP message of BIRD's (a segment with payload) reached
+/// via6's `eth0` with hop limit `want`. Only messages count: BIRD's
+/// SYN+ACK was seen arriving with 254 even with `ttl security off`; what
+/// follows on the connection carries the configured hop limit.
+fn bird_hop_limit(lab: &Lab, t: &TwoHops, want: u8) -> Result<()> {
+    let bird: IpAddr = BIRD_GLOBAL
+        .parse()
+        .map_err(|e| Error::Check(format!("{BIRD_GLOBAL}: {e}")))?;
+    lab.wait_until(
+        T,
+        &format!("BIRD's segments reach via6 with hop limit {want}"),
+        || {
+            let segs: Vec<Segment> = t.at_via6.segments()?;
+            let from: Vec<Segment> = segs.into_iter().filter(|x| x.src == bird).collect();
+            check(
+                from.iter()
+                    .any(|x| !x.payload.is_empty() && x.hop_limit == want),
+                "BIRD's segments at via6",
+                &from,
+            )
+            .map(|()| true)
+        },
+    )
+}
+
+/// Scenario 16c: a peer two hops away. BIRD without GTSM (`multihop 2`,
+/// so its segments arrive with hop limit 1) and via6 with
+/// `ttl-security: true` (accepts 254 or more, RFC 5082 §3): no session.
+/// The same BIRD with via6's GTSM off: Established, so via6's setting was
+/// what kept it out. BIRD with `ttl security on` (sends 255, arrives 254)
+/// and via6's GTSM on: Established, the hops fit.
+#[test]
+fn s16c_gtsm_multihop_peer_out_unless_hops_fit() {
+    scenario("s16c-gtsm-multihop", |lab| {
+        let t = two_hops(lab)?;
+        let mut bird = Bird::start(lab, &t.bird_host, "bird", &multihop_bird(false))?;
+        let mut via6 = Via6d::start(lab, &t.via6_host, "via6d", &multihop_via6(true))?;
+        bird_hop_limit(lab, &t, 1)?;
+        holds_for(STAY_DOWN, "multi-hop peer without GTSM stays out", || {
+            // A dead or silent via6d is a failure, not a session that is down.
+            if !lab.is_running(&via6.daemon) {
+                return Err(Error::Check("via6d is not running".into()));
+            }
+            let v = via6_state(&via6, BIRD_GLOBAL)?;
+            Ok(!bird.established(PEER)? && v != "Established")
+        })?;
+
+        lab.stop(&via6.daemon, libc::SIGTERM)?;
+        via6 = Via6d::start(lab, &t.via6_host, "via6d", &multihop_via6(false))?;
+        lab.wait_until(T, "via6 without GTSM: multi-hop session up", || {
+            up_by_address(lab, &bird, &via6)
+        })?;
+
+        lab.stop(&bird.daemon, libc::SIGTERM)?;
+        lab.stop(&via6.daemon, libc::SIGTERM)?;
+        bird = Bird::start(lab, &t.bird_host, "bird", &multihop_bird(true))?;
+        via6 = Via6d::start(lab, &t.via6_host, "via6d", &multihop_via6(true))?;
+        lab.wait_until(T, "GTSM both sides, one router between: up", || {
+            up_by_address(lab, &bird, &via6)
+        })?;
+        // Only segments of the last pair of daemons count from here: the
+        // newest connection's segments all arrive with 254.
+        let bird_ip: IpAddr = BIRD_GLOBAL
+            .parse()
+            .map_err(|e| Error::Check(format!("{BIRD_GLOBAL}: {e}")))?;
+        let segs = t.at_via6.segments()?;
+        let last = segs
+            .iter()
+            .rfind(|x| x.src == bird_ip)
+            .ok_or_else(|| Error::Check("no segment of BIRD's captured".into()))?;
+        check(
+            last.hop_limit == 254,
+            "BIRD's latest segment arrives with 254",
+            &segs,
+        )
     });
 }
