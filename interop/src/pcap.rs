@@ -289,6 +289,18 @@ pub fn mp_reach_next_hops(msgs: &[BgpMessage], afi: u16, safi: u8) -> Vec<Vec<u8
     out
 }
 
+/// The classic IPv4 NLRI bytes at the end of an UPDATE (RFC 4271 §4.3),
+/// `None` if `msg` is not a well-formed UPDATE.
+pub fn classic_nlri(msg: &BgpMessage) -> Option<&[u8]> {
+    if msg.kind != 2 {
+        return None;
+    }
+    let b = &msg.body;
+    let at = 2 + usize::from(u16_at(b, 0)?);
+    let nlri_at = at + 2 + usize::from(u16_at(b, at)?);
+    b.get(nlri_at..)
+}
+
 /// A 32-byte `[global, link-local]` next hop from two IPv6 addresses.
 pub fn next_hop_pair(global: Ipv6Addr, link_local: Ipv6Addr) -> Vec<u8> {
     let mut v = global.octets().to_vec();
