@@ -11,6 +11,7 @@ pub mod bird;
 pub mod capture;
 pub mod check;
 mod cleanup;
+pub mod dataplane;
 pub mod error;
 pub mod evidence;
 pub mod exec;
