@@ -28,7 +28,8 @@ fn s03_global_address_session() {
         }
         let p = topo::pair_with(lab, &b, &v, |lab, bh, vh| {
             lab.add_addr(bh, "eth0", "2001:db8:ff::1/64")?;
-            lab.add_addr(vh, "eth0", "2001:db8:ff::2/64")
+            lab.add_addr(vh, "eth0", "2001:db8:ff::2/64")?;
+            topo::host_addresses(lab, bh, vh)
         })?;
         lab.wait_until(
             T,
@@ -87,7 +88,7 @@ fn s03_global_address_session() {
                     )?,
             )
         })?;
-        Ok(())
+        topo::pings_cross(lab, &p)
     });
 }
 
