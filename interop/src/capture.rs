@@ -3,7 +3,6 @@
 //! changes between releases).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::lab::{Daemon, DaemonKind, Host, Lab};
@@ -41,11 +40,9 @@ impl Capture {
         ];
         args.extend_from_slice(filter);
         let daemon = lab.spawn_daemon(host, &name, DaemonKind::Other, file.clone(), &args)?;
-        // tcpdump says `listening on IF` once the capture is open. The
-        // budget is generous because a loaded 2-core machine can take
-        // seconds to start a process; the wait ends as soon as it is up.
+        // tcpdump says `listening on IF` once the capture is open.
         lab.wait_until(
-            Duration::from_secs(20),
+            crate::wait::DAEMON_START,
             &format!("{name} capturing"),
             || {
                 if !lab.is_running(&daemon) {

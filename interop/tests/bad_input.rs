@@ -112,6 +112,8 @@ fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
                     && kernel_route_absent(lab, &v, "10.1.0.0/24")?)
             },
         )?;
+        // 2 s after the withdraw took effect: a reset for the malformed
+        // UPDATE would come with its handling, not seconds later.
         holds_for(
             std::time::Duration::from_secs(2),
             "session stays up, 10.1.1.0/24 stays",
