@@ -308,5 +308,20 @@ pub fn next_hop_pair(global: Ipv6Addr, link_local: Ipv6Addr) -> Vec<u8> {
     v
 }
 
+/// A next hop for messages: `[global, link-local]` for 32 bytes, the
+/// address for 16 or 4, hex otherwise.
+pub fn show_next_hop(nh: &[u8]) -> String {
+    let v6 = |b: &[u8]| -> Option<Ipv6Addr> { <[u8; 16]>::try_from(b).ok().map(Ipv6Addr::from) };
+    match nh.len() {
+        32 => match (v6(&nh[..16]), v6(&nh[16..])) {
+            (Some(g), Some(l)) => format!("[{g}, {l}]"),
+            _ => format!("{nh:02x?}"),
+        },
+        16 => v6(nh).map_or_else(|| format!("{nh:02x?}"), |a| a.to_string()),
+        4 => Ipv4Addr::new(nh[0], nh[1], nh[2], nh[3]).to_string(),
+        _ => format!("{nh:02x?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests;

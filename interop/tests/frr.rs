@@ -205,8 +205,12 @@ fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
                 if f.contains(&frr_nh) && v.contains(&via6_nh) {
                     return Ok(true);
                 }
+                let show =
+                    |l: &[Vec<u8>]| l.iter().map(|n| pcap::show_next_hop(n)).collect::<Vec<_>>();
                 Err(Error::Check(format!(
-                    "IPv4 MP_REACH next hops on the wire: from FRR {f:02x?}, from via6 {v:02x?}"
+                    "IPv4 MP_REACH next hops on the wire: from FRR {:?}, from via6 {:?}",
+                    show(&f),
+                    show(&v)
                 )))
             },
         )?;

@@ -103,7 +103,8 @@ fn reassembles_bgp_messages_and_reads_next_hops() {
     let segs = parse(&bytes).expect("parses");
     let msgs = bgp_messages(&segs, IpAddr::V6(A), IpAddr::V6(B));
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    assert_eq!(mp_reach_next_hops(&msgs, 1, 1), vec![nh]);
+    assert_eq!(mp_reach_next_hops(&msgs, 1, 1), vec![nh.clone()]);
+    assert_eq!(show_next_hop(&nh), "[::, fe80::1]");
     assert!(mp_reach_next_hops(&msgs, 2, 1).is_empty());
     assert!(bgp_messages(&segs, IpAddr::V6(B), IpAddr::V6(A)).is_empty());
 }
