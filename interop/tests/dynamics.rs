@@ -17,7 +17,14 @@ use std::time::Duration;
 /// (about 1 s measured), with 4 s of room for a loaded 2-core machine.
 const LINK_REACT: Duration = Duration::from_secs(5);
 
+/// BIRD's routes are in via6's RIB, FIB view and kernel, and packets
+/// cross both ways over them.
 fn routes_in(lab: &Lab, p: &Pair) -> interop::Result<()> {
+    routes_in_control_plane(lab, p)?;
+    topo::pings_cross(lab, p)
+}
+
+fn routes_in_control_plane(lab: &Lab, p: &Pair) -> interop::Result<()> {
     lab.wait_until(
         T,
         "via6 RIB and kernel: 10.1.0.0/24 via inet6 fe80::1",
@@ -66,7 +73,7 @@ fn routes_out_within(lab: &Lab, p: &Pair, why: &str, budget: Duration) -> intero
 #[test]
 fn s05_withdraw_by_bird() {
     scenario("s05-withdraw", |lab| {
-        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        let p = topo::pair_with(lab, &default_bird(), &default_via6(), topo::host_addresses)?;
         routes_in(lab, &p)?;
         p.bird.birdc("disable static4")?;
         p.bird.birdc("disable static6")?;
@@ -87,7 +94,7 @@ fn s05_withdraw_by_bird() {
 fn s06_bird_killed_and_back() {
     scenario("s06-bird-killed", |lab| {
         let cfg = default_bird();
-        let p = topo::pair(lab, &cfg, &default_via6())?;
+        let p = topo::pair_with(lab, &cfg, &default_via6(), topo::host_addresses)?;
         routes_in(lab, &p)?;
         lab.kill(&p.bird.daemon)?;
         routes_out(lab, &p, "BIRD killed")?;
@@ -106,7 +113,7 @@ fn s06_bird_killed_and_back() {
 #[test]
 fn s06_bird_frozen_hold_timer_expires() {
     scenario("s06-bird-frozen", |lab| {
-        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        let p = topo::pair_with(lab, &default_bird(), &default_via6(), topo::host_addresses)?;
         routes_in(lab, &p)?;
         lab.signal(&p.bird.daemon, libc::SIGSTOP)?;
         let frozen = lab.wait_until(T, "via6's hold timer ends the session", || {
@@ -130,7 +137,7 @@ fn s06_bird_frozen_hold_timer_expires() {
 #[test]
 fn s12_link_flap() {
     scenario("s12-link-flap", |lab| {
-        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        let p = topo::pair_with(lab, &default_bird(), &default_via6(), topo::host_addresses)?;
         routes_in(lab, &p)?;
         lab.set_link_end(&p.link.b, false)?;
         lab.wait_until(
