@@ -139,6 +139,7 @@ fn s12_link_flap() {
     scenario("s12-link-flap", |lab| {
         let p = topo::pair_with(lab, &default_bird(), &default_via6(), topo::host_addresses)?;
         routes_in(lab, &p)?;
+        let t0 = std::time::Instant::now();
         lab.set_link_end(&p.link.b, false)?;
         lab.wait_until(
             LINK_REACT,
@@ -148,7 +149,13 @@ fn s12_link_flap() {
                 Ok(st != "Established")
             },
         )?;
+        let down = t0.elapsed();
         routes_out_within(lab, &p, "via6's eth0 down", LINK_REACT)?;
+        eprintln!(
+            "s12: session down after {} ms, routes out of RIB, FIB and kernel after {} ms",
+            down.as_millis(),
+            t0.elapsed().as_millis()
+        );
         lab.set_link_end(&p.link.b, true)?;
         lab.wait_until(T, "session back after link up", || {
             Ok(bird_established(&p.bird, PEER)? && via6_established(&p.via6, &p.bird_addr())?)
