@@ -16,7 +16,6 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::exec;
@@ -247,7 +246,7 @@ impl Bird {
         let daemon = lab.spawn_daemon(host, name, DaemonKind::Bird, sock.clone(), &args)?;
         let bird = Bird { daemon, conf };
         lab.wait_until(
-            Duration::from_secs(10),
+            crate::wait::DAEMON_START,
             &format!("BIRD {name} control socket"),
             || {
                 bird.birdc("show status")

@@ -149,15 +149,39 @@ pub fn via6_extended_next_hop(v: &Via6d, address: &str) -> Result<bool> {
 /// The `received` column of a BIRD channel statistics row (`Import
 /// updates`, `Export updates`, ...).
 pub fn bird_counter(bird: &Bird, proto: &str, family: &str, row: &str) -> Result<u64> {
+    bird_counter_column(bird, proto, family, row, "received")
+}
+
+/// One cell of a BIRD channel's `Route change stats` table, found by the
+/// column's name in the header line rather than by position or spacing
+/// (BIRD 2.0.12 has `received rejected filtered ignored accepted`; a
+/// release that adds or moves a column still reads right).
+pub fn bird_counter_column(
+    bird: &Bird,
+    proto: &str,
+    family: &str,
+    row: &str,
+    column: &str,
+) -> Result<u64> {
     let ch = bird.channel(proto, family)?;
-    ch.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{row}:")))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Error::Parse {
-            cmd: format!("birdc show protocols all {proto}"),
-            reason: format!("no `{row}:` in channel {family}:\n{ch}"),
-        })
+    stats_cell(&ch, row, column).ok_or_else(|| Error::Parse {
+        cmd: format!("birdc show protocols all {proto}"),
+        reason: format!("no `{row}:` / `{column}` in channel {family}:\n{ch}"),
+    })
+}
+
+/// `stats_cell(text, "Import updates", "accepted")`: the header line ends
+/// with the column names after `Route change stats:`; the row's cells
+/// (numbers or `---`) follow `Import updates:` in the same order.
+fn stats_cell(channel: &str, row: &str, column: &str) -> Option<u64> {
+    let header = channel
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Route change stats:"))?;
+    let idx = header.split_whitespace().position(|c| c == column)?;
+    let cells = channel
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{row}:")))?;
+    cells.split_whitespace().nth(idx)?.parse().ok()
 }
 
 /// The `installed` count of `via6ctl --json fib` (routes via6 has in the
@@ -188,4 +212,37 @@ pub fn via6_fib_count(v: &Via6d, want: u64) -> Result<bool> {
         return Ok(true);
     }
     not_yet(format!("via6ctl fib: installed {n}, want {want}"))
+}
+
+/// The session state via6 reports for `address` (`Established`, `Active`,
+/// ...). Unlike [`via6_established`] an unreachable or crashed via6d is
+/// an error here, never a state: a check that a session stays down must
+/// not pass because the daemon is gone.
+pub fn via6_state(v: &Via6d, address: &str) -> Result<String> {
+    let n = via6_neighbor(v, address)?;
+    json_find_key(&n, "state")
+        .first()
+        .and_then(|s| s.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Parse {
+            cmd: "via6ctl --json neighbors".into(),
+            reason: format!("no `state` for {address} in {n}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stats_cell;
+
+    #[test]
+    fn stats_cells_by_column_name() {
+        let v2012 = "    Route change stats:     received   rejected   filtered    ignored   accepted\n      Import updates:              0          0          0          0          0\n      Import withdraws:            1          0        ---          1          0\n      Export updates:              1          0          0        ---          1\n";
+        assert_eq!(stats_cell(v2012, "Export updates", "accepted"), Some(1));
+        assert_eq!(stats_cell(v2012, "Import withdraws", "received"), Some(1));
+        assert_eq!(stats_cell(v2012, "Import withdraws", "filtered"), None);
+        // A later layout with an extra column before `accepted`.
+        let later = "  Route change stats:     received   rejected   filtered    ignored    limited   accepted\n    Export updates:             7          0          0        ---          0          5\n";
+        assert_eq!(stats_cell(later, "Export updates", "accepted"), Some(5));
+        assert_eq!(stats_cell(later, "Export updates", "received"), Some(7));
+    }
 }

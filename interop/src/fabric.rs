@@ -341,17 +341,15 @@ where
     }
 }
 
-/// `ping -4` from leaf `from`'s gateway address to leaf `to`'s.
+/// `ping -4` from leaf `from`'s gateway address to leaf `to`'s, through a
+/// spine (leaves only link to spines). Retried within
+/// [`crate::dataplane::PING_WAIT`]: the routes are already in place, but
+/// on a loaded machine the first packet can wait for neighbour discovery
+/// longer than one ping's timeout.
 pub fn ping(lab: &Lab, from: &(LeafPlan, Host), to: &LeafPlan) -> Result<()> {
     let src = from.0.gateway.to_string();
     let dst = to.gateway.to_string();
-    lab.exec(
-        &from.1,
-        &[
-            "ping", "-4", "-c", "2", "-i", "0.2", "-W", "2", "-I", &src, &dst,
-        ],
-    )
-    .map(|_| ())
+    crate::dataplane::wait_ping(lab, &from.1, &src, &dst)
 }
 
 #[cfg(test)]

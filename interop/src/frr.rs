@@ -23,7 +23,6 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -282,7 +281,7 @@ impl Frr {
             exec::run(&mut cmd).map(|_| true)
         };
         lab.wait_until(
-            Duration::from_secs(15),
+            crate::wait::DAEMON_START,
             &format!("FRR {name}: zebra vty"),
             || frr_probe("zebra"),
         )?;
@@ -305,7 +304,7 @@ impl Frr {
             name: name.to_string(),
         };
         lab.wait_until(
-            Duration::from_secs(15),
+            crate::wait::DAEMON_START,
             &format!("FRR {name}: bgpd vty"),
             || frr_probe("bgpd"),
         )?;
@@ -346,7 +345,7 @@ impl Frr {
             ],
         )?;
         lab.wait_until(
-            Duration::from_secs(15),
+            crate::wait::DAEMON_START,
             &format!("FRR {}: bgpd vty after restart", self.name),
             || self.vtysh("show bgp summary").map(|_| true),
         )

@@ -8,14 +8,17 @@
 //! dropped, when a scenario fails, and on Ctrl-C.
 
 pub mod bird;
+pub mod capture;
 pub mod check;
 mod cleanup;
+pub mod dataplane;
 pub mod error;
 pub mod evidence;
 pub mod exec;
 pub mod fabric;
 pub mod frr;
 pub mod lab;
+pub mod pcap;
 pub mod rawbgp;
 pub mod topo;
 pub mod via6;

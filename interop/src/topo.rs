@@ -127,3 +127,27 @@ where
 pub const NH_LL1: &str = "\"next_hop_link_local\":\"fe80::1\"";
 /// The FIB gateway of a route from BIRD.
 pub const GW_LL1: &str = "\"gateway\":\"fe80::1\"";
+
+/// Host addresses inside the prefixes each side announces, for pings:
+/// BIRD's host gets `10.1.0.1` and `2001:db8:1::1` on `lo`, via6's host
+/// `198.51.100.1` and `2001:db8:100::1`.
+pub const BIRD_HOST_V4: &str = "10.1.0.1";
+pub const BIRD_HOST_V6: &str = "2001:db8:1::1";
+pub const VIA6_HOST_V4: &str = "198.51.100.1";
+pub const VIA6_HOST_V6: &str = "2001:db8:100::1";
+
+/// Puts the host addresses above on both sides' `lo` (for
+/// [`pair_with`]'s setup).
+pub fn host_addresses(lab: &Lab, bird_host: &Host, via6_host: &Host) -> Result<()> {
+    lab.add_addr(bird_host, "lo", &format!("{BIRD_HOST_V4}/32"))?;
+    lab.add_addr(bird_host, "lo", &format!("{BIRD_HOST_V6}/128"))?;
+    lab.add_addr(via6_host, "lo", &format!("{VIA6_HOST_V4}/32"))?;
+    lab.add_addr(via6_host, "lo", &format!("{VIA6_HOST_V6}/128"))
+}
+
+/// `ping -4` and `ping -6` from via6's host address to BIRD's: the
+/// request follows via6's route, the reply BIRD's.
+pub fn pings_cross(lab: &Lab, p: &Pair) -> Result<()> {
+    crate::dataplane::wait_ping(lab, &p.via6_host, VIA6_HOST_V4, BIRD_HOST_V4)?;
+    crate::dataplane::wait_ping(lab, &p.via6_host, VIA6_HOST_V6, BIRD_HOST_V6)
+}

@@ -257,7 +257,7 @@ impl Via6d {
             via6ctl: bins.via6ctl,
         };
         lab.wait_until(
-            Duration::from_secs(15),
+            crate::wait::DAEMON_START,
             &format!("via6d {name} control socket"),
             || {
                 if !lab.is_running(&v.daemon) {

@@ -5,6 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// Budget for a daemon (BIRD, FRR, via6d, tcpdump) to answer on its
+/// control socket after being started. They answer in well under a
+/// second on an idle machine; on 2 cores shared with compilers a process
+/// start can take seconds, and the wait ends as soon as the daemon
+/// answers, so the budget is generous.
+pub const DAEMON_START: Duration = Duration::from_secs(30);
+
 /// Calls `check` until it returns `Ok(true)` or `timeout` passes, polling
 /// every 100 ms at first and every 500 ms later. `Err` from `check` means
 /// "not yet"; its text becomes the last observation in the timeout error.

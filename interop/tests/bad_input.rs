@@ -7,9 +7,17 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use interop::check::{kernel_route_absent, kernel_route_has, via6_established, via6_lacks};
+use interop::dataplane::{ping_once, wait_ping};
 use interop::rawbgp::{self, RawSpeaker, OPTIONAL};
-use interop::topo::{default_via6, BIRD_AS, BIRD_ID, BIRD_LL, T, VIA6_LL};
+use interop::topo::{self, default_via6, BIRD_AS, BIRD_ID, BIRD_LL, T, VIA6_LL};
 use interop::{holds_for, scenario, Error, Via6d};
+
+/// In 10.1.0.0/24 (withdrawn by the malformed UPDATE) and 10.1.1.0/24
+/// (kept), on the raw peer's host.
+const HOST_A: &str = "10.1.0.1";
+const HOST_B: &str = "10.1.1.1";
+/// via6's host address in its originated 198.51.100.0/24.
+const SRC: &str = "198.51.100.1";
 
 #[test]
 fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
@@ -17,6 +25,26 @@ fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
         let peer = lab.add_host("peer")?;
         let v = lab.add_host("via6")?;
         lab.link_ll(&peer, "eth0", BIRD_LL, &v, "eth0", VIA6_LL)?;
+        // Hosts behind the announced prefixes, for pings from via6's
+        // 198.51.100.1; the raw peer installs no routes, so its way back
+        // is a static route.
+        for a in [HOST_A, HOST_B] {
+            lab.add_addr(&peer, "lo", &format!("{a}/32"))?;
+        }
+        lab.add_addr(&v, "lo", &format!("{SRC}/32"))?;
+        lab.ip(
+            &peer,
+            &[
+                "route",
+                "add",
+                topo::VIA6_V4,
+                "via",
+                "inet6",
+                "fe80::2",
+                "dev",
+                "eth0",
+            ],
+        )?;
         let mut cfg = default_via6();
         if let Some(n) = cfg.neighbors.first_mut() {
             n.passive = Some(true);
@@ -70,6 +98,9 @@ fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
             },
         )?;
 
+        wait_ping(lab, &v, SRC, HOST_A)?;
+        wait_ping(lab, &v, SRC, HOST_B)?;
+
         // MED is 4 bytes (RFC 4271 §5.1.4); 3 is malformed -> treat-as-withdraw.
         let bad_med = rawbgp::attribute(OPTIONAL, 4, &[0, 0, 1]);
         sp.send(&good(&[(Ipv4Addr::new(10, 1, 0, 0), 24)], &bad_med))?;
@@ -81,6 +112,8 @@ fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
                     && kernel_route_absent(lab, &v, "10.1.0.0/24")?)
             },
         )?;
+        // 2 s after the withdraw took effect: a reset for the malformed
+        // UPDATE would come with its handling, not seconds later.
         holds_for(
             std::time::Duration::from_secs(2),
             "session stays up, 10.1.1.0/24 stays",
@@ -95,6 +128,14 @@ fn s13_malformed_optional_attribute_is_treat_as_withdraw() {
                     && kernel_route_has(lab, &v, "10.1.1.0/24", &["via inet6 fe80::1 dev eth0"])?)
             },
         )?;
+        // Traffic follows: the kept prefix still carries pings, the
+        // withdrawn one none (no route: ping fails at once).
+        wait_ping(lab, &v, SRC, HOST_B)?;
+        if ping_once(lab, &v, SRC, HOST_A).is_ok() {
+            return Err(Error::Check(format!(
+                "{HOST_A} still answers through a withdrawn 10.1.0.0/24"
+            )));
+        }
         // The session still carries UPDATEs.
         sp.send(&good(&[(Ipv4Addr::new(10, 1, 2, 0), 24)], &[]))?;
         lab.wait_until(

@@ -207,10 +207,14 @@ fn bird_leaf(lab: &Lab, plan: &LeafPlan, host: &interop::Host, radv: bool) -> Re
         &["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s],
     )?;
     let bird = Bird { daemon, conf };
-    lab.wait_until(Duration::from_secs(10), "BIRD l4 control socket", || {
-        bird.birdc("show status")
-            .map(|s| s.contains("Daemon is up"))
-    })?;
+    lab.wait_until(
+        interop::wait::DAEMON_START,
+        "BIRD l4 control socket",
+        || {
+            bird.birdc("show status")
+                .map(|s| s.contains("Daemon is up"))
+        },
+    )?;
     Ok(bird)
 }
 

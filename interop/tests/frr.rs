@@ -3,15 +3,16 @@
 //! FRR's `[LL, LL]` and `[global, LL]` next hops, `via inet6` in both
 //! kernels, session loss cleaning both kernels.
 
-use std::time::Duration;
-
+use interop::capture::Capture;
 use interop::check::{
     kernel_route_absent, kernel_route_has, via6_established, via6_extended_next_hop, via6_has,
     via6_lacks,
 };
+use interop::dataplane::wait_ping;
 use interop::frr::{Frr, FrrConfig, FrrPeer};
+use interop::pcap;
 use interop::topo::{BIRD_LL as FRR_LL, T, VIA6_AS, VIA6_ID, VIA6_LL, VIA6_V4, VIA6_V6};
-use interop::{scenario, DaemonKind, Error, Host, Lab, Result, Via6Config, Via6Neighbor, Via6d};
+use interop::{scenario, Error, Host, Lab, Result, Via6Config, Via6Neighbor, Via6d};
 
 const FRR_AS: u32 = 65001;
 const FRR_V4: &str = "10.1.0.0/24";
@@ -42,28 +43,51 @@ fn libc_sigterm() -> i32 {
     15
 }
 
-/// Starts tcpdump on `host`'s `eth0` writing BGP packets to a file.
-fn capture(lab: &Lab, host: &Host) -> Result<std::path::PathBuf> {
-    let pcap = lab.dir().join(format!("{}.pcap", host.name));
-    let p = pcap.to_string_lossy().into_owned();
-    lab.spawn_daemon(
-        host,
-        &format!("tcpdump-{}", host.name),
-        DaemonKind::Other,
-        pcap.clone(),
-        &[
-            "tcpdump", "-i", "eth0", "-U", "-n", "-s", "0", "-w", &p, "tcp", "port", "179",
-        ],
-    )?;
-    // tcpdump needs a moment before it sees packets.
-    std::thread::sleep(Duration::from_millis(500));
-    Ok(pcap)
+/// Host addresses inside the announced prefixes, on `lo`: FRR's in
+/// 10.1.0.0/24 and 2001:db8:1::/48, via6's in 198.51.100.0/24 and
+/// 2001:db8:100::/48, so pings between them need the routes both ways.
+const FRR_HOST_V4: &str = "10.1.0.1";
+const FRR_HOST_V6: &str = "2001:db8:1::1";
+const VIA6_HOST_V4: &str = "198.51.100.1";
+const VIA6_HOST_V6: &str = "2001:db8:100::1";
+
+fn host_addresses(lab: &Lab, fh: &Host, vh: &Host) -> Result<()> {
+    lab.add_addr(fh, "lo", &format!("{FRR_HOST_V4}/32"))?;
+    lab.add_addr(fh, "lo", &format!("{FRR_HOST_V6}/128"))?;
+    lab.add_addr(vh, "lo", &format!("{VIA6_HOST_V4}/32"))?;
+    lab.add_addr(vh, "lo", &format!("{VIA6_HOST_V6}/128"))
 }
 
-/// tcpdump's verbose decoding of a capture.
-fn decode(pcap: &std::path::Path) -> Result<String> {
-    let p = pcap.to_string_lossy().into_owned();
-    interop::exec::run_args(&["tcpdump", "-r", &p, "-n", "-v"])
+/// `ping -4` and `ping -6` from via6's host to FRR's through the routes
+/// each daemon installed (the reply takes the other one's).
+fn pings_cross(lab: &Lab, frr: &Frr, vh: &Host) -> Result<()> {
+    with_frr(frr, wait_ping(lab, vh, VIA6_HOST_V4, FRR_HOST_V4))?;
+    with_frr(frr, wait_ping(lab, vh, VIA6_HOST_V6, FRR_HOST_V6))
+}
+
+/// Whether FRR's `show bgp ipv4 unicast PREFIX json` has a path from AS
+/// `asn` whose next hops are `::` (global half) and the link-local `ll`,
+/// the one FRR uses. Read by JSON field, not by the text layout, which
+/// differs between FRR releases.
+fn frr_path_via(route: &serde_json::Value, ll: &str, asn: u32) -> bool {
+    let paths = route.get("paths").and_then(|p| p.as_array());
+    paths.into_iter().flatten().any(|p| {
+        let from_as = interop::check::json_find_key(p, "list")
+            .iter()
+            .filter_map(|l| l.as_array())
+            .flatten()
+            .any(|a| a.as_u64() == Some(u64::from(asn)));
+        let hops = p.get("nexthops").and_then(|h| h.as_array());
+        let hop = |ip: &str| {
+            hops.into_iter()
+                .flatten()
+                .find(|h| h.get("ip").and_then(|v| v.as_str()) == Some(ip))
+        };
+        let used = hop(ll)
+            .and_then(|h| h.get("used"))
+            .and_then(|u| u.as_bool());
+        from_as && hop("::").is_some() && used == Some(true)
+    })
 }
 
 /// Both kernels hold the other side's routes as `via inet6`.
@@ -110,7 +134,8 @@ fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
         let fh = lab.add_host("frr")?;
         let vh = lab.add_host("via6")?;
         lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
-        let pcap = capture(lab, &vh)?;
+        host_addresses(lab, &fh, &vh)?;
+        let cap = Capture::start(lab, &vh, "eth0", &["tcp", "port", "179"])?;
         let mut fc = frr_config();
         fc.peers
             .push(FrrPeer::link_local(&VIA6_LL.to_string(), "eth0", VIA6_AS));
@@ -155,30 +180,41 @@ fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
             )
         })?;
         // FRR's view of via6's route: `::` global half, fe80::2 used.
-        let r = frr.route(VIA6_V4)?;
-        if !(r.contains("(fe80::2) (used)") && r.contains("65002")) {
-            return Err(Error::Check(format!("FRR's route for {VIA6_V4}:\n{r}")));
+        let r = frr.vtysh_json(&format!("show bgp ipv4 unicast {VIA6_V4}"))?;
+        if !frr_path_via(&r, "fe80::2", VIA6_AS) {
+            return Err(Error::Check(format!("FRR's route for {VIA6_V4}: {r}")));
         }
         // On the wire: FRR's MP_REACH next hop for IPv4 (AFI 1) is 32
-        // bytes, both halves its link-local address; via6's is `[::, LL]`.
-        // tcpdump prints an AFI 1 next hop as eight IPv4 words.
-        let frr_nh = "nexthop: 254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.1, \
-                      254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.1, nh-length: 32";
-        let via6_nh = "nexthop: 0.0.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.0, \
-                       254.128.0.0, 0.0.0.0, 0.0.0.0, 0.0.0.2, nh-length: 32";
+        // bytes, both halves its link-local address; via6's is `[::, LL]`
+        // (RFC 8950 §3). Read from the capture's bytes, not tcpdump's text.
+        let frr_nh = pcap::next_hop_pair(FRR_LL, FRR_LL);
+        let via6_nh = pcap::next_hop_pair(std::net::Ipv6Addr::UNSPECIFIED, VIA6_LL);
         lab.wait_until(
-            Duration::from_secs(10),
+            T,
             "capture: IPv4 next hops [fe80::1, fe80::1] from FRR, [::, fe80::2] from via6",
             || {
-                let wire = decode(&pcap)?;
-                if wire.contains(frr_nh) && wire.contains(via6_nh) {
+                let segs = cap.segments()?;
+                let nh = |from: std::net::Ipv6Addr, to: std::net::Ipv6Addr| {
+                    pcap::mp_reach_next_hops(
+                        &pcap::bgp_messages(&segs, from.into(), to.into()),
+                        1,
+                        1,
+                    )
+                };
+                let (f, v) = (nh(FRR_LL, VIA6_LL), nh(VIA6_LL, FRR_LL));
+                if f.contains(&frr_nh) && v.contains(&via6_nh) {
                     return Ok(true);
                 }
+                let show =
+                    |l: &[Vec<u8>]| l.iter().map(|n| pcap::show_next_hop(n)).collect::<Vec<_>>();
                 Err(Error::Check(format!(
-                    "capture lacks {frr_nh:?} or {via6_nh:?}:\n{wire}"
+                    "IPv4 MP_REACH next hops on the wire: from FRR {:?}, from via6 {:?}",
+                    show(&f),
+                    show(&v)
                 )))
             },
         )?;
+        pings_cross(lab, &frr, &vh)?;
 
         // FRR's bgpd dies: via6 drops FRR's routes from its RIB and kernel.
         lab.kill(&frr.bgpd)?;
@@ -193,6 +229,7 @@ fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
         })?;
         frr.restart_bgpd(lab)?;
         routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
+        pings_cross(lab, &frr, &vh)?;
 
         // via6d stops (SIGTERM: Cease to FRR, its own routes withdrawn
         // from the kernel): both kernels are clean of the other's routes.
@@ -221,6 +258,7 @@ fn f03_frr_sends_global_and_link_local() {
         lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
         lab.add_addr(&fh, "eth0", "2001:db8:ff::1/64")?;
         lab.add_addr(&vh, "eth0", "2001:db8:ff::2/64")?;
+        host_addresses(lab, &fh, &vh)?;
         let mut fc = frr_config();
         fc.peers
             .push(FrrPeer::link_local(&VIA6_LL.to_string(), "eth0", VIA6_AS));
@@ -269,7 +307,7 @@ fn f03_frr_sends_global_and_link_local() {
                 kernel_route_has(lab, &fh, VIA6_V4, &["via inet6 ", "dev eth0", "proto bgp"])
             }),
         )?;
-        Ok(())
+        pings_cross(lab, &frr, &vh)
     });
 }
 
@@ -283,6 +321,7 @@ fn f02_unnumbered_both_sides() {
         let fh = lab.add_host("frr")?;
         let vh = lab.add_host("via6")?;
         lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
+        host_addresses(lab, &fh, &vh)?;
         let mut fc = frr_config();
         fc.peers
             .push(FrrPeer::unnumbered("eth0", interop::FrrRemoteAs::External));
@@ -313,6 +352,7 @@ fn f02_unnumbered_both_sides() {
             ));
         }
         routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
+        pings_cross(lab, &frr, &vh)?;
         // FRR's bgpd dies: via6's kernel drops FRR's routes.
         lab.kill(&frr.bgpd)?;
         lab.wait_until(T, "bgpd killed: FRR's routes leave via6's kernel", || {

@@ -125,10 +125,13 @@ fn s02_via6_announces_ipv4_bird_installs_via_inet6() {
 #[test]
 fn s09_ipv4_and_ipv6_on_one_session() {
     scenario("s09-dual-family", |lab| {
-        let p = topo::pair(lab, &default_bird(), &default_via6())?;
+        let p = topo::pair_with(lab, &default_bird(), &default_via6(), topo::host_addresses)?;
         for fam in ["ipv4", "ipv6"] {
             let ch = p.bird.channel(PEER, fam)?;
-            if !ch.contains("State:          UP") {
+            let up = ch
+                .lines()
+                .any(|l| l.trim().strip_prefix("State:").map(str::trim) == Some("UP"));
+            if !up {
                 return Err(Error::Check(format!("BIRD channel {fam} not up:\n{ch}")));
             }
         }
@@ -176,7 +179,8 @@ fn s09_ipv4_and_ipv6_on_one_session() {
                 )
             },
         )?;
-        Ok(())
+        // Both families forward, each way.
+        topo::pings_cross(lab, &p)
     });
 }
 

@@ -3,14 +3,18 @@
 //! restricts what BIRD sees.
 
 use interop::check::{
-    bird_route_absent, bird_route_has, kernel_route_absent, kernel_route_has, via6_fib_count,
-    via6_has,
+    bird_counter_column, bird_route_absent, bird_route_has, kernel_route_absent, kernel_route_has,
+    via6_fib_count, via6_has,
 };
-use interop::{holds_for, scenario};
+use interop::dataplane::{ping_once, wait_ping};
+use interop::{holds_for, scenario, Error};
 
 /// How long an absence must last after the positive barrier.
 const STAY: std::time::Duration = std::time::Duration::from_secs(3);
-use interop::topo::{self, default_bird, default_via6, T};
+use interop::topo::{self, default_bird, default_via6, PEER, T};
+
+/// On BIRD's host, inside the prefix via6's import policy rejects.
+const REJECTED_HOST: &str = "10.9.0.1";
 
 const POLICIES: &str = r#"policies:
   from-bird:
@@ -39,7 +43,10 @@ fn s14_import_and_export_policy() {
             n.export = Some("to-bird".into());
         }
         v.extra = POLICIES.into();
-        let p = topo::pair(lab, &b, &v)?;
+        let p = topo::pair_with(lab, &b, &v, |lab, bh, vh| {
+            topo::host_addresses(lab, bh, vh)?;
+            lab.add_addr(bh, "lo", &format!("{REJECTED_HOST}/32"))
+        })?;
 
         lab.wait_until(
             T,
@@ -58,7 +65,14 @@ fn s14_import_and_export_policy() {
                 )?)
             },
         )?;
-        // BIRD sent 10.9.0.0/24 in the same burst; import policy rejects it.
+        // BIRD sent 10.9.0.0/24 in the same burst (its ipv4 channel counts
+        // all three statics as exported); import policy rejects it.
+        let exported = bird_counter_column(&p.bird, PEER, "ipv4", "Export updates", "accepted")?;
+        if exported < 3 {
+            return Err(Error::Check(format!(
+                "BIRD exported {exported} IPv4 routes to via6, want 3 (10.9.0.0/24 among them)"
+            )));
+        }
         holds_for(
             STAY,
             "10.9.0.0/24 stays out of via6's kernel and FIB",
@@ -79,6 +93,14 @@ fn s14_import_and_export_policy() {
         holds_for(STAY, "203.0.113.0/24 stays out of BIRD", || {
             bird_route_absent(&p.bird, "203.0.113.0/24")
         })?;
+        // Data plane: traffic follows the accepted routes only (the
+        // rejected prefix has no route in via6's kernel: ping fails at once).
+        wait_ping(lab, &p.via6_host, topo::VIA6_HOST_V4, topo::BIRD_HOST_V4)?;
+        if ping_once(lab, &p.via6_host, topo::VIA6_HOST_V4, REJECTED_HOST).is_ok() {
+            return Err(Error::Check(format!(
+                "{REJECTED_HOST} answers although 10.9.0.0/24 was rejected on import"
+            )));
+        }
         Ok(())
     });
 }

@@ -117,28 +117,8 @@ fn s11_transit_ping_between_bird_loopbacks_through_via6() {
                     &["\"next_hop_link_local\":\"fe80::3\""],
                 )?)
         })?;
-        lab.wait_until(
-            T,
-            "ping -4 from 10.255.0.1 to 10.255.0.3 through via6",
-            || {
-                lab.exec(
-                    &a,
-                    &[
-                        "ping",
-                        "-4",
-                        "-n",
-                        "-c",
-                        "1",
-                        "-W",
-                        "1",
-                        "-I",
-                        "10.255.0.1",
-                        "10.255.0.3",
-                    ],
-                )
-                .map(|o| o.contains("1 received"))
-            },
-        )?;
+        // ping -4 from 10.255.0.1 to 10.255.0.3 through via6.
+        interop::dataplane::wait_ping(lab, &a, "10.255.0.1", "10.255.0.3")?;
         Ok(())
     });
 }
