@@ -81,3 +81,31 @@ fn via6ctl_without_daemon_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+#[test]
+fn check_refuses_a_passive_neighbor_when_listening_is_off() {
+    let text = format!("{GOOD}    passive: true\nlisten: none\n");
+    let path = write_config("passive.yaml", &text);
+    let out = Command::new(binary("via6d"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "passive.yaml:6: neighbors[0].passive: passive neighbor fe80::1%eth0 can never connect"
+        ),
+        "{err}"
+    );
+    // The same file without `listen: none` listens on [::]:179 and is fine.
+    let path = write_config("passive-ok.yaml", &text.replace("listen: none\n", ""));
+    let out = Command::new(binary("via6d"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listening on [::]:179"));
+}

@@ -66,8 +66,12 @@ fn main() -> ExitCode {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
                 }
+                let listen = c
+                    .speaker
+                    .listen
+                    .map_or("not listening".to_string(), |a| format!("listening on {a}"));
                 println!(
-                    "{}: ok ({} neighbors, {} originated prefixes)",
+                    "{}: ok ({} neighbors, {} originated prefixes, {listen})",
                     path.display(),
                     c.speaker.neighbors.len(),
                     c.speaker.originate_v4.len() + c.speaker.originate_v6.len()

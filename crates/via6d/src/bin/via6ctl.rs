@@ -12,7 +12,7 @@ usage: via6ctl [--socket PATH] [--json] neighbors
        via6ctl [--socket PATH] [--json] fib
        via6ctl [--socket PATH] neighbor ADDRESS reset|refresh
        via6ctl mrt stats FILE
-The socket defaults to /run/via6d.sock (or $VIA6_SOCKET).";
+The socket defaults to /run/via6d/via6d.sock (or $VIA6_SOCKET).";
 
 struct Args {
     socket: PathBuf,
@@ -28,7 +28,7 @@ const DEFAULT_ROUTE_LIMIT: usize = 1000;
 fn parse_args() -> Result<Args, String> {
     let mut socket = std::env::var_os("VIA6_SOCKET")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/via6d.sock"));
+        .unwrap_or_else(|| PathBuf::from(via6d::config::DEFAULT_CONTROL_SOCKET));
     let mut json = false;
     let mut limit = Some(DEFAULT_ROUTE_LIMIT);
     let mut words = Vec::new();
