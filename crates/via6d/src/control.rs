@@ -23,6 +23,8 @@ pub enum Request {
         limit: Option<usize>,
     },
     Fib,
+    /// Router id, AS, listener and warnings (forwarding off, ...).
+    Status,
     /// Tear the session down (Cease/4, administrative reset) and restart it.
     Reset {
         neighbor: IpAddr,
