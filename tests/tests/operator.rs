@@ -44,6 +44,52 @@ fn forwarding(lab: &Lab, host: &Host, on: bool) -> Result<()> {
     lab.sysctl(host, "net.ipv6.conf.all.forwarding", v)
 }
 
+const FETCH_METRICS: &str =
+    "exec 3<>/dev/tcp/127.0.0.1/9179; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
+
+/// `promtool check metrics` finds nothing to say about the body of an
+/// HTTP response.
+fn promtool_accepts(response: &str) -> Result<()> {
+    use std::io::Write as _;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| Error::Check(format!("not an HTTP response: {response}")))?;
+    check(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        format!("metrics headers: {head}"),
+    )?;
+    check(
+        body.contains("via6_bgp_peer_up{peer=\"fe80::2\",remote_as=\"65002\"} 1"),
+        format!("metrics without the session: {body}"),
+    )?;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::io(
+                "promtool (install Debian's `prometheus` package; scripts/test-all does)",
+                e,
+            )
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(body.as_bytes())
+            .map_err(|e| Error::io("write to promtool", e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io("promtool", e))?;
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    check(
+        out.status.success() && said.trim().is_empty(),
+        format!("promtool check metrics: {said}\n{body}"),
+    )
+}
+
 #[test]
 fn a_passive_neighbor_comes_up_without_listen_and_forwarding_off_is_reported() {
     scenario("e2e-ops-listen", |lab| {
@@ -52,6 +98,7 @@ fn a_passive_neighbor_comes_up_without_listen_and_forwarding_off_is_reported() {
         // A never connects out and its file has no `listen:`.
         let mut a_cfg = config(1, 65001, "fe80::2%eth0", 65002);
         a_cfg.neighbors[0].passive = Some(true);
+        a_cfg.extra = "metrics: { listen: \"127.0.0.1:9179\" }\n".into();
         let yaml = a_cfg.render(&Via6d::socket_for(lab, "via6-a"));
         check(
             yaml.contains(LISTEN_LINE),
@@ -67,6 +114,8 @@ fn a_passive_neighbor_comes_up_without_listen_and_forwarding_off_is_reported() {
         lab.wait_until(T, "A Established with B (B connected to A)", || {
             via6_established(&a, "fe80::2%eth0")
         })?;
+
+        promtool_accepts(&lab.exec(&a_host, &["bash", "-c", FETCH_METRICS])?)?;
 
         // A re-advertises (export accept-all) with forwarding off: both
         // families are reported, in `status` and under `neighbors`.
