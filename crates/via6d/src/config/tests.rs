@@ -309,3 +309,15 @@ fn neighbor_keys_are_found_in_their_own_entry() {
     assert_eq!(neighbor_key_line(GOOD, 0, "passive"), None);
     assert_eq!(neighbor_key_line(GOOD, 2, ""), None);
 }
+
+#[test]
+fn interface_peering_without_listening_warns() {
+    let off = format!("{FABRIC}listen: none\n");
+    let w = parse_str(&off).unwrap().warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("interface peering with `listen: none`"),
+        "{w:?}"
+    );
+    assert!(parse_str(FABRIC).unwrap().warnings.is_empty());
+}

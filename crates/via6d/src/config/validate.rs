@@ -107,11 +107,20 @@ pub(super) fn validate(path: &Path, text: &str, raw: RawConfig) -> Result<Config
         nexthop_objects: raw.fib.nexthop_objects,
         ..fib::FibConfig::default()
     });
+    let mut warnings = Vec::new();
+    if listen.is_none() && speaker.neighbors.iter().any(|n| n.is_unnumbered()) {
+        // FRR and BIRD listen, so it can work; another via6d with
+        // `listen: none` never would.
+        warnings.push(format!(
+            "{}: interface peering with `listen: none`: only peers that listen (FRR, BIRD, a via6d without `listen: none`) can come up",
+            path.display()
+        ));
+    }
     Ok(Config {
         raw,
         speaker,
         fib,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
