@@ -191,3 +191,34 @@ fn an_old_error_is_aged_then_hidden_once_the_session_is_up() {
         )
     });
 }
+
+#[test]
+fn the_default_listener_takes_an_ipv4_neighbor_too() {
+    scenario("e2e-ops-listen4", |lab| {
+        let (a_host, b_host) = hosts(lab)?;
+        lab.add_addr(&a_host, "eth0", "192.0.2.101/24")?;
+        lab.add_addr(&b_host, "eth0", "192.0.2.102/24")?;
+        // A: passive, no `listen:`; B connects over IPv4, which reaches
+        // A's [::]:179 as an IPv4-mapped address.
+        let mut a_cfg = config(1, 65001, "192.0.2.102", 65002);
+        a_cfg.neighbors[0].passive = Some(true);
+        let yaml = a_cfg.render(&Via6d::socket_for(lab, "via6-a"));
+        let a = Via6d::start_yaml(lab, &a_host, "via6-a", &yaml.replace(LISTEN_LINE, ""))?;
+        let _b = Via6d::start(
+            lab,
+            &b_host,
+            "via6-b",
+            &config(2, 65002, "192.0.2.101", 65001),
+        )?;
+        lab.wait_until(T, "A Established with B over IPv4", || {
+            via6_established(&a, "192.0.2.102")
+        })?;
+        let n = via6_neighbor(&a, "192.0.2.102")?;
+        check(
+            n["remote_address"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("192.0.2.102:")),
+            format!("remote address not the IPv4 peer: {n}"),
+        )
+    });
+}

@@ -259,7 +259,10 @@ async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
 
 async fn answer(parts: &Parts, request: Request) -> Reply {
     let value = match request {
-        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await),
+        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await).map(|mut v| {
+            control::unmap_addresses(&mut v);
+            v
+        }),
         Request::Routes { prefix, limit } => serde_json::to_value(
             parts
                 .speaker
