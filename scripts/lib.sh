@@ -23,7 +23,7 @@ ensure_packages() {
     # The packaged BIRD and FRR services are not ours: stop them so they
     # hold no routes (tests start their own, inside namespaces).
     if command -v systemctl >/dev/null 2>&1; then
-        systemctl stop bird.service frr.service >/dev/null 2>&1 || true
+        systemctl stop bird.service frr.service prometheus.service prometheus-node-exporter.service >/dev/null 2>&1 || true
     fi
 }
 

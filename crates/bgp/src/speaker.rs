@@ -61,6 +61,8 @@ pub struct NeighborStatus {
     pub updates_received: u64,
     pub updates_sent: u64,
     pub last_error: Option<String>,
+    /// When `last_error` happened, in seconds since the Unix epoch.
+    pub last_error_at: Option<u64>,
 }
 
 /// Starts speakers.
@@ -411,6 +413,10 @@ impl SpeakerHandle {
                 updates_received: s.updates_received,
                 updates_sent: s.updates_sent,
                 last_error: s.last_error,
+                last_error_at: s
+                    .last_error_at
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs()),
             });
         }
         out

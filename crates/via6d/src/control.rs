@@ -23,6 +23,8 @@ pub enum Request {
         limit: Option<usize>,
     },
     Fib,
+    /// Router id, AS, listener and warnings (forwarding off, ...).
+    Status,
     /// Tear the session down (Cease/4, administrative reset) and restart it.
     Reset {
         neighbor: IpAddr,
@@ -67,6 +69,32 @@ pub fn name_interfaces(rows: &mut serde_json::Value) {
             .and_then(interface_name);
         if let (Some(obj), Some(name)) = (row.as_object_mut(), name) {
             obj.insert("interface".into(), serde_json::Value::String(name));
+        }
+    }
+}
+
+/// Shows `local_address` and `remote_address` of a list of rows as IPv4
+/// where the socket holds an IPv4-mapped IPv6 address (an IPv4 peer on
+/// the `[::]` listener): `192.0.2.1:179`, not `[::ffff:192.0.2.1]:179`.
+pub fn unmap_addresses(rows: &mut serde_json::Value) {
+    let Some(rows) = rows.as_array_mut() else {
+        return;
+    };
+    for row in rows {
+        for key in ["local_address", "remote_address"] {
+            let unmapped = row[key]
+                .as_str()
+                .and_then(|s| s.parse::<std::net::SocketAddr>().ok())
+                .and_then(|a| match a {
+                    std::net::SocketAddr::V6(v6) => v6
+                        .ip()
+                        .to_ipv4_mapped()
+                        .map(|v4| std::net::SocketAddr::new(IpAddr::V4(v4), v6.port())),
+                    std::net::SocketAddr::V4(_) => None,
+                });
+            if let (Some(obj), Some(a)) = (row.as_object_mut(), unmapped) {
+                obj.insert(key.into(), serde_json::Value::String(a.to_string()));
+            }
         }
     }
 }
@@ -194,6 +222,18 @@ mod tests {
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"command":"routes","prefix":"10.0.0.0/8","limit":5}"#);
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_show_as_ipv4() {
+        let mut rows = serde_json::json!([{
+            "local_address": "[::ffff:192.0.2.1]:179",
+            "remote_address": "[fe80::1%2]:40000",
+        }, {"local_address": null}]);
+        unmap_addresses(&mut rows);
+        assert_eq!(rows[0]["local_address"], "192.0.2.1:179");
+        assert_eq!(rows[0]["remote_address"], "[fe80::1%2]:40000");
+        assert!(rows[1]["local_address"].is_null());
     }
 
     #[tokio::test]

@@ -34,10 +34,44 @@ pub enum DaemonError {
 }
 
 /// What the control socket and the metrics page read from.
-#[derive(Clone)]
 pub struct Parts {
     pub speaker: bgp::SpeakerHandle,
     pub fib: Option<fib::Fib>,
+    /// The configuration in force (replaced on reload).
+    pub config: std::sync::Mutex<Arc<Config>>,
+}
+
+impl Parts {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// `via6ctl status`: who we are, where we listen, and what deserves a
+    /// look now (forwarding is read afresh each time).
+    fn status(&self) -> serde_json::Value {
+        let c = self.config();
+        serde_json::json!({
+            "router_id": c.speaker.router_id,
+            "asn": c.speaker.asn,
+            "listen": c.speaker.listen,
+            "neighbors": c.speaker.neighbors.len(),
+            "warnings": warnings(&c),
+        })
+    }
+}
+
+/// The configuration's own warnings and the forwarding ones
+/// (`config::forwarding_warnings`) as of now.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut out = config.warnings.clone();
+    out.extend(config::forwarding_warnings(
+        &config.speaker,
+        config::Forwarding::read(),
+    ));
+    out
 }
 
 /// Capacity of the RIB -> FIB sync channel, in chunks of changes.
@@ -141,9 +175,13 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
 
     let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
 
+    for w in config::forwarding_warnings(&config.speaker, config::Forwarding::read()) {
+        warn!("{w}");
+    }
     let parts = Arc::new(Parts {
         speaker: speaker.clone(),
         fib: fib.clone(),
+        config: std::sync::Mutex::new(Arc::new(config.clone())),
     });
     let control_task = tokio::spawn(serve_control(listener, parts.clone()));
     let metrics_task = match &config.raw.metrics {
@@ -178,6 +216,10 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
                         }
                         speaker.reconfigure(new.speaker.clone()).await;
                         info!(file = %config_path.display(), "configuration reloaded");
+                        for w in warnings(&new) {
+                            warn!("{w}");
+                        }
+                        *parts.config.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.clone());
                         current = new;
                     }
                     Err(e) => error!(error = %e, "reload refused; the running configuration stays"),
@@ -264,7 +306,10 @@ async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
 
 async fn answer(parts: &Parts, request: Request) -> Reply {
     let value = match request {
-        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await),
+        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await).map(|mut v| {
+            control::unmap_addresses(&mut v);
+            v
+        }),
         Request::Routes { prefix, limit } => serde_json::to_value(
             parts
                 .speaker
@@ -279,6 +324,7 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
             control::name_interfaces(&mut v);
             v
         }),
+        Request::Status => Ok(parts.status()),
         Request::Fib => match &parts.fib {
             Some(fib) => serde_json::to_value(fib.status().await),
             None => return Reply::Error("the FIB is disabled in the configuration".into()),

@@ -4,27 +4,36 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use via6d::config;
 
-const USAGE: &str = "\
-usage: via6d --config FILE     run the daemon
-       via6d check FILE        validate a configuration and exit
-       via6d --version";
-
-enum Command {
-    Run(PathBuf),
-    Check(PathBuf),
+/// via6d: a BGP speaker that routes IPv4 via IPv6 next hops (RFC 8950).
+///
+/// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+/// SIGHUP reloads the configuration, SIGTERM stops (Cease to every peer).
+#[derive(Debug, Parser)]
+#[command(
+    name = "via6d",
+    version,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Run the daemon with this configuration file.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn parse_args(args: &[String]) -> Result<Command, String> {
-    match args {
-        [flag, file] if flag == "--config" || flag == "-c" => Ok(Command::Run(file.into())),
-        [cmd, file] if cmd == "check" => Ok(Command::Check(file.into())),
-        [flag] if flag.starts_with("--config=") => {
-            Ok(Command::Run(flag.trim_start_matches("--config=").into()))
-        }
-        _ => Err(USAGE.to_string()),
-    }
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Validate a configuration and exit: 0 when it loads (warnings on
+    /// stderr), 2 with FILE:LINE: KEY: why when it does not.
+    Check {
+        /// The configuration file (YAML).
+        file: PathBuf,
+    },
 }
 
 fn init_logging(cfg: &config::Config) {
@@ -44,71 +53,72 @@ fn init_logging(cfg: &config::Config) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), Some("--version" | "-V")) {
-        println!("via6d {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    let cli = Cli::parse();
+    match (cli.command, cli.config) {
+        (Some(Command::Check { file }), _) => check(&file),
+        (None, Some(file)) => run(file),
+        (None, None) => {
+            // arg_required_else_help covers a bare `via6d`; this is the rest.
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            ExitCode::from(2)
+        }
     }
-    if matches!(args.first().map(String::as_str), Some("--help" | "-h")) {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(c) => {
+            for w in via6d::daemon::warnings(&c) {
+                eprintln!("warning: {w}");
+            }
+            let listen = c
+                .speaker
+                .listen
+                .map_or("not listening".to_string(), |a| format!("listening on {a}"));
+            println!(
+                "{}: ok ({} neighbors, {} originated prefixes, {listen}, control socket {})",
+                path.display(),
+                c.speaker.neighbors.len(),
+                c.speaker.originate_v4.len() + c.speaker.originate_v6.len(),
+                c.raw.control_socket.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
     }
-    let command = match parse_args(&args) {
+}
+
+fn run(path: PathBuf) -> ExitCode {
+    let cfg = match config::load(&path) {
         Ok(c) => c,
-        Err(usage) => {
-            eprintln!("{usage}");
+        Err(e) => {
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    match command {
-        Command::Check(path) => match config::load(&path) {
-            Ok(c) => {
-                for w in &c.warnings {
-                    eprintln!("warning: {w}");
-                }
-                println!(
-                    "{}: ok ({} neighbors, {} originated prefixes)",
-                    path.display(),
-                    c.speaker.neighbors.len(),
-                    c.speaker.originate_v4.len() + c.speaker.originate_v6.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Run(path) => {
-            let cfg = match config::load(&path) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            init_logging(&cfg);
-            for w in &cfg.warnings {
-                tracing::warn!("{w}");
-            }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("via6d: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match runtime.block_on(via6d::daemon::run(path, cfg)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "via6d failed");
-                    eprintln!("via6d: {e}");
-                    ExitCode::from(1)
-                }
-            }
+    init_logging(&cfg);
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("via6d: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(via6d::daemon::run(path, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "via6d failed");
+            eprintln!("via6d: {e}");
+            ExitCode::from(1)
         }
     }
 }

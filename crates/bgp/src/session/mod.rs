@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -126,6 +126,9 @@ pub struct SessionStatus {
     pub established_at: Option<Instant>,
     pub negotiated: Option<Negotiated>,
     pub last_error: Option<String>,
+    /// When `last_error` happened (wall clock, for its age).
+    #[serde(skip)]
+    pub last_error_at: Option<SystemTime>,
     pub local_address: Option<SocketAddr>,
     pub remote_address: Option<SocketAddr>,
     pub updates_received: u64,
@@ -139,6 +142,7 @@ impl SessionStatus {
             established_at: None,
             negotiated: None,
             last_error: None,
+            last_error_at: None,
             local_address: None,
             remote_address: None,
             updates_received: 0,
@@ -274,6 +278,7 @@ pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> Sess
         silent: false,
         established_at: None,
         connect_error: None,
+        error_at: None,
         link_down_checks: 0,
         counters: counters.clone(),
         published: None,
@@ -337,12 +342,14 @@ struct Driver {
     silent: bool,
     established_at: Option<Instant>,
     connect_error: Option<String>,
+    /// When the last connect failure or session end happened.
+    error_at: Option<SystemTime>,
     /// Consecutive link checks that found the interface down: one alone
     /// may be a new veth not yet marked running.
     link_down_checks: u8,
     /// Shared with the handle: counted per UPDATE without republishing.
     counters: Arc<Counters>,
-    published: Option<(State, Option<String>)>,
+    published: Option<(State, Option<String>, Option<SystemTime>)>,
     batch_now: Option<tokio::time::Instant>,
     /// Closing connections still flushing their last words.
     flushing: Vec<JoinHandle<()>>,
@@ -437,11 +444,12 @@ impl Driver {
             (Some(e), true) => Some(e.clone()),
             _ => fsm_error.or_else(|| self.connect_error.clone()),
         };
-        let key = (self.fsm.state(), last_error.clone());
+        let error_at = self.error_at.filter(|_| last_error.is_some());
+        let key = (self.fsm.state(), last_error.clone(), error_at);
         if self.published.as_ref() == Some(&key) {
             return;
         }
-        if let Some((old, _)) = &self.published {
+        if let Some((old, _, _)) = &self.published {
             if *old != key.0 {
                 info!(neighbor = %self.name(), from = %old, to = %key.0, "state change");
             }
@@ -453,6 +461,7 @@ impl Driver {
             established_at: self.established_at.filter(|_| established),
             negotiated: self.fsm.negotiated().filter(|_| established).cloned(),
             last_error,
+            last_error_at: error_at,
             local_address: self.conn.as_ref().map(|c| c.local),
             remote_address: self.conn.as_ref().map(|c| c.remote),
             updates_received: 0,
@@ -527,6 +536,7 @@ impl Driver {
             Action::Established(neg) => self.established(&neg),
             Action::Down(kind) => {
                 self.established_at = None;
+                self.error_at = Some(SystemTime::now());
                 if let crate::graceful::DownKind::Graceful { restart_time, .. } = &kind {
                     info!(neighbor = %self.name(), restart_time = ?restart_time,
                         "peer restarting: its routes stay, marked stale (RFC 4724)");
@@ -556,6 +566,7 @@ impl Driver {
             }
             Err(e) => {
                 self.connect_error = Some(e.to_string());
+                self.error_at = Some(SystemTime::now());
                 queue.push_back(Event::TcpConnectionFails);
             }
         }
@@ -602,6 +613,7 @@ impl Driver {
             Ok(Err(e)) => {
                 debug!(neighbor = %self.name(), error = %e, "connect failed");
                 self.connect_error = Some(e.to_string());
+                self.error_at = Some(SystemTime::now());
                 self.feed(Event::TcpConnectionFails);
             }
             Err(_) => self.feed(Event::TcpConnectionFails),

@@ -1,63 +1,113 @@
 //! `via6ctl`: asks a running via6d over its control socket, and reads MRT
 //! files offline. Exit codes: 0 ok, 1 runtime failure, 2 bad usage.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use via6d::control::{self, Request};
 
-const USAGE: &str = "\
-usage: via6ctl [--socket PATH] [--json] neighbors
-       via6ctl [--socket PATH] [--json] routes [PREFIX] [--limit N | --all]
-       via6ctl [--socket PATH] [--json] fib
-       via6ctl [--socket PATH] neighbor ADDRESS reset|refresh
-       via6ctl mrt stats FILE
-The socket defaults to /run/via6d.sock (or $VIA6_SOCKET).";
-
-struct Args {
+/// Asks a running via6d over its control socket; reads MRT files offline.
+///
+/// Exit codes: 0 ok, 1 runtime failure (no daemon, daemon refused), 2 bad
+/// usage.
+#[derive(Debug, Parser)]
+#[command(name = "via6ctl", version, arg_required_else_help = true)]
+struct Cli {
+    /// The daemon's control socket (its `control-socket:`).
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "VIA6_SOCKET",
+        value_name = "PATH",
+        default_value = via6d::config::DEFAULT_CONTROL_SOCKET
+    )]
     socket: PathBuf,
+    /// Print the daemon's answer as JSON instead of a table.
+    #[arg(short, long, global = true)]
     json: bool,
-    /// `routes`: at most this many paths (`None` = all).
-    limit: Option<usize>,
-    words: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sessions: state, uptime, counts, negotiated capabilities, last error.
+    #[command(visible_alias = "neighbours")]
+    Neighbors,
+    /// Router id, AS, where BGP listens, and warnings (forwarding off, ...).
+    Status,
+    /// RIB paths with both halves of each next hop.
+    Routes {
+        /// Only this prefix, e.g. 198.51.100.0/24.
+        #[arg(value_parser = parse_prefix)]
+        prefix: Option<ipnet::IpNet>,
+        /// At most N paths (a full table is a million rows).
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_ROUTE_LIMIT)]
+        limit: usize,
+        /// Every path, however many.
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
+    },
+    /// What is in the kernel, pending, failed.
+    Fib,
+    /// Act on one session.
+    #[command(visible_alias = "neighbour")]
+    Neighbor {
+        /// Its address; a link-local one may carry its interface (fe80::1%eth0).
+        #[arg(value_parser = parse_neighbor)]
+        address: IpAddr,
+        /// What to do with it.
+        action: Action,
+    },
+    /// Read MRT files (RFC 6396) offline.
+    Mrt {
+        #[command(subcommand)]
+        command: Mrt,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Action {
+    /// Cease/4 (administrative reset), then the session starts again.
+    Reset,
+    /// Ask the peer to send its routes again (RFC 2918 ROUTE-REFRESH).
+    Refresh,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mrt {
+    /// Count records, announcements, withdrawals and RIB entries of a file.
+    Stats {
+        /// An MRT file, gzip-compressed or not.
+        file: PathBuf,
+    },
+}
+
+fn parse_prefix(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a prefix such as 198.51.100.0/24"))
+}
+
+fn parse_neighbor(s: &str) -> Result<IpAddr, String> {
+    s.split('%')
+        .next()
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address"))
 }
 
 /// A full table is a million rows: show the first thousand unless asked.
 const DEFAULT_ROUTE_LIMIT: usize = 1000;
-
-fn parse_args() -> Result<Args, String> {
-    let mut socket = std::env::var_os("VIA6_SOCKET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/via6d.sock"));
-    let mut json = false;
-    let mut limit = Some(DEFAULT_ROUTE_LIMIT);
-    let mut words = Vec::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" | "-j" => json = true,
-            "--all" => limit = None,
-            "--limit" => {
-                let n = it.next().ok_or("--limit needs a number")?;
-                limit = Some(
-                    n.parse()
-                        .map_err(|_| format!("--limit {n:?}: not a number"))?,
-                );
-            }
-            "--socket" | "-s" => socket = it.next().ok_or("--socket needs a path")?.into(),
-            "--help" | "-h" => return Err(String::new()),
-            s if s.starts_with("--socket=") => socket = s.trim_start_matches("--socket=").into(),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            _ => words.push(a),
-        }
-    }
-    Ok(Args {
-        socket,
-        json,
-        limit,
-        words,
-    })
-}
 
 /// One cell of a human table: strings bare, null as "-", the rest as JSON.
 fn cell(v: &serde_json::Value) -> String {
@@ -131,8 +181,43 @@ const NEIGHBOR_COLUMNS: &[Column] = &[
     ("EXT-NEXTHOP", |n| {
         cell(&n["negotiated"]["extended_next_hop"])
     }),
-    ("LAST ERROR", |n| cell(&n["last_error"])),
+    ("LAST ERROR", |n| last_error(n, now_unix())),
 ];
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `3m`, `2h`: how long ago, coarsely.
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// The last error with its age, or `-` once the session has been
+/// Established since: an old error beside a good session only misleads
+/// (`--json` keeps it, with `last_error_at`).
+fn last_error(n: &serde_json::Value, now: u64) -> String {
+    let Some(error) = n["last_error"].as_str() else {
+        return "-".into();
+    };
+    let Some(at) = n["last_error_at"].as_u64() else {
+        return error.to_string();
+    };
+    let ago = now.saturating_sub(at);
+    let up_since_error =
+        n["state"] == "Established" && n["uptime"].as_u64().is_some_and(|u| u <= ago);
+    if up_since_error {
+        return "-".into();
+    }
+    format!("{error} ({} ago)", age(ago))
+}
 
 const ROUTE_COLUMNS: &[Column] = &[
     ("PREFIX", |r| cell(&r["prefix"])),
@@ -224,51 +309,34 @@ fn print_table(headers: Vec<String>, table: Vec<Vec<String>>) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("via6ctl: {msg}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(if msg.is_empty() { 0 } else { 2 });
-        }
-    };
-    let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
-    if let ["mrt", "stats", file] = words.as_slice() {
-        return mrt_stats(file);
-    }
-    let request = match words.as_slice() {
-        ["neighbors"] | ["neighbours"] => Request::Neighbors,
-        ["routes"] => Request::Routes {
-            prefix: None,
-            limit: args.limit,
+    let cli = Cli::parse();
+    let request = match cli.command {
+        Command::Neighbors => Request::Neighbors,
+        Command::Status => Request::Status,
+        Command::Routes { prefix, limit, all } => Request::Routes {
+            prefix,
+            limit: (!all).then_some(limit),
         },
-        ["routes", prefix] => match prefix.parse() {
-            Ok(p) => Request::Routes {
-                prefix: Some(p),
-                limit: args.limit,
-            },
-            Err(_) => {
-                eprintln!("via6ctl: {prefix:?} is not a prefix such as 198.51.100.0/24");
-                return ExitCode::from(2);
-            }
+        Command::Fib => Request::Fib,
+        Command::Neighbor { address, action } => match action {
+            Action::Reset => Request::Reset { neighbor: address },
+            Action::Refresh => Request::Refresh { neighbor: address },
         },
-        ["fib"] => Request::Fib,
-        ["neighbor" | "neighbour", addr, action @ ("reset" | "refresh")] => {
-            let Ok(neighbor) = addr.split('%').next().unwrap_or(addr).parse() else {
-                eprintln!("via6ctl: {addr:?} is not an IP address");
-                return ExitCode::from(2);
-            };
-            if *action == "reset" {
-                Request::Reset { neighbor }
-            } else {
-                Request::Refresh { neighbor }
-            }
+        Command::Mrt {
+            command: Mrt::Stats { file },
+        } => return mrt_stats(&file),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "via6ctl", &mut out);
+            return print_bytes(&out);
         }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+        Command::Man => {
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                eprintln!("via6ctl: {e}");
+                return ExitCode::from(1);
+            }
+            return print_bytes(&out);
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -281,7 +349,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(control::call(&args.socket, &request)) {
+    let reply = runtime.block_on(control::call(&cli.socket, &request));
+    match reply {
         Ok(v) => {
             if let (Request::Routes { limit: Some(n), .. }, Some(rows)) = (&request, v.as_array()) {
                 if rows.len() >= *n {
@@ -290,14 +359,30 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            if args.json {
+            if cli.json {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            } else {
-                match request {
-                    Request::Neighbors => print_columns(&v, NEIGHBOR_COLUMNS),
-                    Request::Routes { .. } => print_columns(&v, ROUTE_COLUMNS),
-                    _ => print_human(&v),
+                return ExitCode::SUCCESS;
+            }
+            match request {
+                Request::Neighbors => {
+                    print_columns(&v, NEIGHBOR_COLUMNS);
+                    // Older daemons do not answer `status`: no warnings then.
+                    let status = runtime.block_on(control::call(&cli.socket, &Request::Status));
+                    if let Ok(status) = status {
+                        print_warnings(&status);
+                    }
                 }
+                Request::Routes { .. } => print_columns(&v, ROUTE_COLUMNS),
+                Request::Status => {
+                    print_human(&serde_json::json!({
+                        "router_id": v["router_id"],
+                        "asn": v["asn"],
+                        "listen": v["listen"],
+                        "neighbors": v["neighbors"],
+                    }));
+                    print_warnings(&v);
+                }
+                _ => print_human(&v),
             }
             ExitCode::SUCCESS
         }
@@ -308,8 +393,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn mrt_stats(file: &str) -> ExitCode {
-    match wire::mrt::stats(std::path::Path::new(file)) {
+/// One `warning: ...` line per entry of a status reply's `warnings`.
+fn print_warnings(status: &serde_json::Value) {
+    for w in status["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", cell(w));
+    }
+}
+
+/// Writes generated text to stdout; a closed pipe is a failure, not a panic.
+fn print_bytes(out: &[u8]) -> ExitCode {
+    use std::io::Write as _;
+    match std::io::stdout().write_all(out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("via6ctl: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn mrt_stats(file: &std::path::Path) -> ExitCode {
+    match wire::mrt::stats(file) {
         Ok(s) => {
             println!(
                 "{}",
@@ -324,8 +428,45 @@ fn mrt_stats(file: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("via6ctl: {file}: {e}");
+            eprintln!("via6ctl: {}: {e}", file.display());
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_shows_its_age_until_the_session_is_up_again() {
+        let now = 1_000_000;
+        let row = |state: &str, uptime: Option<u64>| {
+            serde_json::json!({
+                "state": state,
+                "uptime": uptime,
+                "last_error": "connect to [fe80::1%2]:179: Connection refused",
+                "last_error_at": now - 180,
+            })
+        };
+        assert_eq!(
+            last_error(&row("Active", None), now),
+            "connect to [fe80::1%2]:179: Connection refused (3m ago)"
+        );
+        // Established since the error: the table hides it.
+        assert_eq!(last_error(&row("Established", Some(60)), now), "-");
+        // Established before it (the error is newer than the session).
+        assert!(last_error(&row("Established", Some(600)), now).ends_with("(3m ago)"));
+        let no_time = serde_json::json!({"state": "Idle", "last_error": "x"});
+        assert_eq!(last_error(&no_time, now), "x");
+        assert_eq!(last_error(&serde_json::json!({"state": "Idle"}), now), "-");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(7200), "2h");
+        assert_eq!(age(3 * 86_400), "3d");
     }
 }
