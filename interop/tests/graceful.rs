@@ -374,3 +374,41 @@ fn g4_via6_sigkill_and_start_costs_no_traffic() {
         via6_restarts(lab, "g4", libc::SIGKILL)
     });
 }
+
+/// `via6ctl shutdown` stops for good although BIRD would help with a
+/// restart: BIRD drops via6's routes at once (a Cease; a Hard Reset to a
+/// peer that set N, RFC 8538), and via6's own kernel routes go.
+#[test]
+fn g5_via6ctl_shutdown_is_for_good() {
+    scenario("g5-via6-shutdown", |lab| {
+        let p = gr_pair(lab)?;
+        lab.wait_until(T, "BIRD's kernel: via6's /24", || {
+            kernel_route_has(lab, &p.bird_host, topo::VIA6_V4, &["via inet6 fe80::2"])
+        })?;
+        let t0 = Instant::now();
+        p.via6.ctl(&["shutdown"])?;
+        lab.wait_until(T, "via6d exits", || Ok(!lab.is_running(&p.via6.daemon)))?;
+        // Well inside via6's restart time (120 s): not kept as stale.
+        lab.wait_until(Duration::from_secs(10), "BIRD drops via6's routes", || {
+            kernel_route_absent(lab, &p.bird_host, topo::VIA6_V4)
+        })?;
+        if !kernel_route_absent(lab, &p.via6_host, topo::BIRD_V4)?
+            || !kernel_route_absent(lab, &p.via6_host, BIRD_LO)?
+        {
+            return Err(Error::Check(
+                "via6's kernel routes stayed after shutdown".into(),
+            ));
+        }
+        // BIRD 2.0.12 does not set N, so via6 says Cease/2, which ends
+        // graceful restart for a peer without N (RFC 4724 §4.2).
+        let log = fs::read_to_string(&p.bird.daemon.log).unwrap_or_default();
+        if log.contains("graceful restart detected") {
+            return Err(Error::Check(format!("BIRD took it for a restart:\n{log}")));
+        }
+        eprintln!(
+            "g5: BIRD dropped via6's routes {:.2} s after the request",
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(())
+    });
+}

@@ -443,19 +443,32 @@ impl SpeakerHandle {
 
     /// Cease/4 (administrative reset) and start again.
     pub async fn reset(&self, addr: IpAddr) -> Result<(), BgpError> {
-        let cmd = {
-            let st = self.lock();
-            st.sessions
-                .iter()
-                .find(|s| s.neighbor.address == addr)
-                .map(|s| s.commander())
-        };
-        let cmd = cmd.ok_or(BgpError::UnknownNeighbor(addr))?;
+        let cmd = self.commander(addr)?;
         if cmd.reset(None).await {
             Ok(())
         } else {
             Err(BgpError::Stopped)
         }
+    }
+
+    /// Like [`SpeakerHandle::reset`], as a Hard Reset (RFC 8538): the
+    /// session's routes go at once on both sides, graceful restart or not.
+    pub async fn reset_hard(&self, addr: IpAddr) -> Result<(), BgpError> {
+        let cmd = self.commander(addr)?;
+        if cmd.hard_reset(None).await {
+            Ok(())
+        } else {
+            Err(BgpError::Stopped)
+        }
+    }
+
+    fn commander(&self, addr: IpAddr) -> Result<crate::session::SessionCommander, BgpError> {
+        let st = self.lock();
+        st.sessions
+            .iter()
+            .find(|s| s.neighbor.address == addr)
+            .map(|s| s.commander())
+            .ok_or(BgpError::UnknownNeighbor(addr))
     }
 
     /// Asks the peer to resend its routes (ROUTE-REFRESH, RFC 2918).

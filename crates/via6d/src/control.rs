@@ -25,10 +25,16 @@ pub enum Request {
     Fib,
     /// Router id, AS, listener and warnings (forwarding off, ...).
     Status,
-    /// Tear the session down (Cease/4, administrative reset) and restart it.
+    /// Tear the session down (Cease/4, administrative reset) and restart it;
+    /// `hard`: as a Hard Reset (RFC 8538), so both sides drop its routes.
     Reset {
         neighbor: IpAddr,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hard: bool,
     },
+    /// Stop for good: Cease (Hard Reset where graceful restart would keep
+    /// our routes) to every peer, our kernel routes removed, exit.
+    Shutdown,
     /// Ask the peer to resend its routes (RFC 2918 ROUTE-REFRESH).
     Refresh {
         neighbor: IpAddr,
@@ -201,10 +207,21 @@ mod tests {
     fn request_wire_form() {
         let r = Request::Reset {
             neighbor: "fe80::1".parse().unwrap(),
+            hard: false,
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"command":"reset","neighbor":"fe80::1"}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        let hard = Request::Reset {
+            neighbor: "fe80::1".parse().unwrap(),
+            hard: true,
+        };
+        let s = serde_json::to_string(&hard).unwrap();
+        assert_eq!(s, r#"{"command":"reset","neighbor":"fe80::1","hard":true}"#);
+        assert_eq!(
+            serde_json::to_string(&Request::Shutdown).unwrap(),
+            r#"{"command":"shutdown"}"#
+        );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"command":"neighbors"}"#).unwrap(),
             Request::Neighbors

@@ -39,6 +39,8 @@ pub struct Parts {
     pub fib: Option<fib::Fib>,
     /// The configuration in force (replaced on reload).
     pub config: std::sync::Mutex<Arc<Config>>,
+    /// `via6ctl shutdown`: stop for good.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl Parts {
@@ -182,6 +184,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         speaker: speaker.clone(),
         fib: fib.clone(),
         config: std::sync::Mutex::new(Arc::new(config.clone())),
+        shutdown: tokio::sync::Notify::new(),
     });
     let control_task = tokio::spawn(serve_control(listener, parts.clone()));
     let metrics_task = match &config.raw.metrics {
@@ -199,10 +202,18 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     };
 
     let mut current = config;
+    // SIGTERM and SIGINT stop for a restart where a peer helps (graceful
+    // restart); `via6ctl shutdown` stops for good.
+    let mut for_good = false;
     loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = parts.shutdown.notified() => {
+                info!("shutdown requested: stopping for good");
+                for_good = true;
+                break;
+            }
             _ = sighup.recv() => {
                 match config::load(&config_path) {
                     Ok(mut new) => {
@@ -232,7 +243,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     if let Some(t) = metrics_task {
         t.abort();
     }
-    let for_restart = fib.is_some() && some_peer_helps(&speaker).await;
+    let for_restart = !for_good && fib.is_some() && some_peer_helps(&speaker).await;
     if for_restart {
         info!("stopping for a restart: kernel routes kept, peers keep ours (graceful restart)");
         // The kernel keeps what it has: what the RIB makes of the
@@ -329,11 +340,20 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
             Some(fib) => serde_json::to_value(fib.status().await),
             None => return Reply::Error("the FIB is disabled in the configuration".into()),
         },
-        Request::Reset { neighbor } => {
-            return match parts.speaker.reset(neighbor).await {
-                Ok(()) => Reply::Ok(serde_json::json!({"reset": neighbor})),
+        Request::Reset { neighbor, hard } => {
+            let done = if hard {
+                parts.speaker.reset_hard(neighbor).await
+            } else {
+                parts.speaker.reset(neighbor).await
+            };
+            return match done {
+                Ok(()) => Reply::Ok(serde_json::json!({"reset": neighbor, "hard": hard})),
                 Err(e) => Reply::Error(e.to_string()),
-            }
+            };
+        }
+        Request::Shutdown => {
+            parts.shutdown.notify_one();
+            return Reply::Ok(serde_json::json!({"shutdown": true}));
         }
         Request::Refresh { neighbor } => {
             return match parts.speaker.refresh(neighbor).await {

@@ -108,6 +108,9 @@ pub enum SessionCommand {
     Incoming(TcpStream),
     /// Cease/4 (RFC 4486), with an RFC 9003 message, then start again.
     Reset(Option<String>),
+    /// The same as a Hard Reset (RFC 8538 §3) where the peer set N: both
+    /// sides drop the session's routes at once.
+    HardReset(Option<String>),
     /// Send ROUTE-REFRESH (RFC 2918) for every negotiated family; the
     /// answer says whether one was sent.
     Refresh(oneshot::Sender<bool>),
@@ -237,6 +240,14 @@ impl SessionCommander {
     /// Cease/4 then start again; false when the session is gone.
     pub async fn reset(&self, message: Option<String>) -> bool {
         self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
+    }
+
+    /// Cease/4 as a Hard Reset, then start again.
+    pub async fn hard_reset(&self, message: Option<String>) -> bool {
+        self.cmd
+            .send(SessionCommand::HardReset(message))
+            .await
+            .is_ok()
     }
 
     /// ROUTE-REFRESH for every negotiated family; false when not
@@ -628,6 +639,20 @@ impl Driver {
                     cease::ADMIN_RESET,
                     text.as_deref(),
                 )));
+                self.feed(Event::ManualStart);
+            }
+            SessionCommand::HardReset(text) => {
+                let n = cease_notification(cease::ADMIN_RESET, text.as_deref());
+                let gr = self
+                    .fsm
+                    .negotiated()
+                    .and_then(|neg| neg.graceful_restart.as_ref());
+                let told = crate::graceful::stop_notification(
+                    crate::graceful::StopKind::Shutdown,
+                    gr,
+                    n.clone(),
+                );
+                self.feed(Event::ManualStop(told.unwrap_or(n)));
                 self.feed(Event::ManualStart);
             }
             SessionCommand::Refresh(reply) => {

@@ -61,7 +61,14 @@ enum Command {
         address: IpAddr,
         /// What to do with it.
         action: Action,
+        /// With reset: a Hard Reset (RFC 8538), so both sides drop the
+        /// session's routes at once even with graceful restart.
+        #[arg(long)]
+        hard: bool,
     },
+    /// Stop via6d for good: peers drop our routes, our kernel routes go.
+    /// (SIGTERM stops for a restart where a peer does graceful restart.)
+    Shutdown,
     /// Read MRT files (RFC 6396) offline.
     Mrt {
         #[command(subcommand)]
@@ -181,6 +188,18 @@ const NEIGHBOR_COLUMNS: &[Column] = &[
     ("EXT-NEXTHOP", |n| {
         cell(&n["negotiated"]["extended_next_hop"])
     }),
+    // Graceful restart: the peer's restart time when negotiated, and the
+    // paths kept from before its restart, with the seconds they have left.
+    ("GR", |n| {
+        match n["negotiated"]["graceful_restart"]["restart_time"].as_u64() {
+            Some(t) => format!("{t}s"),
+            None => "-".into(),
+        }
+    }),
+    ("STALE", |n| match n["counts"]["stale_for_secs"].as_u64() {
+        Some(left) => format!("{} ({left}s)", cell(&n["counts"]["stale"])),
+        None => "-".into(),
+    }),
     ("LAST ERROR", |n| last_error(n, now_unix())),
 ];
 
@@ -228,6 +247,9 @@ const ROUTE_COLUMNS: &[Column] = &[
         }
         if r["multipath"] == true {
             f.push('m');
+        }
+        if r["stale"] == true {
+            f.push('s');
         }
         if f.is_empty() {
             f.push('-');
@@ -318,10 +340,18 @@ fn main() -> ExitCode {
             limit: (!all).then_some(limit),
         },
         Command::Fib => Request::Fib,
-        Command::Neighbor { address, action } => match action {
-            Action::Reset => Request::Reset { neighbor: address },
+        Command::Neighbor {
+            address,
+            action,
+            hard,
+        } => match action {
+            Action::Reset => Request::Reset {
+                neighbor: address,
+                hard,
+            },
             Action::Refresh => Request::Refresh { neighbor: address },
         },
+        Command::Shutdown => Request::Shutdown,
         Command::Mrt {
             command: Mrt::Stats { file },
         } => return mrt_stats(&file),
