@@ -38,11 +38,6 @@ fn via6_config(neighbor: Via6Neighbor) -> Via6Config {
     c
 }
 
-/// SIGTERM, the signal a service manager stops via6d with.
-fn libc_sigterm() -> i32 {
-    15
-}
-
 /// Host addresses inside the announced prefixes, on `lo`: FRR's in
 /// 10.1.0.0/24 and 2001:db8:1::/48, via6's in 198.51.100.0/24 and
 /// 2001:db8:100::/48, so pings between them need the routes both ways.
@@ -231,9 +226,10 @@ fn f01_frr_link_local_neighbor_both_ways_and_session_loss() {
         routes_both_ways(lab, &frr, &fh, &vh, "fe80::1")?;
         pings_cross(lab, &frr, &vh)?;
 
-        // via6d stops (SIGTERM: Cease to FRR, its own routes withdrawn
-        // from the kernel): both kernels are clean of the other's routes.
-        lab.stop(&via6.daemon, libc_sigterm())?;
+        // via6d stops for good (`via6ctl shutdown`: a Cease FRR must not
+        // take for a graceful restart, its own routes withdrawn from the
+        // kernel): both kernels are clean of the other's routes.
+        via6.ctl(&["shutdown"])?;
         with_frr(
             &frr,
             lab.wait_until(T, "via6d stopped: both kernels clean", || {
