@@ -289,7 +289,9 @@ impl Rib {
         }
         for slot in 0..self.peers.len() {
             let dirty = match self.peers.get_mut(slot).and_then(Option::as_mut) {
-                Some(p) if !p.dirty.is_empty() && !p.closing => std::mem::take(&mut p.dirty),
+                Some(p) if !p.dirty.is_empty() && !p.closing && !p.stale => {
+                    std::mem::take(&mut p.dirty)
+                }
                 _ => continue,
             };
             let prefixes: Vec<IpNet> = dirty.iter().collect();
@@ -346,7 +348,7 @@ impl Rib {
         if p.dump.is_empty() && p.dump_eor.is_empty() {
             return false;
         }
-        if p.closing {
+        if p.closing || p.stale {
             return false;
         }
         if p.out.len() >= DUMP_QUEUE_CHUNKS {

@@ -288,6 +288,10 @@ pub(crate) struct Peer {
     pub(crate) eor: Vec<Family>,
     /// Max-prefix exceeded: the session is being closed, ignore its input.
     pub(crate) closing: bool,
+    /// The session is gone but its paths stay, stale, while the peer
+    /// restarts (graceful restart): still candidates, no longer a peer to
+    /// send to.
+    pub(crate) stale: bool,
     /// Messages for the session, drained by the task.
     pub(crate) out: Vec<PeerOutput>,
     pub(crate) outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
@@ -493,6 +497,7 @@ impl Rib {
             accepted: 0,
             eor: Vec::new(),
             closing: false,
+            stale: false,
             out: Vec::new(),
             outbound,
             advertised: PrefixSet::default(),
@@ -1019,7 +1024,7 @@ impl Rib {
         }
         if best_changed {
             for peer in self.peers.iter_mut().flatten() {
-                if peer.exports_learned() && !peer.closing {
+                if peer.exports_learned() && !peer.closing && !peer.stale {
                     peer.dirty.insert(prefix);
                 }
             }

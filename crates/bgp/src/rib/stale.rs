@@ -42,8 +42,9 @@ impl Rib {
             return;
         };
         // The slot keeps its paths and session facts (the decision still
-        // reads them) but is no session any more.
-        peer.closing = true;
+        // reads them, RFC 4724 §4.2: stale routes keep forwarding) but is
+        // no session any more.
+        peer.stale = true;
         peer.outbound = None;
         peer.out.clear();
         peer.dump.clear();
@@ -122,7 +123,7 @@ impl Rib {
         for s in due {
             tracing::info!(peer = ?s.peer, returned = s.returned, ?s.families,
                 "graceful restart timer ran out: stale paths go");
-            self.drain_families(s.slot, &[Family::Ipv4Unicast, Family::Ipv6Unicast], true);
+            self.retire_stale(s.slot);
         }
     }
 
@@ -159,8 +160,17 @@ impl Rib {
             .partition(|s| s.families.is_empty());
         self.stale = kept;
         for s in done {
-            self.drain_families(s.slot, &[], true);
+            self.retire_stale(s.slot);
         }
+    }
+
+    /// The slot's remaining paths stop being candidates now and go over
+    /// the next drains; then the slot is free.
+    fn retire_stale(&mut self, slot: u16) {
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.closing = true;
+        }
+        self.drain_families(slot, &[], true);
     }
 }
 
@@ -336,6 +346,39 @@ mod tests {
         let p0: Vec<_> = st.iter().filter(|r| r.prefix == "10.0.0.0/24").collect();
         assert_eq!(p0.len(), 1, "the new path replaced the stale one: {p0:?}");
         assert!(!p0[0].stale);
+    }
+
+    /// A decision rerun while the peer is away keeps its stale path as a
+    /// candidate: a worse path from another peer does not take over.
+    #[test]
+    fn stale_paths_stay_candidates() {
+        let now = Instant::now();
+        let cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+        let mut rib = Rib::new(cfg.clone());
+        rib.peer_up(gr_session(&cfg, true), None);
+        let mut s1 = session(&cfg, 1, "10.0.0.2");
+        s1.ifindex = Some(8);
+        rib.peer_up(s1, None);
+        let short = mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]);
+        rib.update(PeerId(0), &short, false);
+        let long = |path: &[u32]| mp_update(attrs(path), ll_nh("fe80::2"), &["10.0.0.0/24"]);
+        rib.update(PeerId(1), &long(&[65002, 65003]), false);
+        rib.take_fib_changes();
+        rib.session_down(PeerId(0), restart(), now);
+        assert!(settle(&mut rib).is_empty());
+        // Peer 1 changes its (still longer) path: the decision runs again.
+        rib.update(PeerId(1), &long(&[65002, 65004]), false);
+        assert!(settle(&mut rib).is_empty(), "the stale path stays best");
+        let st = rib.routes_filtered(&RouteFilter::default());
+        assert!(st.iter().any(|r| r.stale && r.best), "{st:?}");
+        // Its restart time runs out: peer 1's path takes over.
+        rib.expire_stale(now + Duration::from_secs(120));
+        let ch = settle(&mut rib);
+        assert!(
+            matches!(&ch[..], [RouteChange::Install { next_hops, .. }]
+                if next_hops[0].gateway == "fe80::2".parse::<std::net::IpAddr>().unwrap()),
+            "{ch:?}"
+        );
     }
 
     #[test]
