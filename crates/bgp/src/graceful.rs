@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use wire::{Capability, Family, GracefulRestart, Notification, Open};
+use wire::{Capability, Family, GracefulRestart, LlgrEntry, Notification, Open};
 
 use crate::fsm::{cease, SessionError};
 use crate::negotiate::code;
@@ -44,6 +44,10 @@ pub struct GracefulRestartConfig {
     /// This process started with our routes still in the kernel: R bit,
     /// and F bits for the listed families.
     pub restarting: bool,
+    /// Long-lived graceful restart (RFC 9494): how long a restarting
+    /// peer's routes stay, depreferenced, once its restart time ran out;
+    /// 0 is off.
+    pub long_lived_stale_time: u32,
 }
 
 impl Default for GracefulRestartConfig {
@@ -53,8 +57,43 @@ impl Default for GracefulRestartConfig {
             restart_time: 120,
             keeps_forwarding: false,
             restarting: false,
+            long_lived_stale_time: 0,
         }
     }
+}
+
+/// Community LLGR_STALE (RFC 9494 §4.6).
+pub const LLGR_STALE: u32 = 0xFFFF_0006;
+/// Community NO_LLGR (RFC 9494 §4.7): never kept long-lived.
+pub const NO_LLGR: u32 = 0xFFFF_0007;
+/// The largest long-lived stale time (24 bits, RFC 9494 §3).
+pub const MAX_LONG_LIVED_STALE_TIME: u32 = 0x00FF_FFFF;
+
+/// The long-lived graceful restart capability we send (RFC 9494 §3):
+/// with graceful restart only, per family, the F bit as in ours.
+pub fn our_long_lived_capability(
+    cfg: &GracefulRestartConfig,
+    families: &[Family],
+) -> Option<Capability> {
+    if !cfg.enabled || cfg.long_lived_stale_time == 0 {
+        return None;
+    }
+    let flags = if cfg.restarting && cfg.keeps_forwarding {
+        FAMILY_FORWARDING
+    } else {
+        0
+    };
+    Some(Capability::LongLivedGracefulRestart(
+        families
+            .iter()
+            .map(|f| LlgrEntry {
+                afi: f.afi(),
+                safi: f.safi(),
+                flags,
+                stale_time: cfg.long_lived_stale_time.min(MAX_LONG_LIVED_STALE_TIME),
+            })
+            .collect(),
+    ))
 }
 
 /// The capability we send (N bit always, RFC 8538 §2).
@@ -127,6 +166,17 @@ pub struct PeerRestart {
     /// their F bit.
     #[serde(serialize_with = "ser_family_flags")]
     pub families: Vec<(Family, bool)>,
+    /// Long-lived graceful restart, when both sent it (RFC 9494): the
+    /// peer's long-lived stale time per family, in seconds.
+    #[serde(serialize_with = "ser_family_times")]
+    pub long_lived: Vec<(Family, u32)>,
+}
+
+fn ser_family_times<S: serde::Serializer>(f: &[(Family, u32)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(
+        f.iter()
+            .map(|(f, t)| format!("{} {t}s", crate::negotiate::family_name(*f))),
+    )
 }
 
 fn ser_family_flags<S: serde::Serializer>(f: &[(Family, bool)], s: S) -> Result<S::Ok, S::Error> {
@@ -138,6 +188,13 @@ fn ser_family_flags<S: serde::Serializer>(f: &[(Family, bool)], s: S) -> Result<
             name.to_string()
         }
     }))
+}
+
+fn long_lived_of(open: &Open) -> Option<&[LlgrEntry]> {
+    open.capabilities.iter().find_map(|c| match c {
+        Capability::LongLivedGracefulRestart(e) => Some(e.as_slice()),
+        _ => None,
+    })
 }
 
 fn capability(open: &Open) -> Option<&GracefulRestart> {
@@ -168,12 +225,28 @@ pub fn negotiate(ours: &Open, theirs: &Open, families: &[Family]) -> Option<Peer
             }
             v
         });
+    let long_lived = match (long_lived_of(ours), long_lived_of(theirs)) {
+        (Some(_), Some(entries)) => entries
+            .iter()
+            .filter_map(|e| {
+                let f = Family::from_afi_safi(e.afi, e.safi)?;
+                families.contains(&f).then_some((f, e.stale_time))
+            })
+            .fold(Vec::new(), |mut v: Vec<(Family, u32)>, e| {
+                if !v.iter().any(|(f, _)| *f == e.0) {
+                    v.push(e);
+                }
+                v
+            }),
+        _ => Vec::new(),
+    };
     Some(PeerRestart {
         restart_time: peer.restart_time,
         restarting: peer.restart_flags & FLAG_RESTARTING != 0,
         notification: peer.restart_flags & FLAG_NOTIFICATION != 0
             && mine.restart_flags & FLAG_NOTIFICATION != 0,
         families: listed,
+        long_lived,
     })
 }
 
@@ -183,10 +256,13 @@ pub enum DownKind {
     /// Every route from the peer goes now.
     Hard,
     /// The routes of `families` stay, marked stale, for `restart_time`;
-    /// those of other families go now (RFC 4724 §4.2).
+    /// those of other families go now (RFC 4724 §4.2). Then those of the
+    /// `long_lived` families stay, depreferenced, for their long-lived
+    /// stale time (RFC 9494 §4.2).
     Graceful {
         families: Vec<Family>,
         restart_time: Duration,
+        long_lived: Vec<(Family, Duration)>,
     },
 }
 
@@ -211,12 +287,32 @@ pub fn down_kind(gr: Option<&PeerRestart>, why: Option<&SessionError>) -> DownKi
         Some(SessionError::Sent(n)) => timer_expired(n) || (gr.notification && !ends_for_good(n)),
         Some(SessionError::Received(n)) => gr.notification && !is_hard_reset(n),
     };
-    if !graceful || gr.restart_time == 0 || gr.families.is_empty() {
+    let long_lived: Vec<(Family, Duration)> = gr
+        .long_lived
+        .iter()
+        .filter(|(_, t)| *t > 0)
+        .map(|(f, t)| (*f, Duration::from_secs(u64::from(*t))))
+        .collect();
+    // A family only long-lived (or a restart time of 0) goes long-lived
+    // at once (RFC 9494 §4.2).
+    let mut families: Vec<Family> = if gr.restart_time == 0 {
+        Vec::new()
+    } else {
+        gr.families.iter().map(|(f, _)| *f).collect()
+    };
+    for (f, _) in &long_lived {
+        if !families.contains(f) {
+            families.push(*f);
+        }
+    }
+    if !graceful || families.is_empty() {
         return DownKind::Hard;
     }
+    let short = gr.restart_time != 0 && !gr.families.is_empty();
     DownKind::Graceful {
-        families: gr.families.iter().map(|(f, _)| *f).collect(),
-        restart_time: Duration::from_secs(u64::from(gr.restart_time)),
+        families,
+        restart_time: Duration::from_secs(if short { u64::from(gr.restart_time) } else { 0 }),
+        long_lived,
     }
 }
 
@@ -379,6 +475,7 @@ mod tests {
             restarting: false,
             notification,
             families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)],
+            long_lived: vec![],
         }
     }
 
@@ -386,7 +483,52 @@ mod tests {
         DownKind::Graceful {
             families: BOTH.to_vec(),
             restart_time: Duration::from_secs(120),
+            long_lived: vec![],
         }
+    }
+
+    #[test]
+    fn long_lived_is_negotiated_and_kept_after_the_restart_time() {
+        let llgr = |t| {
+            Capability::LongLivedGracefulRestart(vec![LlgrEntry {
+                afi: 1,
+                safi: 1,
+                flags: 0,
+                stale_time: t,
+            }])
+        };
+        let cfg = GracefulRestartConfig {
+            long_lived_stale_time: 3600,
+            ..GracefulRestartConfig::default()
+        };
+        assert_eq!(
+            our_long_lived_capability(&cfg, &[Family::Ipv4Unicast]),
+            Some(llgr(3600))
+        );
+        assert_eq!(
+            our_long_lived_capability(&GracefulRestartConfig::default(), &BOTH),
+            None,
+            "off by default"
+        );
+        let mut mine = ours();
+        mine.capabilities.push(llgr(3600));
+        let mut theirs = peer_cap(0, 0, &[]);
+        theirs.capabilities.push(llgr(600));
+        let g = negotiate(&mine, &theirs, &BOTH).unwrap();
+        assert_eq!(g.long_lived, vec![(Family::Ipv4Unicast, 600)]);
+        assert!(negotiate(&ours(), &theirs, &BOTH)
+            .unwrap()
+            .long_lived
+            .is_empty());
+        // Restart time 0: long-lived at once.
+        assert_eq!(
+            down_kind(Some(&g), None),
+            DownKind::Graceful {
+                families: vec![Family::Ipv4Unicast],
+                restart_time: Duration::ZERO,
+                long_lived: vec![(Family::Ipv4Unicast, Duration::from_secs(600))],
+            }
+        );
     }
 
     fn n(code: u8, subcode: u8) -> Notification {

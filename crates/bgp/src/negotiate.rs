@@ -124,6 +124,10 @@ pub fn build_open(
         &neighbor.graceful_restart,
         &neighbor.families,
     ));
+    caps.extend(crate::graceful::our_long_lived_capability(
+        &neighbor.graceful_restart,
+        &neighbor.families,
+    ));
     caps.push(Capability::FourOctetAs(local_as));
     Open {
         version: BGP_VERSION,

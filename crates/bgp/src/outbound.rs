@@ -148,7 +148,10 @@ impl Rib {
             // A path of a peer that went away and is being drained is no
             // longer a route to offer.
             let from = rib.peers.get(p.peer as usize).and_then(Option::as_ref)?;
-            (!from.closing).then_some((p.peer, p.post))
+            // Nor is a long-lived stale one (RFC 9494 §4.3: never to a
+            // peer without long-lived graceful restart; via6 sends it to
+            // none, rather than marked LLGR_STALE).
+            (!from.closing && !from.long_lived_stale).then_some((p.peer, p.post))
         }
         match prefix {
             IpNet::V4(p) => get(self, p),

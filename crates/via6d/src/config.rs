@@ -28,8 +28,9 @@ pub use sections::{
     PolicyTerm,
 };
 pub use values::{
-    Asn, Community, FamilyName, HoldTime, InterfaceName, InterfacePattern, NeighborAddress,
-    NextHopForm, Password, PrefixEntry, RemoteAs, RestartTime, RouteProtocol, Table,
+    Asn, Community, FamilyName, HoldTime, InterfaceName, InterfacePattern, LongLivedStaleTime,
+    NeighborAddress, NextHopForm, Password, PrefixEntry, RemoteAs, RestartTime, RouteProtocol,
+    Table,
 };
 
 use locate::locate_value;

@@ -111,6 +111,10 @@ impl Ctx<'_> {
         if c.is_empty() {
             return 0;
         }
+        // Long-lived stale paths lose to every other (RFC 9494 §4.3).
+        if c.iter().any(|x| !x.peer.long_lived_stale) {
+            c.retain(|x| !x.peer.long_lived_stale);
+        }
         // a) highest LOCAL_PREF (degree of preference, §9.1.1).
         let lp = |x: &Cand| x.a.local_pref().unwrap_or(DEFAULT_LOCAL_PREF);
         let best_lp = c.iter().map(lp).max().unwrap_or(0);

@@ -292,6 +292,9 @@ pub(crate) struct Peer {
     /// restarts (graceful restart): still candidates, no longer a peer to
     /// send to.
     pub(crate) stale: bool,
+    /// Its stale paths are long-lived stale (RFC 9494): they lose to
+    /// every other path and are not advertised.
+    pub(crate) long_lived_stale: bool,
     /// Messages for the session, drained by the task.
     pub(crate) out: Vec<PeerOutput>,
     pub(crate) outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
@@ -498,6 +501,7 @@ impl Rib {
             eor: Vec::new(),
             closing: false,
             stale: false,
+            long_lived_stale: false,
             out: Vec::new(),
             outbound,
             advertised: PrefixSet::default(),

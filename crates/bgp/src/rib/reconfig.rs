@@ -160,7 +160,9 @@ impl Rib {
         }
     }
 
-    fn redecide<P: Prefix>(&mut self, prefix: P) {
+    /// Runs the decision for `prefix` again: a setting or a path's
+    /// standing changed, not the path (also used for long-lived stale).
+    pub(crate) fn redecide<P: Prefix>(&mut self, prefix: P) {
         let ctx = decision_ctx!(self, None);
         let table = P::table(&mut self.tables);
         let h = table.hasher.hash_one(prefix.hkey());

@@ -21,6 +21,11 @@ pub(crate) struct StaleSlot {
     pub(crate) deadline: Instant,
     /// The peer's new session is up (the deadline is the stale-path time).
     pub(crate) returned: bool,
+    /// Long-lived stale times per family (RFC 9494), used once the
+    /// restart time runs out with the peer still away.
+    pub(crate) long_lived: Vec<(Family, std::time::Duration)>,
+    /// The paths are long-lived stale now.
+    pub(crate) long_lived_now: bool,
 }
 
 impl Rib {
@@ -31,6 +36,7 @@ impl Rib {
         let DownKind::Graceful {
             families,
             restart_time,
+            long_lived,
         } = kind
         else {
             return self.begin_peer_down(id);
@@ -72,6 +78,8 @@ impl Rib {
             families,
             deadline: now + restart_time,
             returned: false,
+            long_lived,
+            long_lived_now: false,
         });
     }
 
@@ -121,10 +129,93 @@ impl Rib {
             .partition(|s| s.deadline <= now);
         self.stale = kept;
         for s in due {
+            let goes_long_lived = !s.returned
+                && !s.long_lived_now
+                && s.families
+                    .iter()
+                    .any(|f| s.long_lived.iter().any(|(x, _)| x == f));
+            if goes_long_lived {
+                self.go_long_lived(s, now);
+                continue;
+            }
             tracing::info!(peer = ?s.peer, returned = s.returned, ?s.families,
                 "graceful restart timer ran out: stale paths go");
             self.retire_stale(s.slot);
         }
+    }
+
+    /// The restart time ran out with the peer away: the families it keeps
+    /// long-lived stay, losing to every other path, for their long-lived
+    /// stale time; NO_LLGR paths and other families go (RFC 9494 §4.2).
+    fn go_long_lived(&mut self, mut s: StaleSlot, now: Instant) {
+        let (keep, gone): (Vec<Family>, Vec<Family>) = s
+            .families
+            .iter()
+            .partition(|f| s.long_lived.iter().any(|(x, _)| x == *f));
+        self.drain_families(s.slot, &gone, false);
+        let slot = s.slot;
+        let no_llgr = |rib: &Rib, p: &Path| {
+            p.peer == slot
+                && rib
+                    .attrs
+                    .get(p.post)
+                    .or_else(|| rib.attrs.get(p.pre))
+                    .is_some_and(|a| a.communities().contains(&crate::graceful::NO_LLGR))
+        };
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for e in self.tables.v4.map.iter() {
+            if e.paths.as_slice().iter().any(|p| p.peer == slot) {
+                v4.push((
+                    e.prefix,
+                    e.paths.as_slice().iter().any(|p| no_llgr(self, p)),
+                ));
+            }
+        }
+        for e in self.tables.v6.map.iter() {
+            if e.paths.as_slice().iter().any(|p| p.peer == slot) {
+                v6.push((
+                    e.prefix,
+                    e.paths.as_slice().iter().any(|p| no_llgr(self, p)),
+                ));
+            }
+        }
+        if let Some(peer) = self.peer_mut(slot) {
+            peer.long_lived_stale = true;
+        }
+        for (p, drop) in v4 {
+            if !keep.contains(&Family::Ipv4Unicast) {
+                continue;
+            }
+            if drop {
+                self.withdraw_one(slot, p);
+            } else {
+                self.redecide(p);
+            }
+        }
+        for (p, drop) in v6 {
+            if !keep.contains(&Family::Ipv6Unicast) {
+                continue;
+            }
+            if drop {
+                self.withdraw_one(slot, p);
+            } else {
+                self.redecide(p);
+            }
+        }
+        let time = s
+            .long_lived
+            .iter()
+            .filter(|(f, _)| keep.contains(f))
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or_default();
+        tracing::info!(peer = ?s.peer, families = ?keep, ?time,
+            "restart time ran out: stale paths are long-lived stale now (RFC 9494)");
+        s.families = keep;
+        s.long_lived_now = true;
+        s.deadline = now + time;
+        self.stale.push(s);
     }
 
     /// When [`Rib::expire_stale`] has work next.
@@ -192,6 +283,7 @@ mod tests {
             restarting: false,
             notification: true,
             families: vec![(Family::Ipv4Unicast, forwarding)],
+            long_lived: vec![],
         });
         s
     }
@@ -200,7 +292,82 @@ mod tests {
         DownKind::Graceful {
             families: vec![Family::Ipv4Unicast],
             restart_time: Duration::from_secs(120),
+            long_lived: vec![],
         }
+    }
+
+    /// A restart with long-lived graceful restart: 120 s, then 3600 s.
+    fn long_restart() -> DownKind {
+        DownKind::Graceful {
+            families: vec![Family::Ipv4Unicast],
+            restart_time: Duration::from_secs(120),
+            long_lived: vec![(Family::Ipv4Unicast, Duration::from_secs(3600))],
+        }
+    }
+
+    #[test]
+    fn long_lived_stale_paths_lose_to_others_then_go() {
+        let now = Instant::now();
+        let cfg = config(vec![neighbor("fe80::1", 65001), neighbor("fe80::2", 65002)]);
+        let mut rib = Rib::new(cfg.clone());
+        rib.peer_up(gr_session(&cfg, true), None);
+        let mut s1 = session(&cfg, 1, "10.0.0.2");
+        s1.ifindex = Some(8);
+        rib.peer_up(s1, None);
+        // Peer 0: two prefixes, one tagged NO_LLGR; peer 1: a longer
+        // path for the first.
+        let mut tagged = attrs(&[65001]);
+        tagged.communities = vec![crate::graceful::NO_LLGR];
+        rib.update(
+            PeerId(0),
+            &mp_update(
+                attrs(&[65001]),
+                ll_nh("fe80::1"),
+                &["10.0.0.0/24", "10.0.1.0/24"],
+            ),
+            false,
+        );
+        rib.update(
+            PeerId(0),
+            &mp_update(tagged, ll_nh("fe80::1"), &["10.0.2.0/24"]),
+            false,
+        );
+        rib.update(
+            PeerId(1),
+            &mp_update(attrs(&[65002, 65003]), ll_nh("fe80::2"), &["10.0.0.0/24"]),
+            false,
+        );
+        rib.take_fib_changes();
+        rib.session_down(PeerId(0), long_restart(), now);
+        assert!(settle(&mut rib).is_empty(), "plain stale first");
+        rib.expire_stale(now + Duration::from_secs(120));
+        let ch = settle(&mut rib);
+        // The longer but fresh path wins; NO_LLGR goes; the lone stale
+        // path stays installed.
+        assert_eq!(removed(&ch), ["10.0.2.0/24"]);
+        let installs: Vec<String> = ch
+            .iter()
+            .filter_map(|c| match c {
+                RouteChange::Install { prefix, next_hops } => {
+                    Some(format!("{prefix} {}", next_hops[0].gateway))
+                }
+                RouteChange::Remove { .. } => None,
+            })
+            .collect();
+        assert_eq!(installs, ["10.0.0.0/24 fe80::2"]);
+        let st = rib.routes_filtered(&RouteFilter::default());
+        let lone: Vec<_> = st.iter().filter(|r| r.prefix == "10.0.1.0/24").collect();
+        assert!(
+            lone.len() == 1 && lone[0].long_lived_stale && lone[0].best,
+            "{lone:?}"
+        );
+        assert_eq!(
+            rib.next_stale_deadline(),
+            Some(now + Duration::from_secs(120) + Duration::from_secs(3600))
+        );
+        rib.expire_stale(now + Duration::from_secs(3720));
+        assert_eq!(removed(&settle(&mut rib)), ["10.0.1.0/24"]);
+        assert!(rib.next_stale_deadline().is_none());
     }
 
     fn eor() -> Update {

@@ -45,6 +45,8 @@ pub struct RouteStatus {
     pub multipath: bool,
     /// Kept from a peer that is restarting (graceful restart, RFC 4724).
     pub stale: bool,
+    /// Long-lived stale (RFC 9494): carries LLGR_STALE, loses to others.
+    pub long_lived_stale: bool,
     /// Why the path is not installed (`None` when it is).
     pub not_installed: Option<String>,
     /// Per established peer, why the best path is not advertised to it.
@@ -170,6 +172,7 @@ impl Rib {
                     best: i == 0 && e.nbest > 0,
                     multipath: in_set,
                     stale: self.is_stale_slot(p.peer),
+                    long_lived_stale: peer.is_some_and(|x| x.long_lived_stale),
                     not_installed,
                     not_advertised: if i == 0 && e.nbest > 0 {
                         self.not_advertised(prefix, Some((p.peer, p.post)))
@@ -204,6 +207,7 @@ impl Rib {
                 best: true,
                 multipath: false,
                 stale: false,
+                long_lived_stale: false,
                 not_installed: Some("originated locally".to_string()),
                 not_advertised: self.not_advertised(prefix, None),
             });

@@ -248,7 +248,9 @@ const ROUTE_COLUMNS: &[Column] = &[
         if r["multipath"] == true {
             f.push('m');
         }
-        if r["stale"] == true {
+        if r["long_lived_stale"] == true {
+            f.push('L');
+        } else if r["stale"] == true {
             f.push('s');
         }
         if f.is_empty() {

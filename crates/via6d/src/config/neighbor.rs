@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use super::values::{
-    FamilyName, HoldTime, InterfaceName, InterfacePattern, NeighborAddress, NextHopForm, Password,
-    RemoteAs, RestartTime,
+    FamilyName, HoldTime, InterfaceName, InterfacePattern, LongLivedStaleTime, NeighborAddress,
+    NextHopForm, Password, RemoteAs, RestartTime,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +60,11 @@ pub struct Neighbor {
     /// The Restart Time we announce.
     #[serde(default = "default_restart_time")]
     pub restart_time: RestartTime,
+    /// Long-lived graceful restart (RFC 9494): seconds a restarting
+    /// peer's routes stay, depreferenced, after its restart time; 0 (the
+    /// default) is off.
+    #[serde(default)]
+    pub long_lived_stale_time: LongLivedStaleTime,
 }
 
 fn default_true() -> bool {

@@ -132,6 +132,17 @@ fn graceful_restart_keys() {
     let n = parse_str(&text).unwrap().speaker.neighbors[0].graceful_restart;
     assert!(!n.enabled);
     assert_eq!(n.restart_time, 30);
+    assert_eq!(d.long_lived_stale_time, 0, "long-lived off by default");
+    let llgr = GOOD.replace(
+        "    remote-as: 65001\n",
+        "    remote-as: 65001\n    long-lived-stale-time: 86400\n",
+    );
+    let n = parse_str(&llgr).unwrap().speaker.neighbors[0].graceful_restart;
+    assert_eq!(n.long_lived_stale_time, 86400);
+    let e = parse_str(&llgr.replace("86400", "16777216"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("long-lived-stale-time"), "{e}");
     let bad = GOOD.replace(
         "    remote-as: 65001\n",
         "    remote-as: 65001\n    restart-time: 4096\n",

@@ -295,6 +295,7 @@ fn neighbor_config(
         graceful_restart: bgp::GracefulRestartConfig {
             enabled: n.graceful_restart,
             restart_time: n.restart_time.0,
+            long_lived_stale_time: n.long_lived_stale_time.0,
             ..Default::default()
         },
     })

@@ -141,6 +141,25 @@ impl TryFrom<u32> for RestartTime {
     }
 }
 
+/// Long-lived stale time in seconds: 0 (off) to 16777215, the 24 bits of
+/// the capability (RFC 9494 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(try_from = "u32")]
+pub struct LongLivedStaleTime(pub u32);
+
+impl TryFrom<u32> for LongLivedStaleTime {
+    type Error = String;
+    fn try_from(v: u32) -> Result<Self, String> {
+        if v <= bgp::graceful::MAX_LONG_LIVED_STALE_TIME {
+            Ok(LongLivedStaleTime(v))
+        } else {
+            Err(format!(
+                "\"{v}\": long-lived stale time must be 0..=16777215 seconds (RFC 9494 §3)"
+            ))
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum NextHopForm {
