@@ -31,6 +31,19 @@ fn nft(ns: &str, script: &str) {
 fn link_local_sessions_come_up_and_detect_a_silent_peer_within_a_second() {
     sh(&["nft", "--version"]);
     let (_guard, a, b) = two_hosts("bfd");
+    // Independent of our own receive check: the kernel of each side drops
+    // BFD packets not sent with hop limit 255 (RFC 5881 §5).
+    for ns in [&a, &b] {
+        nft(ns, "add table inet hop");
+        nft(
+            ns,
+            "add chain inet hop in { type filter hook input priority 0; }",
+        );
+        nft(
+            ns,
+            "add rule inet hop in udp dport 3784 ip6 hoplimit != 255 drop",
+        );
+    }
     let (bfd_a, mut ch_a) = bfd_in(&a);
     let (bfd_b, mut ch_b) = bfd_in(&b);
     let rt = runtime();
