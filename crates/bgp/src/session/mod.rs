@@ -113,6 +113,9 @@ pub enum SessionCommand {
     Refresh(oneshot::Sender<bool>),
     /// Send this NOTIFICATION (a Cease), close, and end the task.
     Stop(Notification),
+    /// The BFD session for this neighbour went Down (RFC 5882 §4.2):
+    /// Cease/10 (RFC 9384) at once if connected, then the usual back-off.
+    BfdDown,
 }
 
 /// What `via6ctl neighbors` shows of one session.
@@ -220,6 +223,12 @@ impl SessionCommander {
     /// Cease/4 then start again; false when the session is gone.
     pub async fn reset(&self, message: Option<String>) -> bool {
         self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
+    }
+
+    /// The neighbour's BFD session went Down; false when the session is
+    /// gone.
+    pub async fn bfd_down(&self) -> bool {
+        self.cmd.send(SessionCommand::BfdDown).await.is_ok()
     }
 
     /// ROUTE-REFRESH for every negotiated family; false when not
@@ -601,6 +610,16 @@ impl Driver {
             SessionCommand::Stop(n) => {
                 self.feed(Event::ManualStop(n));
                 self.exit = true;
+            }
+            SessionCommand::BfdDown => {
+                // Without a connection there is nothing to tear down, and
+                // a BFD session that is not Up must not hold BGP back.
+                if matches!(
+                    self.fsm.state(),
+                    State::OpenSent | State::OpenConfirm | State::Established
+                ) {
+                    self.feed(Event::ErrorStop(cease_notification(cease::BFD_DOWN, None)));
+                }
             }
         }
     }
