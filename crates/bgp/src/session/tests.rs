@@ -1010,8 +1010,13 @@ async fn bfd_down_closes_with_cease_10() {
     let mut nb = neighbor(&addr.to_string(), 65001);
     nb.passive = true;
     let mut b = side(2, 65002, 65001, [192, 0, 2, 2], nb);
-    // B has no connection yet: nothing to close, nothing recorded.
+    // B has no connection yet: nothing to close, no back-off.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = b.handle.status().state;
+    assert_ne!(before, State::Idle);
     assert!(b.handle.commander().bfd_down().await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(b.handle.status().state, before);
     let _srv = serve(listener, forward_incoming(&b.handle));
     let mut na = neighbor(&addr.to_string(), 65002);
     na.port = port;
