@@ -272,6 +272,7 @@ impl Driver {
                         from,
                         to,
                         diag,
+                        remote: e.session.remote_state(),
                         at: now,
                     });
                 }

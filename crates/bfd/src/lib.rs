@@ -94,6 +94,9 @@ pub struct StateChange {
     pub from: State,
     pub to: State,
     pub diag: Diag,
+    /// The remote state at the change: a Down caused by the remote's
+    /// AdminDown is not a path failure (RFC 5882 §3.2).
+    pub remote: State,
     pub at: Instant,
 }
 

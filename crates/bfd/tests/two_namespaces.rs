@@ -50,7 +50,10 @@ fn link_local_sessions_come_up_and_detect_a_silent_peer_within_a_second() {
     rt.block_on(async {
         let t0 = Instant::now();
         bfd_a.add(spec(B_LL, "va", A_LL)).await.unwrap_or_else(|e| panic!("add a: {e}"));
-        bfd_b.add(spec(A_LL, "vb", B_LL)).await.unwrap_or_else(|e| panic!("add b: {e}"));
+        let key_b = bfd_b
+            .add(spec(A_LL, "vb", B_LL))
+            .await
+            .unwrap_or_else(|e| panic!("add b: {e}"));
         let limit = Duration::from_secs(10);
         let (_, up_a) = wait_state(&mut ch_a, State::Up, t0, limit).await;
         let (_, up_b) = wait_state(&mut ch_b, State::Up, t0, limit).await;
@@ -94,6 +97,14 @@ fn link_local_sessions_come_up_and_detect_a_silent_peer_within_a_second() {
             wait_state(&mut ch_b, State::Up, back, limit).await;
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
+        // B goes AdminDown: A goes Down knowing it was on purpose, which a
+        // BGP session must not take for a failure (RFC 5882 §3.2).
+        bfd_b
+            .set_admin_down(key_b, true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (down, _) = wait_state(&mut ch_a, State::Down, Instant::now(), limit).await;
+        assert_eq!((down.diag, down.remote), (Diag::NeighborSignaledSessionDown, State::AdminDown));
         took.sort();
         eprintln!("detection: min {:?} median {:?} max {:?}", took[0], took[ROUNDS / 2], took[ROUNDS - 1]);
         for t in &took {
