@@ -273,6 +273,9 @@ pub struct Neighbor {
     /// GTSM (RFC 5082): only accept the peer's packets at TTL 254 or more.
     #[serde(default)]
     pub ttl_security: bool,
+    /// BFD (RFC 5880/5881) for this neighbour's sessions.
+    #[serde(default)]
+    pub bfd: Option<crate::bfd_sessions::BfdSetting>,
 }
 
 /// `remote-as`: a number, `external` (any AS but ours) or `internal`

@@ -23,6 +23,9 @@ pub enum Request {
         limit: Option<usize>,
     },
     Fib,
+    /// BFD sessions (RFC 5880): peer, interface, states, diagnostics,
+    /// timers, uptime.
+    Bfd,
     /// Tear the session down (Cease/4, administrative reset) and restart it.
     Reset {
         neighbor: IpAddr,

@@ -10,6 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::bfd_sessions;
 use crate::config::{self, Config};
 use crate::control::{self, Reply, Request};
 use crate::metrics;
@@ -38,6 +39,8 @@ pub enum DaemonError {
 pub struct Parts {
     pub speaker: bgp::SpeakerHandle,
     pub fib: Option<fib::Fib>,
+    /// Empty until a neighbour asks for BFD.
+    pub bfd: bfd_sessions::BfdCell,
 }
 
 /// Capacity of the RIB -> FIB sync channel, in chunks of changes.
@@ -129,10 +132,14 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     );
 
     let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
+    let bfd_cell = bfd_sessions::BfdCell::default();
+    let (raw_tx, raw_rx) = tokio::sync::watch::channel(config.raw.clone());
+    let bfd_task = tokio::spawn(bfd_sessions::run(bfd_cell.clone(), speaker.clone(), raw_rx));
 
     let parts = Arc::new(Parts {
         speaker: speaker.clone(),
         fib: fib.clone(),
+        bfd: bfd_cell,
     });
     let control_task = tokio::spawn(serve_control(listener, parts.clone()));
     let metrics_task = match &config.raw.metrics {
@@ -165,6 +172,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
                             warn!("fib settings change at restart only; the rest of the new config is applied");
                         }
                         speaker.reconfigure(new.speaker.clone()).await;
+                        raw_tx.send_replace(new.raw.clone());
                         info!(file = %config_path.display(), "configuration reloaded");
                         current = new;
                     }
@@ -175,6 +183,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     }
 
     control_task.abort();
+    bfd_task.abort();
     if let Some(t) = metrics_task {
         t.abort();
     }
@@ -232,6 +241,15 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
             control::name_interfaces(&mut v);
             v
         }),
+        Request::Bfd => {
+            let list = match parts.bfd.get() {
+                Some(b) => b.sessions().await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Ok(serde_json::Value::Array(
+                list.iter().map(bfd_sessions::to_json).collect(),
+            ))
+        }
         Request::Fib => match &parts.fib {
             Some(fib) => serde_json::to_value(fib.status().await),
             None => return Reply::Error("the FIB is disabled in the configuration".into()),

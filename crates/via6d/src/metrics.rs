@@ -105,6 +105,9 @@ pub async fn render(parts: &Parts) -> String {
         "updates_sent",
         "via6_bgp_peer_updates_sent_total",
     ));
+    if let Some(b) = parts.bfd.get() {
+        out.push_str(&bfd_metrics(&b.sessions().await.unwrap_or_default()));
+    }
     if let Some(fib) = &parts.fib {
         let status = serde_json::to_value(fib.status().await).unwrap_or_default();
         for (name, field, help) in [
@@ -146,6 +149,57 @@ fn updates_counter(peers: &[serde_json::Value], field: &str, name: &str) -> Stri
         let peer = label_escape(&p["address"].to_string().replace('"', ""));
         let v = p[field].as_f64().unwrap_or(0.0);
         let _ = writeln!(out, "{name}{{peer=\"{peer}\"}} {v}");
+    }
+    out
+}
+
+/// One series per BFD session, labelled by peer and interface.
+fn bfd_metrics(sessions: &[bfd::SessionInfo]) -> String {
+    let mut out = String::new();
+    type Get = fn(&bfd::SessionInfo) -> f64;
+    let series: [(&str, &str, &str, Get); 5] = [
+        (
+            "via6_bfd_session_up",
+            "gauge",
+            "1 when the BFD session is Up",
+            |s| f64::from(u8::from(s.state == bfd::State::Up)),
+        ),
+        (
+            "via6_bfd_session_detection_time_seconds",
+            "gauge",
+            "time without packets after which the session goes Down",
+            |s| s.detection_time.as_secs_f64(),
+        ),
+        (
+            "via6_bfd_session_uptime_seconds",
+            "gauge",
+            "seconds since Up",
+            |s| s.uptime.map_or(0.0, |d| d.as_secs() as f64),
+        ),
+        (
+            "via6_bfd_packets_sent_total",
+            "counter",
+            "control packets sent",
+            |s| s.tx_packets as f64,
+        ),
+        (
+            "via6_bfd_packets_received_total",
+            "counter",
+            "control packets received",
+            |s| s.rx_packets as f64,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in sessions {
+            let _ = writeln!(
+                out,
+                "{name}{{peer=\"{}\",interface=\"{}\"}} {}",
+                s.peer,
+                label_escape(s.interface.as_deref().unwrap_or("")),
+                get(s)
+            );
+        }
     }
     out
 }

@@ -10,6 +10,7 @@ const USAGE: &str = "\
 usage: via6ctl [--socket PATH] [--json] neighbors
        via6ctl [--socket PATH] [--json] routes [PREFIX] [--limit N | --all]
        via6ctl [--socket PATH] [--json] fib
+       via6ctl [--socket PATH] [--json] bfd
        via6ctl [--socket PATH] neighbor ADDRESS reset|refresh
        via6ctl mrt stats FILE
 The socket defaults to /run/via6d.sock (or $VIA6_SOCKET).";
@@ -134,6 +135,22 @@ const NEIGHBOR_COLUMNS: &[Column] = &[
     ("LAST ERROR", |n| cell(&n["last_error"])),
 ];
 
+const BFD_COLUMNS: &[Column] = &[
+    ("PEER", |b| match b["interface"].as_str() {
+        Some(i) => format!("{}%{i}", cell(&b["peer"])),
+        None => cell(&b["peer"]),
+    }),
+    ("STATE", |b| cell(&b["state"])),
+    ("REMOTE", |b| cell(&b["remote_state"])),
+    ("DIAG", |b| cell(&b["diagnostic"])),
+    ("TX/RX ms", |b| {
+        format!("{}/{}", cell(&b["min_tx_ms"]), cell(&b["min_rx_ms"]))
+    }),
+    ("MULT", |b| cell(&b["multiplier"])),
+    ("DETECT ms", |b| cell(&b["detection_time_ms"])),
+    ("UPTIME", |b| uptime(&b["uptime"])),
+];
+
 const ROUTE_COLUMNS: &[Column] = &[
     ("PREFIX", |r| cell(&r["prefix"])),
     ("FLAGS", |r| {
@@ -255,6 +272,7 @@ fn main() -> ExitCode {
             }
         },
         ["fib"] => Request::Fib,
+        ["bfd"] => Request::Bfd,
         ["neighbor" | "neighbour", addr, action @ ("reset" | "refresh")] => {
             let Ok(neighbor) = addr.split('%').next().unwrap_or(addr).parse() else {
                 eprintln!("via6ctl: {addr:?} is not an IP address");
@@ -296,6 +314,7 @@ fn main() -> ExitCode {
                 match request {
                     Request::Neighbors => print_columns(&v, NEIGHBOR_COLUMNS),
                     Request::Routes { .. } => print_columns(&v, ROUTE_COLUMNS),
+                    Request::Bfd => print_columns(&v, BFD_COLUMNS),
                     _ => print_human(&v),
                 }
             }
