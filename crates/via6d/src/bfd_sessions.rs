@@ -193,9 +193,14 @@ async fn next_change(
 }
 
 /// RFC 5882 §4.2: Up to Down means the forwarding path failed, unless
-/// the remote said AdminDown (§3.2: not a failure).
+/// the remote said AdminDown (§3.2: not a failure). A session that never
+/// came Up fails nothing.
+fn is_failure(c: &bfd::StateChange) -> bool {
+    c.from == bfd::State::Up && c.to == bfd::State::Down && c.remote != bfd::State::AdminDown
+}
+
 async fn couple(speaker: &bgp::SpeakerHandle, c: bfd::StateChange) {
-    if c.from != bfd::State::Up || c.to != bfd::State::Down || c.remote == bfd::State::AdminDown {
+    if !is_failure(&c) {
         return;
     }
     warn!(peer = %c.peer, interface = ?c.interface, diag = %c.diag, "BFD down: closing the BGP session (Cease/10)");
@@ -319,6 +324,26 @@ control-socket: /tmp/none.sock
         );
         assert_eq!(setting_for(n, ip("2001:db8::1"), None), None);
         assert!(any(&c.raw));
+    }
+
+    #[test]
+    fn only_up_to_down_without_admin_down_is_a_failure() {
+        use bfd::State::*;
+        let change = |from, to, remote| bfd::StateChange {
+            peer: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            interface: None,
+            from,
+            to,
+            diag: bfd::Diag::None,
+            remote,
+            at: std::time::Instant::now(),
+        };
+        assert!(is_failure(&change(Up, Down, Down)));
+        assert!(is_failure(&change(Up, Down, Up)));
+        assert!(!is_failure(&change(Up, Down, AdminDown)));
+        assert!(!is_failure(&change(Init, Down, Down)), "never Up");
+        assert!(!is_failure(&change(Up, AdminDown, Up)), "our own AdminDown");
+        assert!(!is_failure(&change(Down, Up, Up)));
     }
 
     #[test]
