@@ -178,7 +178,8 @@ impl Session {
         let base = self.tx_interval().as_micros() as u64;
         let span: u64 = if self.config.detect_mult == 1 { 15 } else { 25 };
         let us = base * 75 / 100 + base * span * u64::from(jitter.0) / (100 * 255);
-        Duration::from_micros(us)
+        // Never a zero timer, whatever tiny interval was configured.
+        Duration::from_micros(us.max(1))
     }
 
     /// The one entry point: event in, actions out.

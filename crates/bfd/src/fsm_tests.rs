@@ -401,3 +401,33 @@ fn two_sessions_come_up_against_each_other() {
         assert_eq!(s.detection_time(), Duration::from_millis(900));
     }
 }
+
+/// The driver would spin on a timer of 0: even a 1 us interval (which
+/// the config layer refuses anyway) gives a timer of at least 1 us.
+#[test]
+fn no_timer_is_ever_zero() {
+    let tiny = Config {
+        desired_min_tx: 1,
+        required_min_rx: 1,
+        detect_mult: 1,
+    };
+    let mut s = Session::new(LOCAL, tiny);
+    s.handle(rx(State::Init), Jitter(0));
+    let p = ControlPacket {
+        desired_min_tx: 1,
+        required_min_rx: 1,
+        final_: true,
+        ..from_remote(State::Up)
+    };
+    let out = s.handle(Event::Received(p), Jitter(0));
+    assert_eq!(s.state(), State::Up);
+    assert_eq!(s.tx_interval(), Duration::from_micros(1));
+    for a in out
+        .iter()
+        .chain(&s.handle(Event::TxTimerExpired, Jitter(0)))
+    {
+        if let Action::StartTxTimer(d) | Action::StartDetectTimer(d) = a {
+            assert!(!d.is_zero(), "{out:?}");
+        }
+    }
+}
