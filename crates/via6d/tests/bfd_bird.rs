@@ -102,7 +102,8 @@ fn via6_conf(sock: &Path) -> String {
          fib:\n\
          \x20 enabled: true\n\
          \x20 source-address: 10.0.8.1\n\
-         control-socket: {}\n",
+         control-socket: {}\n\
+         metrics: {{ listen: \"127.0.0.1:9179\" }}\n",
         sock.display()
     )
 }
@@ -154,6 +155,29 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     let bfd = via6ctl(&sock, &["bfd"]).unwrap_or_default();
     assert_eq!(bfd[0]["interface"], "va", "{bfd}");
     assert_eq!(bfd[0]["remote_state"], "Up", "{bfd}");
+    // The human table and the metrics say the same.
+    let table = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .arg("bfd")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let row = table.lines().nth(1).unwrap_or_default();
+    for want in ["fe80::2%va", "Up", "300/300", "900"] {
+        assert!(row.contains(want), "{want} missing in {table}");
+    }
+    let metrics = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "curl",
+        "-s",
+        "http://127.0.0.1:9179/metrics",
+    ]);
+    let up = "via6_bfd_session_up{peer=\"fe80::2\",interface=\"va\"} 1";
+    assert!(metrics.contains(up), "{up} missing in:\n{metrics}");
 
     // Only BIRD's BFD packets stop; BGP keepalives still flow.
     let nft = |s: &str| sh(&["ip", "netns", "exec", &b, "nft", s]);
