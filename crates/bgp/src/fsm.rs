@@ -140,6 +140,8 @@ pub mod cease {
     pub const OTHER_CONFIG_CHANGE: u8 = 6;
     pub const CONNECTION_COLLISION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 9384: the BFD session protecting this one went Down.
+    pub const BFD_DOWN: u8 = 10;
 }
 
 /// RFC 9003 §2: at most 255 octets of UTF-8.
@@ -233,6 +235,7 @@ pub fn describe(n: &Notification) -> String {
         (6, 7) => "Cease: connection collision resolution",
         (6, 8) => "Cease: out of resources",
         (6, 9) => "Cease: hard reset",
+        (6, 10) => "Cease: BFD down",
         (6, _) => "Cease",
         (7, _) => "ROUTE-REFRESH error",
         (8, _) => "send hold timer expired",

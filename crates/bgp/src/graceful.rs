@@ -273,7 +273,8 @@ pub enum DownKind {
 ///   silent, which is what a restarting peer looks like;
 /// - a NOTIFICATION either way, with N negotiated: yes, unless it is
 ///   Hard Reset (Cease/9), or one we sent to end the session for good
-///   (max-prefix, shutdown, deconfigured: Cease/1, /2, /3);
+///   (max-prefix, shutdown, deconfigured, BFD down: Cease/1, /2, /3,
+///   /10; RFC 5882 §4.3.2: a dead forwarding path keeps no route);
 /// - a NOTIFICATION without N: no.
 ///
 /// Only families the peer listed in its capability are kept, and none
@@ -329,7 +330,11 @@ fn ends_for_good(n: &Notification) -> bool {
     n.code == code::CEASE
         && matches!(
             n.subcode,
-            cease::MAX_PREFIXES | cease::ADMIN_SHUTDOWN | cease::PEER_DECONFIGURED | HARD_RESET
+            cease::MAX_PREFIXES
+                | cease::ADMIN_SHUTDOWN
+                | cease::PEER_DECONFIGURED
+                | cease::BFD_DOWN
+                | HARD_RESET
         )
 }
 
@@ -580,7 +585,7 @@ mod tests {
         // ... and so does our soft reset, but not our shutdown,
         // max-prefix, deconfiguration or Hard Reset.
         assert_eq!(down_kind(Some(&gr(true)), tx(6, 4).as_ref()), graceful());
-        for sub in [1, 2, 3, 9] {
+        for sub in [1, 2, 3, 9, 10] {
             assert_eq!(
                 down_kind(Some(&gr(true)), tx(6, sub).as_ref()),
                 DownKind::Hard

@@ -471,6 +471,32 @@ impl SpeakerHandle {
             .ok_or(BgpError::UnknownNeighbor(addr))
     }
 
+    /// The BFD session to `addr` (on `interface`, for a link-local one)
+    /// went Down: its BGP session closes with Cease/10 (RFC 9384) and its
+    /// routes leave the RIB (RFC 5882 §4.2).
+    pub async fn bfd_down(&self, addr: IpAddr, interface: Option<&str>) -> Result<(), BgpError> {
+        let cmds: Vec<_> = {
+            let st = self.lock();
+            st.sessions
+                .iter()
+                .filter(|s| {
+                    s.neighbor.address == addr
+                        && (interface.is_none() || s.neighbor.interface.as_deref() == interface)
+                })
+                .map(|s| s.commander())
+                .collect()
+        };
+        if cmds.is_empty() {
+            return Err(BgpError::UnknownNeighbor(addr));
+        }
+        for c in cmds {
+            if !c.bfd_down().await {
+                return Err(BgpError::Stopped);
+            }
+        }
+        Ok(())
+    }
+
     /// Asks the peer to resend its routes (ROUTE-REFRESH, RFC 2918).
     pub async fn refresh(&self, addr: IpAddr) -> Result<(), BgpError> {
         let cmd = {

@@ -23,6 +23,9 @@ pub enum Request {
         limit: Option<usize>,
     },
     Fib,
+    /// BFD sessions (RFC 5880): peer, interface, states, diagnostics,
+    /// timers, uptime.
+    Bfd,
     /// Router id, AS, listener and warnings (forwarding off, ...).
     Status,
     /// Tear the session down (Cease/4, administrative reset) and restart it;

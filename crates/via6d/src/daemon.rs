@@ -10,6 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::bfd_sessions;
 use crate::config::{self, Config};
 use crate::control::{self, Reply, Request};
 use crate::metrics;
@@ -41,6 +42,8 @@ pub struct Parts {
     pub config: std::sync::Mutex<Arc<Config>>,
     /// `via6ctl shutdown`: stop for good.
     pub shutdown: tokio::sync::Notify,
+    /// Empty until a neighbour asks for BFD.
+    pub bfd: bfd_sessions::BfdCell,
 }
 
 impl Parts {
@@ -176,6 +179,9 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     );
 
     let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
+    let bfd_cell = bfd_sessions::BfdCell::default();
+    let (raw_tx, raw_rx) = tokio::sync::watch::channel(config.raw.clone());
+    let bfd_task = tokio::spawn(bfd_sessions::run(bfd_cell.clone(), speaker.clone(), raw_rx));
 
     for w in config::forwarding_warnings(&config.speaker, config::Forwarding::read()) {
         warn!("{w}");
@@ -185,6 +191,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         fib: fib.clone(),
         config: std::sync::Mutex::new(Arc::new(config.clone())),
         shutdown: tokio::sync::Notify::new(),
+        bfd: bfd_cell,
     });
     let control_task = tokio::spawn(serve_control(listener, parts.clone()));
     let metrics_task = match &config.raw.metrics {
@@ -226,6 +233,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
                             warn!("fib settings change at restart only; the rest of the new config is applied");
                         }
                         speaker.reconfigure(new.speaker.clone()).await;
+                        raw_tx.send_replace(new.raw.clone());
                         info!(file = %config_path.display(), "configuration reloaded");
                         for w in warnings(&new) {
                             warn!("{w}");
@@ -240,6 +248,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
     }
 
     control_task.abort();
+    bfd_task.abort();
     if let Some(t) = metrics_task {
         t.abort();
     }
@@ -336,6 +345,15 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
             v
         }),
         Request::Status => Ok(parts.status()),
+        Request::Bfd => {
+            let list = match parts.bfd.get() {
+                Some(b) => b.sessions().await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Ok(serde_json::Value::Array(
+                list.iter().map(bfd_sessions::to_json).collect(),
+            ))
+        }
         Request::Fib => match &parts.fib {
             Some(fib) => serde_json::to_value(fib.status().await),
             None => return Reply::Error("the FIB is disabled in the configuration".into()),

@@ -1,5 +1,6 @@
 //! via6d: the daemon's configuration, wiring, control socket and metrics.
 
+pub mod bfd_sessions;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -179,10 +179,79 @@ pub async fn render(parts: &Parts) -> String {
         Some(fib) => Some(serde_json::to_value(fib.status().await).unwrap_or_default()),
         None => None,
     };
-    encode_status(&peers, fib.as_ref())
+    let bfd = match parts.bfd.get() {
+        Some(b) => b.sessions().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    encode_status(&peers, fib.as_ref(), &bfd)
 }
 
-fn encode_status(peers: &[serde_json::Value], fib: Option<&serde_json::Value>) -> String {
+/// The labels of a per-BFD-session metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BfdLabels {
+    peer: String,
+    interface: String,
+}
+
+type Get = fn(&bfd::SessionInfo) -> f64;
+type Count = fn(&bfd::SessionInfo) -> u64;
+
+/// Per-BFD-session gauges.
+const BFD_GAUGES: [(&str, &str, Get); 3] = [
+    ("via6_bfd_session_up", "1 when the BFD session is Up", |s| {
+        f64::from(u8::from(s.state == bfd::State::Up))
+    }),
+    (
+        "via6_bfd_session_detection_time_seconds",
+        "time without packets after which the session goes Down",
+        |s| s.detection_time.as_secs_f64(),
+    ),
+    ("via6_bfd_session_uptime_seconds", "seconds since Up", |s| {
+        s.uptime.map_or(0.0, |d| d.as_secs() as f64)
+    }),
+];
+
+/// Per-BFD-session counters.
+const BFD_COUNTERS: [(&str, &str, Count); 2] = [
+    ("via6_bfd_packets_sent_total", "control packets sent", |s| {
+        s.tx_packets
+    }),
+    (
+        "via6_bfd_packets_received_total",
+        "control packets received",
+        |s| s.rx_packets,
+    ),
+];
+
+fn register_bfd(registry: &mut Registry, sessions: &[bfd::SessionInfo]) {
+    let labels = |s: &bfd::SessionInfo| BfdLabels {
+        peer: label_escape(&s.peer.to_string()),
+        interface: label_escape(s.interface.as_deref().unwrap_or("")),
+    };
+    for (name, help, get) in BFD_GAUGES {
+        let family = Family::<BfdLabels, Gauge<f64, AtomicU64>>::default();
+        for s in sessions {
+            family.get_or_create(&labels(s)).set(get(s));
+        }
+        registry.register(name, help, family);
+    }
+    for (name, help, get) in BFD_COUNTERS {
+        let family = Family::<BfdLabels, Total>::default();
+        for s in sessions {
+            family
+                .get_or_create(&labels(s))
+                .0
+                .store(get(s), Ordering::Relaxed);
+        }
+        registry.register(name, help, family);
+    }
+}
+
+fn encode_status(
+    peers: &[serde_json::Value],
+    fib: Option<&serde_json::Value>,
+    bfd: &[bfd::SessionInfo],
+) -> String {
     let mut registry = Registry::default();
     let labels = |p: &serde_json::Value| PeerLabels {
         peer: label_escape(p["address"].as_str().unwrap_or_default()),
@@ -221,6 +290,7 @@ fn encode_status(peers: &[serde_json::Value], fib: Option<&serde_json::Value>) -
             registry.register(name, help, gauge);
         }
     }
+    register_bfd(&mut registry, bfd);
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -245,7 +315,7 @@ mod tests {
             }),
         ];
         let fib = serde_json::json!({"installed": 9, "pending": 0, "failed": [], "foreign": ["10.0.0.0/8"]});
-        encode_status(&peers, Some(&fib))
+        encode_status(&peers, Some(&fib), &[])
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub enum SessionCommand {
     /// Stop with this Cease, as graceful restart wants it for `StopKind`
     /// (Hard Reset, the Cease, or no NOTIFICATION at all).
     StopAs(crate::graceful::StopKind, Notification),
+    /// The BFD session for this neighbour went Down (RFC 5882 §4.2):
+    /// Cease/10 (RFC 9384) at once if connected, then the usual back-off.
+    BfdDown,
 }
 
 /// What `via6ctl neighbors` shows of one session.
@@ -248,6 +251,12 @@ impl SessionCommander {
             .send(SessionCommand::HardReset(message))
             .await
             .is_ok()
+    }
+
+    /// The neighbour's BFD session went Down; false when the session is
+    /// gone.
+    pub async fn bfd_down(&self) -> bool {
+        self.cmd.send(SessionCommand::BfdDown).await.is_ok()
     }
 
     /// ROUTE-REFRESH for every negotiated family; false when not
@@ -678,6 +687,29 @@ impl Driver {
                     }
                 }
                 self.exit = true;
+            }
+            SessionCommand::BfdDown => {
+                // Without a connection there is nothing to tear down, and
+                // a BFD session that is not Up must not hold BGP back.
+                if matches!(
+                    self.fsm.state(),
+                    State::OpenSent | State::OpenConfirm | State::Established
+                ) {
+                    // The forwarding path is dead: no graceful restart
+                    // keeps these routes (RFC 5882 §4.3.2), so a peer that
+                    // set N gets a Hard Reset (RFC 8538 §3).
+                    let n = cease_notification(cease::BFD_DOWN, None);
+                    let gr = self
+                        .fsm
+                        .negotiated()
+                        .and_then(|neg| neg.graceful_restart.as_ref());
+                    let told = crate::graceful::stop_notification(
+                        crate::graceful::StopKind::Shutdown,
+                        gr,
+                        n.clone(),
+                    );
+                    self.feed(Event::ErrorStop(told.unwrap_or(n)));
+                }
             }
         }
     }

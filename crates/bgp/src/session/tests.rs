@@ -1006,3 +1006,53 @@ async fn silent_second_connection_loses_to_established() {
     );
     assert_eq!(a.handle.status().state, State::Established);
 }
+
+/// RFC 5882 §4.2 with RFC 9384: BFD Down closes an Established session
+/// at once with Cease/10, both RIBs drop the peer, and the session comes
+/// back by itself (a BFD session that is not Up does not hold BGP back).
+/// Before any connection the command changes nothing.
+#[tokio::test]
+async fn bfd_down_closes_with_cease_10() {
+    let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let listener = TcpListener::bind(SocketAddr::new(addr, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut nb = neighbor(&addr.to_string(), 65001);
+    nb.passive = true;
+    let mut b = side(2, 65002, 65001, [192, 0, 2, 2], nb);
+    // B has no connection yet: nothing to close, no back-off.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = b.handle.status().state;
+    assert_ne!(before, State::Idle);
+    assert!(b.handle.commander().bfd_down().await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(b.handle.status().state, before);
+    let _srv = serve(listener, forward_incoming(&b.handle));
+    let mut na = neighbor(&addr.to_string(), 65002);
+    na.port = port;
+    let mut a = side(1, 65001, 65002, [192, 0, 2, 1], na);
+    expect_established(&mut a.rib).await;
+    expect_established(&mut b.rib).await;
+    assert_eq!(b.handle.status().last_error, None);
+
+    let t = Instant::now();
+    assert!(a.handle.commander().bfd_down().await);
+    assert!(matches!(
+        next_rib(&mut a.rib).await,
+        RibInput::Down {
+            peer: PeerId(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        next_rib(&mut b.rib).await,
+        RibInput::Down {
+            peer: PeerId(2),
+            ..
+        }
+    ));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let err = b.handle.status().last_error.unwrap_or_default();
+    assert!(err.contains("6/10") && err.contains("BFD down"), "{err}");
+    expect_established(&mut a.rib).await;
+    expect_established(&mut b.rib).await;
+}

@@ -53,6 +53,9 @@ enum Command {
     },
     /// What is in the kernel, pending, failed.
     Fib,
+    /// BFD sessions (RFC 5880): peer, interface, states, diagnostic,
+    /// timers, uptime.
+    Bfd,
     /// Act on one session.
     #[command(visible_alias = "neighbour")]
     Neighbor {
@@ -238,6 +241,22 @@ fn last_error(n: &serde_json::Value, now: u64) -> String {
     format!("{error} ({} ago)", age(ago))
 }
 
+const BFD_COLUMNS: &[Column] = &[
+    ("PEER", |b| match b["interface"].as_str() {
+        Some(i) => format!("{}%{i}", cell(&b["peer"])),
+        None => cell(&b["peer"]),
+    }),
+    ("STATE", |b| cell(&b["state"])),
+    ("REMOTE", |b| cell(&b["remote_state"])),
+    ("DIAG", |b| cell(&b["diagnostic"])),
+    ("TX/RX ms", |b| {
+        format!("{}/{}", cell(&b["min_tx_ms"]), cell(&b["min_rx_ms"]))
+    }),
+    ("MULT", |b| cell(&b["multiplier"])),
+    ("DETECT ms", |b| cell(&b["detection_time_ms"])),
+    ("UPTIME", |b| uptime(&b["uptime"])),
+];
+
 const ROUTE_COLUMNS: &[Column] = &[
     ("PREFIX", |r| cell(&r["prefix"])),
     ("FLAGS", |r| {
@@ -342,6 +361,7 @@ fn main() -> ExitCode {
             limit: (!all).then_some(limit),
         },
         Command::Fib => Request::Fib,
+        Command::Bfd => Request::Bfd,
         Command::Neighbor {
             address,
             action,
@@ -405,6 +425,7 @@ fn main() -> ExitCode {
                     }
                 }
                 Request::Routes { .. } => print_columns(&v, ROUTE_COLUMNS),
+                Request::Bfd => print_columns(&v, BFD_COLUMNS),
                 Request::Status => {
                     print_human(&serde_json::json!({
                         "router_id": v["router_id"],

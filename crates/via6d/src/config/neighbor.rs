@@ -65,6 +65,9 @@ pub struct Neighbor {
     /// default) is off.
     #[serde(default)]
     pub long_lived_stale_time: LongLivedStaleTime,
+    /// BFD (RFC 5880/5881) for this neighbour's sessions.
+    #[serde(default)]
+    pub bfd: Option<crate::bfd_sessions::BfdSetting>,
 }
 
 fn default_true() -> bool {

@@ -1,0 +1,206 @@
+//! RFC 5882 end to end: via6d and BIRD 2 peer over a veth with link-local
+//! addresses only, BGP with `bfd: true` on our side and `bfd on` on
+//! BIRD's. BIRD's route reaches the kernel as `via inet6 fe80::2`; then
+//! BIRD's BFD packets (only those: BGP keeps flowing, the link stays up)
+//! are dropped with nftables, and via6d must close the BGP session with
+//! Cease/10 and take the route out of the kernel within about a second
+//! instead of at the 90 s hold timer. Needs root, iproute2, nftables and
+//! BIRD 2; fails loudly without.
+
+#[path = "../../bfd/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PREFIX: &str = "198.51.100.0/24";
+
+/// Daemons and files, cleaned up on drop (also when the test fails).
+struct Procs {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn(procs: &mut Procs, ns: &str, args: &[&str], log: &str) {
+    let log = std::fs::File::create(procs.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+    procs.children.push(child);
+}
+
+fn via6ctl(sock: &Path, args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
+        .arg("--socket")
+        .arg(sock)
+        .arg("--json")
+        .args(args)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn route(ns: &str) -> String {
+    sh(&["ip", "-n", ns, "-4", "route", "show", PREFIX])
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.elapsed()
+}
+
+fn bird_conf() -> String {
+    format!(
+        "router id 192.0.2.2;\n\
+         protocol device {{ scan time 2; }}\n\
+         protocol static {{ ipv4; route {PREFIX} blackhole; }}\n\
+         protocol bfd {{ interface \"vb\" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}\n\
+         protocol bgp b1 {{\n\
+           local as 65002;\n\
+           neighbor {A_LL}%vb as 65001;\n\
+           interface \"vb\";\n\
+           hold time 90;\n\
+           connect retry time 2;\n\
+           bfd on;\n\
+           ipv4 {{ import all; export all; extended next hop on; }};\n\
+         }}\n"
+    )
+}
+
+fn via6_conf(sock: &Path) -> String {
+    format!(
+        "router-id: 192.0.2.1\n\
+         asn: 65001\n\
+         listen: {{ address: \"::\", port: 179 }}\n\
+         neighbors:\n\
+         \x20 - address: \"{B_LL}%va\"\n\
+         \x20   remote-as: 65002\n\
+         \x20   hold-time: 90\n\
+         \x20   import: accept-all\n\
+         \x20   bfd: true\n\
+         fib:\n\
+         \x20 enabled: true\n\
+         \x20 source-address: 10.0.8.1\n\
+         control-socket: {}\n\
+         metrics: {{ listen: \"127.0.0.1:9179\" }}\n",
+        sock.display()
+    )
+}
+
+#[test]
+fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
+    sh(&["nft", "--version"]);
+    sh(&["bird", "--version"]);
+    let (_guard, a, b) = two_hosts("v6bfd");
+    let dir = std::env::temp_dir().join(format!("via6-bfd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut procs = Procs {
+        children: Vec::new(),
+        dir: dir.clone(),
+    };
+    let bird_conf_path = dir.join("bird.conf");
+    std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
+    let bc = bird_conf_path.to_string_lossy().into_owned();
+    let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
+    sh(&["bird", "-p", "-c", &bc]);
+    spawn(
+        &mut procs,
+        &b,
+        &["bird", "-f", "-c", &bc, "-s", &bird_sock],
+        "bird.log",
+    );
+
+    let sock = dir.join("via6d.sock");
+    let conf = dir.join("via6d.yaml");
+    std::fs::write(&conf, via6_conf(&sock)).unwrap_or_else(|e| panic!("{e}"));
+    let conf_s = conf.to_string_lossy().into_owned();
+    spawn(
+        &mut procs,
+        &a,
+        &[env!("CARGO_BIN_EXE_via6d"), "--config", &conf_s],
+        "via6d.log",
+    );
+
+    let up = wait_until(
+        "route via BIRD in the kernel",
+        Duration::from_secs(30),
+        || route(&a).contains("via inet6 fe80::2 dev va"),
+    );
+    let bfd_up = wait_until("BFD Up in via6ctl bfd", Duration::from_secs(10), || {
+        via6ctl(&sock, &["bfd"])
+            .is_some_and(|v| v[0]["state"] == "Up" && v[0]["detection_time_ms"] == 900)
+    });
+    eprintln!("route after {up:?}, BFD Up at 900 ms detection {bfd_up:?} later");
+    let bfd = via6ctl(&sock, &["bfd"]).unwrap_or_default();
+    assert_eq!(bfd[0]["interface"], "va", "{bfd}");
+    assert_eq!(bfd[0]["remote_state"], "Up", "{bfd}");
+    // The human table and the metrics say the same.
+    let table = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .arg("bfd")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row.get(..7),
+        Some(&["fe80::2%va", "Up", "Up", "none", "300/300", "3", "900"][..]),
+        "{table}"
+    );
+    let metrics = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "curl",
+        "-s",
+        "http://127.0.0.1:9179/metrics",
+    ]);
+    let up = "via6_bfd_session_up{peer=\"fe80::2\",interface=\"va\"} 1";
+    assert!(metrics.contains(up), "{up} missing in:\n{metrics}");
+
+    // Only BIRD's BFD packets stop; BGP keepalives still flow.
+    let nft = |s: &str| sh(&["ip", "netns", "exec", &b, "nft", s]);
+    nft("add table inet bfdtest");
+    nft("add chain inet bfdtest out { type filter hook output priority 0; }");
+    nft("add rule inet bfdtest out udp dport 3784 drop");
+    let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
+        route(&a).trim().is_empty()
+    });
+    eprintln!("BIRD's BFD silent: route out of the kernel after {gone:?}");
+    assert!(gone <= Duration::from_millis(1500), "{gone:?}");
+    let n = via6ctl(&sock, &["neighbors"]).unwrap_or_default();
+    let err = n[0]["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        err.contains("6/10"),
+        "expected Cease/10, got {err:?} in {n}"
+    );
+    drop(procs);
+}

@@ -1,0 +1,230 @@
+//! BFD on an interface (unnumbered) neighbour: via6d with `interface: va`
+//! and `bfd: true`, FRR (zebra, bgpd, bfdd) with `neighbor vb interface`
+//! and `neighbor vb bfd`, over a veth with link-local addresses only.
+//! via6d learns FRR's address by neighbour discovery, starts a BFD session
+//! to it, installs FRR's route `via inet6 fe80::2`; when FRR's BFD packets
+//! are dropped (nftables; BGP and the link stay up) the BGP session closes
+//! with Cease/10 and the route leaves the kernel within about a second.
+//! Needs root, iproute2, nftables and FRR; fails loudly without.
+
+#[path = "../../bfd/tests/common/mod.rs"]
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PREFIX: &str = "198.51.100.0/24";
+const FRR_LIB: &str = "/usr/lib/frr";
+
+struct Procs {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Procs {
+    fn spawn(&mut self, ns: &str, args: &[&str], log: &str) {
+        let log =
+            std::fs::File::create(self.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        self.children.push(child);
+    }
+
+    fn vtysh(&self, daemon: &str, cmd: &str) -> Option<String> {
+        let out = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-d", daemon, "-c", cmd])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// zebra, bfdd and bgpd in `ns`, one config file for all three.
+    fn start_frr(&mut self, ns: &str) {
+        for bin in ["zebra", "bfdd", "bgpd"] {
+            let p = format!("{FRR_LIB}/{bin}");
+            assert!(Path::new(&p).exists(), "{p} missing: install FRR");
+        }
+        assert!(
+            Path::new("/usr/bin/vtysh").exists(),
+            "vtysh missing: install FRR"
+        );
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        let conf = self.dir.join("frr.conf");
+        std::fs::write(&conf, frr_conf()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod: {e}"));
+        let d = self.dir.to_string_lossy().into_owned();
+        let conf = conf.to_string_lossy().into_owned();
+        for daemon in ["zebra", "bfdd", "bgpd"] {
+            let bin = format!("{FRR_LIB}/{daemon}");
+            let (zs, pid) = (format!("{d}/zserv.api"), format!("{d}/{daemon}.pid"));
+            let args = [
+                bin.as_str(),
+                "-u",
+                "frr",
+                "-g",
+                "frr",
+                "-P",
+                "0",
+                "-z",
+                &zs,
+                "--vty_socket",
+                &d,
+                "-i",
+                &pid,
+                "-f",
+                &conf,
+            ];
+            self.spawn(ns, &args, &format!("{daemon}.log"));
+            let t = Instant::now();
+            while self.vtysh(daemon, "show version").is_none() {
+                assert!(
+                    t.elapsed() < Duration::from_secs(15),
+                    "FRR {daemon} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn frr_conf() -> String {
+    format!(
+        "frr defaults datacenter\n\
+         interface vb\n ipv6 nd ra-interval 1\n no ipv6 nd suppress-ra\n!\n\
+         bfd\n!\n\
+         router bgp 65002\n\
+         \x20bgp router-id 192.0.2.2\n\
+         \x20no bgp ebgp-requires-policy\n\
+         \x20no bgp network import-check\n\
+         \x20neighbor vb interface remote-as external\n\
+         \x20neighbor vb bfd\n\
+         \x20neighbor vb timers connect 2\n\
+         \x20address-family ipv4 unicast\n\
+         \x20 network {PREFIX}\n\
+         \x20exit-address-family\n!\n"
+    )
+}
+
+fn via6_conf(sock: &Path) -> String {
+    format!(
+        "router-id: 192.0.2.1\n\
+         asn: 65001\n\
+         listen: {{ address: \"::\", port: 179 }}\n\
+         neighbors:\n\
+         \x20 - interface: va\n\
+         \x20   remote-as: external\n\
+         \x20   import: accept-all\n\
+         \x20   bfd: true\n\
+         fib:\n\
+         \x20 enabled: true\n\
+         \x20 source-address: 10.0.8.1\n\
+         control-socket: {}\n",
+        sock.display()
+    )
+}
+
+fn via6ctl(sock: &Path, what: &str) -> Option<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
+        .arg("--socket")
+        .arg(sock)
+        .args(["--json", what])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn route(ns: &str) -> String {
+    sh(&["ip", "-n", ns, "-4", "route", "show", PREFIX])
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.elapsed()
+}
+
+#[test]
+fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
+    sh(&["nft", "--version"]);
+    let (_guard, a, b) = two_hosts("v6bfdu");
+    let dir = std::env::temp_dir().join(format!("via6-bfdu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut procs = Procs {
+        children: Vec::new(),
+        dir: dir.clone(),
+    };
+    procs.start_frr(&b);
+    let sock = dir.join("via6d.sock");
+    let conf = dir.join("via6d.yaml");
+    std::fs::write(&conf, via6_conf(&sock)).unwrap_or_else(|e| panic!("{e}"));
+    let conf_s = conf.to_string_lossy().into_owned();
+    procs.spawn(
+        &a,
+        &[env!("CARGO_BIN_EXE_via6d"), "--config", &conf_s],
+        "via6d.log",
+    );
+
+    let up = wait_until("FRR's route in the kernel", Duration::from_secs(60), || {
+        route(&a).contains("via inet6 fe80::2 dev va")
+    });
+    let bfd_up = wait_until(
+        "BFD Up to the discovered peer",
+        Duration::from_secs(15),
+        || {
+            via6ctl(&sock, "bfd").is_some_and(|v| {
+                v[0]["peer"] == "fe80::2" && v[0]["interface"] == "va" && v[0]["state"] == "Up"
+            })
+        },
+    );
+    eprintln!("route after {up:?}, BFD Up {bfd_up:?} later");
+    // FRR's bgpd asked its bfdd for the session: it is Up there too.
+    let frr = procs
+        .vtysh("bfdd", "show bfd peers brief")
+        .unwrap_or_default();
+    assert!(frr.contains("fe80::1") && frr.contains("up"), "{frr}");
+
+    let nft = |s: &str| sh(&["ip", "netns", "exec", &b, "nft", s]);
+    nft("add table inet bfdtest");
+    nft("add chain inet bfdtest out { type filter hook output priority 0; }");
+    nft("add rule inet bfdtest out udp dport 3784 drop");
+    let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
+        route(&a).trim().is_empty()
+    });
+    let n = via6ctl(&sock, "neighbors").unwrap_or_default();
+    let err = n[0]["last_error"].as_str().unwrap_or_default().to_string();
+    eprintln!("FRR's BFD silent: route out of the kernel after {gone:?}; last error {err:?}");
+    assert!(gone <= Duration::from_millis(1500), "{gone:?}");
+    assert!(
+        err.contains("sent") && err.contains("6/10"),
+        "expected our Cease/10, got {err:?}"
+    );
+    drop(procs);
+}
