@@ -208,6 +208,11 @@ async fn run(
                 return;
             }
             initial_sent = true;
+            // After a graceful restart nothing went out yet (RFC 4724
+            // §4.1): start every peer's table now, not at the next input.
+            rib.flush_outbound();
+            dumping = rib.pump_dumps();
+            output_waiting = rib.drain_outputs();
         }
         // Full chunks while input keeps coming; whatever is there once the
         // input is quiet.
