@@ -412,3 +412,127 @@ fn g5_via6ctl_shutdown_is_for_good() {
         Ok(())
     });
 }
+
+/// Long-lived graceful restart (RFC 9494) with BIRD: BIRD 1 (restart time
+/// 3 s, long-lived stale time 10 s) and BIRD 2 announce 10.10.0.0/24,
+/// BIRD 2 with a longer AS path; BIRD 1 alone announces 10.11.0.0/24.
+/// BIRD 1 dies: its path stays best while plain stale, loses to BIRD 2's
+/// once long-lived stale, and its lone prefix goes when the long-lived
+/// stale time runs out.
+#[test]
+fn g6_long_lived_stale_loses_then_goes() {
+    use interop::topo::{BIRD2_LL, BIRD_AS, BIRD_LL, VIA6_AS, VIA6_LL};
+    use interop::{BirdPeer, Via6Config, Via6Neighbor};
+    const BOTH: &str = "10.10.0.0/24";
+    const ONLY1: &str = "10.11.0.0/24";
+    scenario("g6-llgr", |lab| {
+        let b1 = lab.add_host("b1")?;
+        let b2 = lab.add_host("b2")?;
+        let v = lab.add_host("via6")?;
+        lab.link_ll(&b1, "eth0", BIRD_LL, &v, "eth0", VIA6_LL)?;
+        lab.link_ll(&b2, "eth0", BIRD2_LL, &v, "eth1", VIA6_LL)?;
+        let bird_cfg = |id: [u8; 4], statics: &[&str], prepend: bool, llgr: bool| {
+            let mut c = BirdConfig::new(id.into(), BIRD_AS);
+            c.static_v4 = statics.iter().map(|s| s.to_string()).collect();
+            let mut peer = BirdPeer::link_local("via6", &VIA6_LL.to_string(), "eth0", VIA6_AS);
+            if prepend {
+                if let Some(ch) = peer.ipv4.as_mut() {
+                    ch.export = "filter { bgp_path.prepend(65099); accept; }".into();
+                }
+            }
+            if llgr {
+                peer.extra = "graceful restart on;\n  graceful restart time 3;\n  \
+                              long lived graceful restart on;\n  long lived stale time 10;"
+                    .into();
+            }
+            c.peers.push(peer);
+            c
+        };
+        let bird1 = Bird::start(
+            lab,
+            &b1,
+            "bird1",
+            &bird_cfg([10, 255, 0, 1], &[BOTH, ONLY1], false, true),
+        )?;
+        let _bird2 = Bird::start(
+            lab,
+            &b2,
+            "bird2",
+            &bird_cfg([10, 255, 0, 3], &[BOTH], true, false),
+        )?;
+        let mut cv = Via6Config::new(topo::VIA6_ID, VIA6_AS);
+        cv.originate_v4 = vec![topo::VIA6_V4.into()];
+        for (ll, dev) in [(BIRD_LL, "eth0"), (BIRD2_LL, "eth1")] {
+            let mut n = Via6Neighbor::open(&format!("{ll}%{dev}"), BIRD_AS);
+            n.extra.push("long-lived-stale-time: 3600".into());
+            cv.neighbors.push(n);
+        }
+        let via6 = Via6d::start(lab, &v, "via6d", &cv)?;
+        lab.wait_until(T, "both prefixes via BIRD 1", || {
+            Ok(
+                kernel_route_has(lab, &v, BOTH, &["via inet6 fe80::1 dev eth0"])?
+                    && kernel_route_has(lab, &v, ONLY1, &["via inet6 fe80::1 dev eth0"])?,
+            )
+        })?;
+        let n = interop::check::via6_neighbor(&via6, &format!("{BIRD_LL}%eth0"))?;
+        if !n
+            .to_string()
+            .contains("\"long_lived\":[\"ipv4-unicast 10s\"")
+        {
+            return Err(Error::Check(format!("long-lived GR not negotiated: {n}")));
+        }
+        let route = |prefix: &str, gw: &str| -> Result<Option<(bool, bool, bool)>> {
+            let v = via6.ctl_json(&["routes", "--all"])?;
+            Ok(json_entries(&v, prefix)
+                .into_iter()
+                .find(|r| r["next_hop_link_local"] == gw)
+                .map(|r| {
+                    (
+                        r["best"] == true,
+                        r["stale"] == true,
+                        r["long_lived_stale"] == true,
+                    )
+                }))
+        };
+        let t0 = Instant::now();
+        lab.kill(&bird1.daemon)?;
+        lab.wait_until(T, "BIRD 1's path stale, still best", || {
+            Ok(route(BOTH, "fe80::1")? == Some((true, true, false)))
+        })?;
+        if t0.elapsed() >= Duration::from_secs(3) {
+            return Err(Error::Check("too slow to see the plain stale phase".into()));
+        }
+        lab.wait_until(
+            Duration::from_secs(9),
+            "long-lived stale: BIRD 2's path wins",
+            || {
+                let (both, only1) = (route(BOTH, "fe80::1")?, route(ONLY1, "fe80::1")?);
+                if both == Some((false, true, true)) && only1 == Some((true, true, true)) {
+                    return kernel_route_has(lab, &v, BOTH, &["via inet6 fe80::3 dev eth1"]);
+                }
+                Err(Error::Check(format!(
+                "(best, stale, long-lived) of BIRD 1's paths: {BOTH} {both:?}, {ONLY1} {only1:?}"
+            )))
+            },
+        )?;
+        let switched = t0.elapsed();
+        lab.wait_until(
+            T,
+            "long-lived stale time over: BIRD 1's lone prefix goes",
+            || kernel_route_absent(lab, &v, ONLY1),
+        )?;
+        let gone = t0.elapsed();
+        eprintln!(
+            "g6: BIRD 2's path took over {:.1} s after the kill, BIRD 1's lone prefix left after {:.1} s",
+            switched.as_secs_f64(),
+            gone.as_secs_f64()
+        );
+        if switched < Duration::from_millis(2500) || gone < Duration::from_secs(12) {
+            return Err(Error::Check(format!("too early: {switched:?}, {gone:?}")));
+        }
+        if gone > Duration::from_secs(15) {
+            return Err(Error::Check(format!("too late: {gone:?}")));
+        }
+        Ok(())
+    });
+}
