@@ -14,6 +14,9 @@
 //!   start): BIRD keeps via6's routes (it never withdraws via6's /24 from
 //!   its kernel), via6's kernel keeps BIRD's, and a ping from BIRD's host
 //!   to via6's source address loses at most 1% of what it sends.
+//! - g5: `via6ctl shutdown` is for good: BIRD drops via6's routes at once.
+//! - g6: long-lived graceful restart with two BIRDs (RFC 9494).
+//! - g7: FRR as the restarting peer.
 //! - A peer without graceful restart loses its routes at once: scenario 6
 //!   (`dynamics.rs`) with BIRD's default, which lists no family.
 
@@ -532,6 +535,120 @@ fn g6_long_lived_stale_loses_then_goes() {
         }
         if gone > Duration::from_secs(15) {
             return Err(Error::Check(format!("too late: {gone:?}")));
+        }
+        Ok(())
+    });
+}
+
+/// FRR as the restarting peer (`bgp graceful-restart` with
+/// `preserve-fw-state`, bgpd killed and started again): via6's kernel
+/// keeps FRR's routes throughout
+/// (no deletion seen), and a ping from via6's host to FRR's loses at most
+/// 1% of what it sends.
+#[test]
+fn g7_frr_restarts_and_ipv4_keeps_flowing() {
+    use interop::frr::{Frr, FrrConfig, FrrPeer};
+    use interop::topo::{BIRD_LL as FRR_LL, VIA6_AS, VIA6_LL};
+    use interop::{Via6Config, Via6Neighbor};
+    const FRR_V4: &str = "10.1.0.0/24";
+    const FRR_HOST: &str = "10.1.0.1";
+    scenario("g7-frr-restart", |lab| {
+        let fh = lab.add_host("frr")?;
+        let vh = lab.add_host("via6")?;
+        lab.link_ll(&fh, "eth0", FRR_LL, &vh, "eth0", VIA6_LL)?;
+        lab.add_addr(&fh, "lo", &format!("{FRR_HOST}/32"))?;
+        // The return path does not depend on FRR's own kernel routes.
+        lab.ip(
+            &fh,
+            &[
+                "route",
+                "add",
+                &format!("{VIA6_SRC}/32"),
+                "via",
+                "inet6",
+                "fe80::2",
+                "dev",
+                "eth0",
+            ],
+        )?;
+        let mut fc = FrrConfig::new(
+            "10.255.0.1"
+                .parse()
+                .map_err(|_| Error::Check("id".into()))?,
+            65001,
+        );
+        fc.networks_v4 = vec![FRR_V4.into()];
+        fc.peers
+            .push(FrrPeer::link_local(&VIA6_LL.to_string(), "eth0", VIA6_AS));
+        fc.extra = " bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n \
+                    bgp graceful-restart restart-time 30\n"
+            .into();
+        let mut frr = Frr::start(lab, &fh, "frr", &fc)?;
+        let mut cv = Via6Config::new(topo::VIA6_ID, VIA6_AS);
+        cv.source_address = Some(VIA6_SRC.parse().map_err(|_| Error::Check("addr".into()))?);
+        cv.originate_v4 = vec![topo::VIA6_V4.into()];
+        cv.neighbors
+            .push(Via6Neighbor::open(&format!("{FRR_LL}%eth0"), 65001));
+        let via6 = Via6d::start(lab, &vh, "via6d", &cv)?;
+        lab.wait_until(T, "FRR's route in via6's kernel, ping across", || {
+            Ok(
+                kernel_route_has(lab, &vh, FRR_V4, &["via inet6 fe80::1 dev eth0"])?
+                    && lab
+                        .exec(
+                            &vh,
+                            &["ping", "-4", "-c", "1", "-W", "1", "-I", VIA6_SRC, FRR_HOST],
+                        )
+                        .is_ok(),
+            )
+        })?;
+        let n = interop::check::via6_neighbor(&via6, &format!("{FRR_LL}%eth0"))?;
+        if !n.to_string().contains("\"graceful_restart\":{") {
+            return Err(Error::Check(format!(
+                "graceful restart not negotiated: {n}"
+            )));
+        }
+        let monitor = route_monitor(lab, &vh)?;
+        let ping = Background::start(
+            lab,
+            &vh,
+            "ping-frr",
+            &["ping", "-4", "-i", "0.02", "-I", VIA6_SRC, FRR_HOST],
+        )?;
+        std::thread::sleep(Duration::from_secs(1));
+        let t0 = Instant::now();
+        lab.kill(&frr.bgpd)?;
+        let key = format!("{FRR_LL}%eth0");
+        lab.wait_until(T, "via6 keeps FRR's route, stale", || {
+            let v = via6.ctl_json(&["routes", "--all"])?;
+            Ok(json_entries(&v, FRR_V4)
+                .into_iter()
+                .any(|r| r["stale"] == true))
+        })?;
+        frr.restart_bgpd(lab)?;
+        lab.wait_until(T, "session back, FRR's route fresh", || {
+            let v = via6.ctl_json(&["routes", "--all"])?;
+            Ok(via6_established(&via6, &key)?
+                && json_entries(&v, FRR_V4)
+                    .into_iter()
+                    .any(|r| r["stale"] == false && r["best"] == true))
+        })?;
+        let window = t0.elapsed();
+        std::thread::sleep(Duration::from_secs(1));
+        let out = ping.finish();
+        let (sent, received) = ping_counts(&out)?;
+        let lost = sent.saturating_sub(received);
+        eprintln!(
+            "g7: restart window {:.1} s, ping sent {sent}, received {received}, lost {lost}",
+            window.as_secs_f64()
+        );
+        let d = deletions(&monitor.finish(), FRR_V4);
+        if !d.is_empty() {
+            return Err(Error::Check(format!(
+                "FRR's route left via6's kernel: {d:?}"
+            )));
+        }
+        if sent < 100 || lost * 100 > sent {
+            return Err(Error::Check(format!("ping lost {lost} of {sent}:\n{out}")));
         }
         Ok(())
     });
