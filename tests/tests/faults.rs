@@ -30,39 +30,10 @@ fn check(msg: impl Into<String>) -> Error {
     Error::Check(msg.into())
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The real table, read in place (DESIGN.md: never copied into the tree).
-fn prefixes_file() -> Result<PathBuf> {
-    let p = std::env::var_os("VIA6_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/data"))
-        .join("prefixes.txt.gz");
-    if !p.is_file() {
-        return Err(Error::Prerequisite(format!(
-            "{} is missing (set VIA6_DATA to the shared data directory)",
-            p.display()
-        )));
-    }
-    Ok(p)
-}
-
-/// `target/debug/via6-feeder`, built when missing.
-fn feeder_bin() -> Result<PathBuf> {
-    let bin = workspace().join("target/debug/via6-feeder");
-    if !bin.is_file() {
-        let st = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "feeder", "--bins"])
-            .current_dir(workspace())
-            .status()
-            .map_err(|e| Error::io("cargo build -p feeder", e))?;
-        if !st.success() || !bin.is_file() {
-            return Err(Error::Prerequisite("cannot build via6-feeder".into()));
-        }
-    }
-    Ok(bin)
+/// The real table, read in place from the shared data set (`VIA6_DATA`
+/// overrides its directory; a missing file fails the test by name).
+fn prefixes_file() -> PathBuf {
+    e2e::shared_data("prefixes.txt.gz")
 }
 
 struct Bed<'a> {
@@ -108,8 +79,8 @@ impl<'a> Bed<'a> {
 
     /// Starts the feeder with the first `limit` prefixes and `extra` args.
     fn start_feeder(&mut self, limit: usize, extra: &[&str]) -> Result<()> {
-        let bin = feeder_bin()?.to_string_lossy().into_owned();
-        let file = prefixes_file()?.to_string_lossy().into_owned();
+        let bin = e2e::binary("via6-feeder").to_string_lossy().into_owned();
+        let file = prefixes_file().to_string_lossy().into_owned();
         let target = format!("{VIA6_LL}%eth0");
         let limit = limit.to_string();
         let hold = self.hold.to_string();
