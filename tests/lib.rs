@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+pub mod monitor;
 pub mod rawpeer;
 
 /// The workspace root (this crate sits directly under it).

@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use e2e::monitor::RouteMonitor;
 use interop::lab::{Host, Lab};
 use interop::via6::{Via6Config, Via6Neighbor, Via6d};
 use interop::{scenario, Error, Result};
@@ -85,6 +86,28 @@ fn hangup(v: &Via6d) -> Result<()> {
     // SAFETY: kill(2) has no memory-safety preconditions.
     let rc = unsafe { libc::kill(v.daemon.pid as i32, libc::SIGHUP) };
     check(rc == 0, "SIGHUP could not be sent")
+}
+
+/// The `state` of `via6ctl --json neighbors` for the peer at `address`.
+fn neighbor_state(v: &Via6d, address: &str) -> Result<String> {
+    let j = v.ctl_json(&["neighbors"])?;
+    let rows = j.as_array().map(Vec::as_slice).unwrap_or_default();
+    rows.iter()
+        .find(|r| r["address"].as_str() == Some(address))
+        .and_then(|r| r["state"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Check(format!("no neighbour {address} in {j}")))
+}
+
+/// The value of the sample named exactly `key` (name and labels) on a
+/// Prometheus text page: the whole key is compared, so
+/// `via6_fib_routes_installed 1` never matches a page that says `10`.
+fn metric(page: &str, key: &str) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 fn wait_both_routes(lab: &Lab, p: &Pair) -> Result<()> {
@@ -169,20 +192,38 @@ fn restart_after_sigkill_leaves_no_duplicates_and_no_stale_routes() {
             has_route(lab, &p.b_host, "198.51.100.0/24", "via inet6 fe80::1")?,
             "routes vanished when via6d was killed",
         )?;
+        // Every route change in B's kernel from here to the end of the
+        // restart is recorded, so a delete and re-add cannot slip between
+        // two samples.
+        let monitor = RouteMonitor::start(lab, &p.b_host, "b-routes")?;
         // A stops announcing 203.0.113.0/24 while B is away.
         lab.stop(&p.a.daemon, libc::SIGTERM)?;
         p.a = Via6d::start(lab, &p.a_host, "via6-a", &config_a(&[]))?;
-        // Restarted B adopts its own routes: still there right after start.
+        // Restarted B adopts its own routes.
         p.b = Via6d::start(lab, &p.b_host, "via6-b", &config_b())?;
-        check(
-            has_route(lab, &p.b_host, "198.51.100.0/24", "via inet6 fe80::1")?,
-            "restart removed a wanted route before the session came back",
-        )?;
         wait_both_routes(lab, &p)?;
         // After End-of-RIB the stale route goes; the wanted one is there once.
         lab.wait_until(T, "B: stale 203.0.113.0/24 removed", || {
             Ok(bgp_routes(lab, &p.b_host, "203.0.113.0/24")?.is_empty())
         })?;
+        // The restart never deleted the wanted route, not even briefly
+        // (the stale one is the only deletion allowed).
+        let events = monitor.finish()?;
+        let deleted: Vec<&str> = events
+            .iter()
+            .filter(|e| e.deleted && e.prefix == "198.51.100.0/24")
+            .map(|e| e.line.as_str())
+            .collect();
+        check(
+            deleted.is_empty(),
+            format!("the restart deleted a wanted route: {deleted:?}"),
+        )?;
+        check(
+            events
+                .iter()
+                .any(|e| e.deleted && e.prefix == "203.0.113.0/24"),
+            format!("the monitor never saw the stale route go: {events:?}"),
+        )?;
         let wanted = bgp_routes(lab, &p.b_host, "198.51.100.0/24")?;
         check(wanted.len() == 1, format!("duplicates: {wanted:?}"))?;
         let all = bgp_routes(lab, &p.b_host, "")?;
@@ -213,11 +254,8 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
             Ok(log.contains("reload refused"))
         })?;
         check(lab.is_running(&p.b.daemon), "via6d died on a bad reload")?;
-        let state = p.b.ctl_json(&["neighbors"])?.to_string();
-        check(
-            state.contains("Established"),
-            format!("session dropped: {state}"),
-        )?;
+        let state = neighbor_state(&p.b, "fe80::1")?;
+        check(state == "Established", format!("session dropped: {state}"))?;
         check(
             has_route(lab, &p.a_host, "10.9.9.0/24", "via inet6 fe80::2")?,
             "routes lost on a refused reload",
@@ -235,10 +273,17 @@ fn metrics_page_reports_sessions_and_fib() {
         let fetch = "exec 3<>/dev/tcp/127.0.0.1/9179; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
         lab.wait_until(T, "metrics show the session up and one FIB route", || {
             let page = lab.exec(&p.b_host, &["bash", "-c", fetch])?;
-            Ok(
-                page.contains("via6_bgp_peer_up{peer=\"fe80::1\",remote_as=\"65001\"} 1")
-                    && page.contains("via6_fib_routes_installed 1"),
-            )
+            let up = metric(
+                &page,
+                "via6_bgp_peer_up{peer=\"fe80::1\",remote_as=\"65001\"}",
+            );
+            let installed = metric(&page, "via6_fib_routes_installed");
+            if up == Some(1.0) && installed == Some(1.0) {
+                return Ok(true);
+            }
+            Err(Error::Check(format!(
+                "peer_up {up:?}, routes_installed {installed:?}"
+            )))
         })
     });
 }
@@ -257,10 +302,7 @@ fn reset_and_deconfigure_send_the_right_cease() {
                 .contains("administrative reset"))
         })?;
         lab.wait_until(T, "session back after reset", || {
-            Ok(p.b
-                .ctl_json(&["neighbors"])?
-                .to_string()
-                .contains("Established"))
+            Ok(neighbor_state(&p.b, "fe80::1")? == "Established")
         })?;
         wait_both_routes(lab, &p)?;
         // Reload without the neighbour: Cease/3, its routes leave B's kernel.
