@@ -513,9 +513,11 @@ fn header_open_and_fsm_errors() {
         bed.run("silent after OPEN", |b| {
             let mut peer = b.connect()?;
             // Taken before our OPEN leaves, so via6d's timer cannot have
-            // started earlier: at least 3 s however loaded the machine.
-            // The upper bound is `T`: far below the 90 s via6d offers, so
-            // only the negotiated 3 s can fire within it.
+            // started earlier: at least 3 s however loaded the machine (a
+            // timer a second short is caught on a quiet machine, and may
+            // hide behind a slow exchange on a loaded one). The upper
+            // bound is `T`: far below the 90 s via6d offers, so only the
+            // negotiated 3 s can fire within it.
             let start = Instant::now();
             peer.open_exchange(&raw_open().hold(3), T)?;
             let n = peer.expect_notification_and_close(T)?;
