@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use e2e::monitor::RouteMonitor;
 use interop::lab::{Host, Lab};
 use interop::via6::{Via6Config, Via6Neighbor, Via6d};
 use interop::{scenario, Error, Result};
@@ -87,6 +88,52 @@ fn hangup(v: &Via6d) -> Result<()> {
     check(rc == 0, "SIGHUP could not be sent")
 }
 
+/// A text field (`state`, `last_error`) of the peer at `address` in
+/// `via6ctl --json neighbors`; "" when the field is empty.
+fn neighbor_field(v: &Via6d, address: &str, field: &str) -> Result<String> {
+    let j = v.ctl_json(&["neighbors"])?;
+    let rows = j.as_array().map(Vec::as_slice).unwrap_or_default();
+    rows.iter()
+        .find(|r| r["address"].as_str() == Some(address))
+        .map(|r| r[field].as_str().unwrap_or_default().to_string())
+        .ok_or_else(|| Error::Check(format!("no neighbour {address} in {j}")))
+}
+
+fn neighbor_state(v: &Via6d, address: &str) -> Result<String> {
+    neighbor_field(v, address, "state")
+}
+
+/// The peer `neighbor` (as the log names it, `fe80::2%eth0`) sent
+/// NOTIFICATION `code`/`subcode` (RFC 4486 Cease subcodes) at some point:
+/// read from via6d's log, which keeps it, unlike `last_error`, which the
+/// next failed reconnect overwrites.
+fn received_notification(v: &Via6d, neighbor: &str, code: u8, subcode: u8) -> Result<bool> {
+    let log = std::fs::read_to_string(&v.daemon.log).map_err(|e| Error::io("read log", e))?;
+    let peer = format!("neighbor={neighbor} ");
+    let what = format!("notification=NOTIFICATION {code}/{subcode} ");
+    let seen: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("peer sent NOTIFICATION") && l.contains(&peer))
+        .collect();
+    if seen.iter().any(|l| l.contains(&what)) {
+        return Ok(true);
+    }
+    Err(Error::Check(format!(
+        "no NOTIFICATION {code}/{subcode} from {neighbor}; received: {seen:?}"
+    )))
+}
+
+/// The value of the sample named exactly `key` (name and labels) on a
+/// Prometheus text page: the whole key is compared, so
+/// `via6_fib_routes_installed 1` never matches a page that says `10`.
+fn metric(page: &str, key: &str) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
 fn wait_both_routes(lab: &Lab, p: &Pair) -> Result<()> {
     lab.wait_until(T, "B: 198.51.100.0/24 via inet6 fe80::1 dev eth0", || {
         has_route(
@@ -147,11 +194,9 @@ fn via6_to_via6_ping_then_sigterm_cleans_up() {
         lab.wait_until(T, "A: B's route withdrawn", || {
             Ok(bgp_routes(lab, &p.a_host, "10.0.8.42")?.is_empty())
         })?;
-        let neighbors = p.a.ctl_json(&["neighbors"])?.to_string();
-        check(
-            neighbors.to_lowercase().contains("administrative shutdown"),
-            format!("A did not get Cease/2 (administrative shutdown): {neighbors}"),
-        )
+        lab.wait_until(T, "A saw Cease/2 (administrative shutdown)", || {
+            received_notification(&p.a, "fe80::2%eth0", 6, 2)
+        })
     });
 }
 
@@ -169,20 +214,38 @@ fn restart_after_sigkill_leaves_no_duplicates_and_no_stale_routes() {
             has_route(lab, &p.b_host, "198.51.100.0/24", "via inet6 fe80::1")?,
             "routes vanished when via6d was killed",
         )?;
+        // Every route change in B's kernel from here to the end of the
+        // restart is recorded, so a delete and re-add cannot slip between
+        // two samples.
+        let monitor = RouteMonitor::start(lab, &p.b_host, "b-routes")?;
         // A stops announcing 203.0.113.0/24 while B is away.
         lab.stop(&p.a.daemon, libc::SIGTERM)?;
         p.a = Via6d::start(lab, &p.a_host, "via6-a", &config_a(&[]))?;
-        // Restarted B adopts its own routes: still there right after start.
+        // Restarted B adopts its own routes.
         p.b = Via6d::start(lab, &p.b_host, "via6-b", &config_b())?;
-        check(
-            has_route(lab, &p.b_host, "198.51.100.0/24", "via inet6 fe80::1")?,
-            "restart removed a wanted route before the session came back",
-        )?;
         wait_both_routes(lab, &p)?;
         // After End-of-RIB the stale route goes; the wanted one is there once.
         lab.wait_until(T, "B: stale 203.0.113.0/24 removed", || {
             Ok(bgp_routes(lab, &p.b_host, "203.0.113.0/24")?.is_empty())
         })?;
+        // The restart never deleted the wanted route, not even briefly
+        // (the stale one is the only deletion allowed).
+        let events = monitor.finish()?;
+        let deleted: Vec<&str> = events
+            .iter()
+            .filter(|e| e.deleted && e.prefix == "198.51.100.0/24")
+            .map(|e| e.line.as_str())
+            .collect();
+        check(
+            deleted.is_empty(),
+            format!("the restart deleted a wanted route: {deleted:?}"),
+        )?;
+        check(
+            events
+                .iter()
+                .any(|e| e.deleted && e.prefix == "203.0.113.0/24"),
+            format!("the monitor never saw the stale route go: {events:?}"),
+        )?;
         let wanted = bgp_routes(lab, &p.b_host, "198.51.100.0/24")?;
         check(wanted.len() == 1, format!("duplicates: {wanted:?}"))?;
         let all = bgp_routes(lab, &p.b_host, "")?;
@@ -213,11 +276,8 @@ fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
             Ok(log.contains("reload refused"))
         })?;
         check(lab.is_running(&p.b.daemon), "via6d died on a bad reload")?;
-        let state = p.b.ctl_json(&["neighbors"])?.to_string();
-        check(
-            state.contains("Established"),
-            format!("session dropped: {state}"),
-        )?;
+        let state = neighbor_state(&p.b, "fe80::1")?;
+        check(state == "Established", format!("session dropped: {state}"))?;
         check(
             has_route(lab, &p.a_host, "10.9.9.0/24", "via inet6 fe80::2")?,
             "routes lost on a refused reload",
@@ -235,10 +295,17 @@ fn metrics_page_reports_sessions_and_fib() {
         let fetch = "exec 3<>/dev/tcp/127.0.0.1/9179; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3";
         lab.wait_until(T, "metrics show the session up and one FIB route", || {
             let page = lab.exec(&p.b_host, &["bash", "-c", fetch])?;
-            Ok(
-                page.contains("via6_bgp_peer_up{peer=\"fe80::1\",remote_as=\"65001\"} 1")
-                    && page.contains("via6_fib_routes_installed 1"),
-            )
+            let up = metric(
+                &page,
+                "via6_bgp_peer_up{peer=\"fe80::1\",remote_as=\"65001\"}",
+            );
+            let installed = metric(&page, "via6_fib_routes_installed");
+            if up == Some(1.0) && installed == Some(1.0) {
+                return Ok(true);
+            }
+            Err(Error::Check(format!(
+                "peer_up {up:?}, routes_installed {installed:?}"
+            )))
         })
     });
 }
@@ -251,16 +318,10 @@ fn reset_and_deconfigure_send_the_right_cease() {
         // `via6ctl neighbor ADDR reset`: Cease/4, then the session returns.
         p.b.ctl(&["neighbor", "fe80::1%eth0", "reset"])?;
         lab.wait_until(T, "A saw Cease/4 (administrative reset)", || {
-            Ok(p.a
-                .ctl_json(&["neighbors"])?
-                .to_string()
-                .contains("administrative reset"))
+            received_notification(&p.a, "fe80::2%eth0", 6, 4)
         })?;
         lab.wait_until(T, "session back after reset", || {
-            Ok(p.b
-                .ctl_json(&["neighbors"])?
-                .to_string()
-                .contains("Established"))
+            Ok(neighbor_state(&p.b, "fe80::1")? == "Established")
         })?;
         wait_both_routes(lab, &p)?;
         // Reload without the neighbour: Cease/3, its routes leave B's kernel.
@@ -270,10 +331,7 @@ fn reset_and_deconfigure_send_the_right_cease() {
             .map_err(|e| Error::io("rewrite config", e))?;
         hangup(&p.b)?;
         lab.wait_until(T, "A saw Cease/3 (peer de-configured)", || {
-            Ok(p.a
-                .ctl_json(&["neighbors"])?
-                .to_string()
-                .contains("peer de-configured"))
+            received_notification(&p.a, "fe80::2%eth0", 6, 3)
         })?;
         lab.wait_until(T, "B's kernel route from A removed", || {
             Ok(bgp_routes(lab, &p.b_host, "")?.is_empty())

@@ -25,44 +25,17 @@ const FEEDER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
 const IFNAME: &str = "f0";
 const TABLE: usize = 100_000;
 const LOAD: Duration = Duration::from_secs(180);
+/// One `via6ctl --json routes --all` of the full table, on a busy machine.
+const DUMP_LIMIT: Duration = Duration::from_secs(120);
 
 fn check(msg: impl Into<String>) -> Error {
     Error::Check(msg.into())
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The real table, read in place (DESIGN.md: never copied into the tree).
-fn prefixes_file() -> Result<PathBuf> {
-    let p = std::env::var_os("VIA6_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/data"))
-        .join("prefixes.txt.gz");
-    if !p.is_file() {
-        return Err(Error::Prerequisite(format!(
-            "{} is missing (set VIA6_DATA to the shared data directory)",
-            p.display()
-        )));
-    }
-    Ok(p)
-}
-
-/// `target/debug/via6-feeder`, built when missing.
-fn feeder_bin() -> Result<PathBuf> {
-    let bin = workspace().join("target/debug/via6-feeder");
-    if !bin.is_file() {
-        let st = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "feeder", "--bins"])
-            .current_dir(workspace())
-            .status()
-            .map_err(|e| Error::io("cargo build -p feeder", e))?;
-        if !st.success() || !bin.is_file() {
-            return Err(Error::Prerequisite("cannot build via6-feeder".into()));
-        }
-    }
-    Ok(bin)
+/// The real table, read in place from the shared data set (`VIA6_DATA`
+/// overrides its directory; a missing file fails the test by name).
+fn prefixes_file() -> PathBuf {
+    e2e::shared_data("prefixes.txt.gz")
 }
 
 struct Bed<'a> {
@@ -108,8 +81,8 @@ impl<'a> Bed<'a> {
 
     /// Starts the feeder with the first `limit` prefixes and `extra` args.
     fn start_feeder(&mut self, limit: usize, extra: &[&str]) -> Result<()> {
-        let bin = feeder_bin()?.to_string_lossy().into_owned();
-        let file = prefixes_file()?.to_string_lossy().into_owned();
+        let bin = e2e::binary("via6-feeder").to_string_lossy().into_owned();
+        let file = prefixes_file().to_string_lossy().into_owned();
         let target = format!("{VIA6_LL}%eth0");
         let limit = limit.to_string();
         let hold = self.hold.to_string();
@@ -173,7 +146,22 @@ impl<'a> Bed<'a> {
     /// Prefixes `via6ctl routes` says are installed (best, no reason not
     /// to be).
     fn rib_set(&self) -> Result<BTreeSet<String>> {
-        let j = self.via6.ctl_json(&["routes", "--all"])?;
+        // A debug build dumps 100,000 routes in seconds on a quiet machine
+        // and in tens of seconds on a loaded one: more than the lab's
+        // per-command limit, so this one command gets its own.
+        let mut cmd = std::process::Command::new(&self.via6.via6ctl);
+        cmd.arg("--socket")
+            .arg(&self.via6.daemon.socket)
+            .args(["--json", "routes", "--all"]);
+        let out = interop::exec::output_within(&mut cmd, DUMP_LIMIT)?;
+        if !out.status.success() {
+            return Err(check(format!(
+                "via6ctl routes --all: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| check(format!("via6ctl routes --all is not JSON: {e}")))?;
         let rows = j
             .as_array()
             .ok_or_else(|| check("via6ctl routes is not a list"))?;
@@ -221,10 +209,10 @@ impl<'a> Bed<'a> {
         self.kernel_reaches(want, what)?;
         let mut last = String::new();
         let mut kernel = BTreeSet::new();
-        self.lab.wait_until(
-            Duration::from_secs(60),
-            &format!("{what}: kernel == RIB"),
-            || {
+        // Each look is a full dump (see `rib_set`), so the window is the
+        // load window: a few looks on a busy machine.
+        self.lab
+            .wait_until(LOAD, &format!("{what}: kernel == RIB"), || {
                 kernel = self.kernel_set()?;
                 let rib = self.rib_set()?;
                 if kernel == rib && kernel.len() == want {
@@ -238,8 +226,7 @@ impl<'a> Bed<'a> {
                     rib.len()
                 );
                 Err(check(last.clone()))
-            },
-        )?;
+            })?;
         Ok(kernel)
     }
 
@@ -251,6 +238,22 @@ impl<'a> Bed<'a> {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| check(format!("no VmRSS in {path}")))
+    }
+
+    /// The session is down and neither the RIB (`via6ctl routes`) nor the
+    /// FIB (`via6ctl fib`) holds a route: cheap queries (one route at
+    /// most), so polling does not slow via6d.
+    fn via6_lost_the_peer(&self) -> Result<bool> {
+        let fib = interop::check::via6_fib_installed(&self.via6)?;
+        let rib = self.via6.ctl_json(&["routes", "--limit", "1"])?;
+        let rib_empty = rib.as_array().is_some_and(Vec::is_empty);
+        let up = self.established().unwrap_or(false);
+        if fib == 0 && rib_empty && !up {
+            return Ok(true);
+        }
+        Err(check(format!(
+            "FIB installed {fib}, RIB first route {rib}, session up {up}"
+        )))
     }
 
     fn established(&self) -> Result<bool> {
@@ -278,13 +281,17 @@ fn sigkill_under_full_table_then_restart_leaves_exactly_the_wanted_routes() {
         let before = bed.converge(TABLE, "initial load")?;
         lab.kill(&bed.via6.daemon)?;
         bed.kill_feeder()?;
-        // The kernel keeps what the dead process installed (unless the
-        // link lost carrier, which flushes nexthop objects): report it,
-        // the end state below is what is asserted.
-        eprintln!(
-            "after SIGKILL the kernel holds {} of the {TABLE} routes",
-            bed.kernel_count()?
-        );
+        // A killed process cleans nothing: the kernel keeps every route it
+        // installed (the link keeps its carrier, so nothing is flushed).
+        let left = bed.kernel_set()?;
+        if left != before {
+            let gone: Vec<_> = before.difference(&left).take(5).collect();
+            return Err(check(format!(
+                "after SIGKILL the kernel holds {} of {} routes; gone: {gone:?}",
+                left.len(),
+                before.len()
+            )));
+        }
         let cfg = bed.cfg.clone();
         bed.via6 = Via6d::start(lab, &bed.v, "via6d", &cfg)?;
         bed.start_feeder(60_000, &[])?;
@@ -300,9 +307,9 @@ fn sigkill_under_full_table_then_restart_leaves_exactly_the_wanted_routes() {
     });
 }
 
-/// via6d's interface goes down for 3 s and comes back: the kernel drops
-/// the routes through it; once the session is back every route is in the
-/// kernel again and FIB == RIB.
+/// via6d's interface goes down and comes back: while it is down via6's
+/// RIB and FIB hold none of the peer's routes; once the session is back
+/// every route is in the kernel again and FIB == RIB.
 #[test]
 fn link_down_and_up_restores_fib_equal_rib() {
     scenario("faults-link-flap", |lab| {
@@ -310,7 +317,21 @@ fn link_down_and_up_restores_fib_equal_rib() {
         bed.start_feeder(TABLE, &["--connect-timeout", "600"])?;
         bed.converge(TABLE, "initial load")?;
         lab.set_link_end(&bed.via6_end, false)?;
-        std::thread::sleep(Duration::from_secs(3));
+        // The kernel drops routes over a downed link by itself, so the
+        // kernel alone proves nothing: via6 must end the session (the
+        // link-local peer is unreachable) and hold none of its routes in
+        // its RIB or its FIB while the link is down.
+        // Link detection ends the session: well within the 90 s hold
+        // time even on a loaded machine, so the hold timer cannot pass
+        // for it. Removing 100,000 routes may take longer.
+        lab.wait_until(
+            Duration::from_secs(45),
+            "via6 ends the session on link down",
+            || Ok(!bed.established().unwrap_or(false)),
+        )?;
+        lab.wait_until(LOAD, "via6 drops the peer's routes on link down", || {
+            bed.via6_lost_the_peer()
+        })?;
         lab.set_link_end(&bed.via6_end, true)?;
         // The feeder ends when its session does (hold time); give it a
         // fresh start then, as a real peer would reconnect.
@@ -379,7 +400,7 @@ fn full_table_flapping_keeps_memory_and_fib_equal_rib() {
         let base = bed.rss_kb()?;
         // A second peer process flaps the whole table: 12 rounds of (2 s,
         // withdraw all, 2 s, announce all), about a minute with the
-        // reconnect. RSS is sampled as each round's announcement goes out.
+        // reconnect. RSS is sampled all along; its peak per round is kept.
         bed.kill_feeder()?;
         bed.kernel_reaches(0, "first feeder gone")?;
         std::fs::remove_file(lab.dir().join("feeder.log")).ok();
@@ -402,8 +423,13 @@ fn full_table_flapping_keeps_memory_and_fib_equal_rib() {
                 .lines()
                 .filter(|l| l.contains("\"flap_announced\""))
                 .count();
-            if samples.last().map(|s| s.0) != Some(round) {
-                samples.push((round, bed.rss_kb().unwrap_or(0)));
+            // The peak of each round, from every look: one sample per
+            // round lands wherever a loaded machine lets it, a peak does
+            // not depend on when the test happens to look.
+            let kb = bed.rss_kb().unwrap_or(0);
+            match samples.last_mut() {
+                Some(last) if last.0 == round => last.1 = last.1.max(kb),
+                _ => samples.push((round, kb)),
             }
             if round >= 12 {
                 Ok(true)
@@ -418,8 +444,8 @@ fn full_table_flapping_keeps_memory_and_fib_equal_rib() {
         eprintln!(
             "via6d VmRSS: {base} kB after load; per round (round, kB): {samples:?}; {end} kB at the end"
         );
-        // Growth per flap is a leak: the end may not exceed the level of
-        // the first rounds by more than allocator noise.
+        // Growth per flap is a leak: the end, measured at rest, may not
+        // exceed the peak of the first rounds by more than allocator noise.
         let early = samples
             .iter()
             .filter(|(r, _)| (1..=3).contains(r))

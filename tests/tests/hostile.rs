@@ -512,12 +512,18 @@ fn header_open_and_fsm_errors() {
         // gets the hold timer (3 s negotiated): 4/0.
         bed.run("silent after OPEN", |b| {
             let mut peer = b.connect()?;
-            peer.open_exchange(&raw_open().hold(3), T)?;
+            // Taken before our OPEN leaves, so via6d's timer cannot have
+            // started earlier: at least 3 s however loaded the machine (a
+            // timer a second short is caught on a quiet machine, and may
+            // hide behind a slow exchange on a loaded one). The upper
+            // bound is `T`: far below the 90 s via6d offers, so only the
+            // negotiated 3 s can fire within it.
             let start = Instant::now();
+            peer.open_exchange(&raw_open().hold(3), T)?;
             let n = peer.expect_notification_and_close(T)?;
             expect_notification(&n, 4, 0, None)?;
             let took = start.elapsed();
-            if took < Duration::from_secs(2) || took > Duration::from_secs(6) {
+            if took < Duration::from_secs(3) {
                 return Err(check(format!("hold timer of 3 s fired after {took:?}")));
             }
             b.raw_down()
@@ -1119,7 +1125,9 @@ fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> R
         // socket towards the raw peer has unsent bytes queued.
         let mut queued = 0u64;
         let mut ss = String::new();
-        while queued < 8192 && start.elapsed() < Duration::from_millis(2500) {
+        // Looked for until the session ends: a loaded via6d takes longer
+        // to fill the socket, and the premise only needs to be seen once.
+        while queued < 8192 && bed.state(RAW_IF)? == "Established" {
             ss = bed
                 .lab
                 .exec(&bed.v, &["ss", "-tnH", "state", "established"])?;
@@ -1148,6 +1156,15 @@ fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> R
                 "session dropped after {took:?}, limit {limit:?}"
             )));
         }
+        // Which timer fired is via6d's own word, not a reading of the
+        // clock (the NOTIFICATION itself may not get through).
+        let last_error = bed.neighbor_row(RAW_IF)?["last_error"].to_string();
+        let sent = format!("sent NOTIFICATION {}/{} ", want.0, want.1);
+        if !last_error.contains(&sent) {
+            return Err(check(format!(
+                "via6d dropped the stuck peer for another reason: {last_error}"
+            )));
+        }
         eprintln!("stuck peer (keepalives: {keepalives}) dropped after {took:?}");
         peer.stop_keepalives();
         // What is left in the socket ends with the connection closing.
@@ -1173,12 +1190,17 @@ fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> R
     }
 }
 
+/// How long a stuck peer may stay: the timer that fired is checked from
+/// via6d's `last_error`, so the bound only catches a peer never dropped;
+/// generous, because a loaded machine delays via6d's timers and queries.
+const STUCK_LIMIT: Duration = Duration::from_secs(40);
+
 /// A peer whose receive window is full (it stopped reading) and that is
 /// silent gets the hold timer (RFC 4271 §6.5): 4/0 after 3 s.
 #[test]
 fn peer_that_stops_reading_gets_the_hold_timer() {
     scenario("hostile-zero-window", |lab| {
-        stuck_peer(lab, false, (4, 0), Duration::from_secs(7))
+        stuck_peer(lab, false, (4, 0), STUCK_LIMIT)
     });
 }
 
@@ -1188,6 +1210,6 @@ fn peer_that_stops_reading_gets_the_hold_timer() {
 #[test]
 fn peer_that_stops_reading_but_keeps_talking_gets_the_send_hold_timer() {
     scenario("hostile-send-hold", |lab| {
-        stuck_peer(lab, true, (8, 0), Duration::from_secs(15))
+        stuck_peer(lab, true, (8, 0), STUCK_LIMIT)
     });
 }

@@ -5,7 +5,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{ll, net, wait_for, Ns};
+use common::{ll, net, wait_for, Ns, RouteMonitor};
 use fib::{Fib, FibChange, FibConfig, FibNextHop};
 
 fn install(prefix: &str, hops: Vec<FibNextHop>) -> FibChange {
@@ -292,12 +292,7 @@ async fn restart_reconcile_body(nh: bool) {
     assert!(wait_for(5, || ns.bgp_route_count() == 5));
 
     // Watch for route writes during the restart.
-    let mut mon = std::process::Command::new("ip")
-        .args(["-n", &ns.name, "monitor", "route"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let mon = RouteMonitor::start(&ns);
 
     let fib = Fib::start(cfg).await.unwrap();
     assert_eq!(fib.status().await.stale, 5);
@@ -325,10 +320,7 @@ async fn restart_reconcile_body(nh: bool) {
     assert_eq!(r.len(), 4, "{r:?}");
     assert!(!r.iter().any(|l| l.contains("203.0.113.0/24")), "{r:?}");
 
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = mon.kill();
-    let out = mon.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout);
+    let log = mon.finish().join("\n");
     assert!(
         !log.contains("198.51.100.0/24"),
         "unchanged route was rewritten: {log}"
@@ -480,6 +472,7 @@ async fn carrier_loss_body(nh: bool) {
     .await
     .unwrap();
     fib.flush().await.unwrap();
+    let mon = RouteMonitor::start(&ns);
     ns.ip("link set veth1 down");
     if nh {
         assert!(
@@ -489,8 +482,30 @@ async fn carrier_loss_body(nh: bool) {
         );
         assert!(wait_for(5, || futures_lite_status(&fib).link_down == 2));
     } else {
-        std::thread::sleep(Duration::from_millis(300));
+        // Without nexthop objects the kernel keeps the routes (flagged
+        // `linkdown`) and so must the FIB: no deletion, not even one
+        // followed by a re-add, from the carrier loss on.
+        assert!(
+            wait_for(30, || ns
+                .bgp_routes()
+                .iter()
+                .all(|l| l.contains("linkdown"))),
+            "the kernel never flagged the routes linkdown: {:?}",
+            ns.bgp_routes()
+        );
+        // Doing nothing has no completion to wait for: the FIB gets this
+        // long after the kernel acted to do something wrong.
+        std::thread::sleep(Duration::from_secs(1));
+        let events = mon.finish();
+        assert!(
+            !events
+                .iter()
+                .any(|l| l.starts_with("Deleted") && l.contains("proto bgp")),
+            "routes deleted on carrier loss: {events:?}"
+        );
         assert_eq!(ns.bgp_route_count(), 2, "{:?}", ns.bgp_routes());
+        let st = futures_lite_status(&fib);
+        assert_eq!((st.installed, st.link_down), (2, 0), "{st:?}");
     }
     ns.ip("link set veth1 up");
     assert!(

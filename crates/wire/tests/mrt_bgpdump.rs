@@ -6,17 +6,12 @@
 //! Run with `--release --nocapture` to see per-file counts and timings.
 
 use std::path::{Path, PathBuf};
+
+mod common;
 use std::process::Command;
 use std::time::Instant;
 
 use wire::mrt::{stats, MrtStats};
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("VIA6_MRT_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mrt"),
-    }
-}
 
 /// Counts of `bgpdump -m FILE` output lines by their third field.
 fn bgpdump_counts(path: &Path) -> MrtStats {
@@ -48,7 +43,7 @@ fn bgpdump_counts(path: &Path) -> MrtStats {
 
 #[test]
 fn stats_equal_bgpdump_on_every_shared_file() {
-    let dir = data_dir();
+    let dir = common::mrt_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("MRT data set missing at {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -5,6 +5,8 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+mod common;
 use std::process::Command;
 
 use flate2::read::MultiGzDecoder;
@@ -13,12 +15,12 @@ use wire::mrt::{stats, stats_partial, MrtError, MrtReader, MrtStats};
 const UPDATES: &str = "updates.20160811.1600.gz";
 
 fn data_file(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("VIA6_MRT_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/mrt"),
-    };
-    let path = dir.join(name);
-    assert!(path.is_file(), "MRT data file missing: {}", path.display());
+    let path = common::mrt_dir().join(name);
+    assert!(
+        path.is_file(),
+        "MRT data file missing: {} (VIA6_MRT_DATA names the directory)",
+        path.display()
+    );
     path
 }
 

@@ -6,7 +6,7 @@
 use wire::mrt::{MrtReader, MrtRecord};
 use wire::*;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/mrt");
+mod common;
 
 /// What re-encoding may change (RFC 4271 §5): unknown optional transitive
 /// attributes gain the Partial bit, attributes come in type order.
@@ -24,8 +24,9 @@ fn normalized(mut m: Message) -> Message {
 
 #[test]
 fn ris_updates_decode_count_and_round_trip() {
-    let mut files: Vec<_> = std::fs::read_dir(DATA)
-        .unwrap_or_else(|e| panic!("{DATA}: {e}"))
+    let dir = common::mrt_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
@@ -33,7 +34,7 @@ fn ris_updates_decode_count_and_round_trip() {
         })
         .collect();
     files.sort();
-    assert!(!files.is_empty());
+    assert!(!files.is_empty(), "no updates.* files in {}", dir.display());
     let (mut messages, mut updates, mut prefixes, mut resets) = (0usize, 0usize, 0u64, Vec::new());
     for path in &files {
         let reader = MrtReader::open_gz(path).unwrap();

@@ -159,15 +159,20 @@ pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 /// The first `limit` IPv4 prefixes of the shared real-table sample
 /// (CRLF lines; IPv6 lines skipped).
 pub fn real_v4_prefixes(limit: usize) -> Vec<IpNet> {
-    // The shared data directory sits beside the repository.
+    // The shared data directory sits beside the repository; FIB_PREFIXES
+    // names the file, VIA6_DATA its directory.
     let path = std::env::var("FIB_PREFIXES").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/prefixes.txt.gz"
-        )
-        .into()
+        let dir = std::env::var("VIA6_DATA").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data").into()
+        });
+        format!("{dir}/prefixes.txt.gz")
     });
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "shared data {path} cannot be opened ({e}): set FIB_PREFIXES to the \
+             prefixes.txt.gz file or VIA6_DATA to its directory"
+        )
+    });
     let r = BufReader::new(flate2::read::GzDecoder::new(f));
     let mut v = Vec::new();
     for line in r.lines() {
@@ -184,4 +189,122 @@ pub fn real_v4_prefixes(limit: usize) -> Vec<IpNet> {
         }
     }
     v
+}
+
+/// `ip monitor route` in a namespace, for "nothing changed" checks over a
+/// whole interval. Readiness and completeness are proven with a marker
+/// route instead of sleeps: the monitor is listening once it printed a
+/// marker change made after it started, and everything before the last
+/// marker change is printed once that change is (netlink delivers in
+/// order), however slow the machine is.
+pub struct RouteMonitor {
+    ns_name: String,
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    marked: bool,
+}
+
+/// A blackhole needs no interface; no test installs this prefix.
+const MARKER: &str = "192.0.2.250";
+
+/// How long a marker may take to show: generous for a busy machine; a
+/// healthy one prints it in milliseconds.
+const MARKER_WAIT_SECS: u64 = 30;
+
+impl RouteMonitor {
+    pub fn start(ns: &Ns) -> RouteMonitor {
+        let mut child = Command::new("ip")
+            .args(["-n", &ns.name, "monitor", "route"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("ip monitor route");
+        let out = child.stdout.take().expect("piped stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        let mut m = RouteMonitor {
+            ns_name: ns.name.clone(),
+            child,
+            lines,
+            reader: Some(reader),
+            marked: false,
+        };
+        // The first change may come before the monitor subscribed: repeat
+        // until one is printed.
+        let end = Instant::now() + Duration::from_secs(MARKER_WAIT_SECS);
+        loop {
+            m.toggle_marker();
+            if wait_for(1, || m.marker_lines() > 0) {
+                return m;
+            }
+            assert!(
+                Instant::now() < end,
+                "ip monitor route never printed a change"
+            );
+        }
+    }
+
+    fn toggle_marker(&mut self) {
+        let verb = if self.marked { "del" } else { "add" };
+        run(&[
+            "ip",
+            "-n",
+            &self.ns_name,
+            "-4",
+            "route",
+            verb,
+            "blackhole",
+            MARKER,
+        ])
+        .expect("marker route");
+        self.marked = !self.marked;
+    }
+
+    fn snapshot(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn is_marker(line: &str) -> bool {
+        line.split_whitespace().any(|w| w == MARKER)
+    }
+
+    fn marker_lines(&self) -> usize {
+        self.snapshot()
+            .iter()
+            .filter(|l| Self::is_marker(l))
+            .count()
+    }
+
+    /// Every route event since the start, once everything up to now has
+    /// been printed; markers excluded. Stops the monitor.
+    pub fn finish(mut self) -> Vec<String> {
+        let seen = self.marker_lines();
+        self.toggle_marker();
+        assert!(
+            wait_for(MARKER_WAIT_SECS, || self.marker_lines() > seen),
+            "ip monitor route did not print the end marker: {:?}",
+            self.snapshot()
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.snapshot()
+            .into_iter()
+            .filter(|l| !Self::is_marker(l))
+            .collect()
+    }
+}
+
+impl Drop for RouteMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
