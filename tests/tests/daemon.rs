@@ -111,11 +111,18 @@ fn received_notification(v: &Via6d, neighbor: &str, code: u8, subcode: u8) -> Re
     let log = std::fs::read_to_string(&v.daemon.log).map_err(|e| Error::io("read log", e))?;
     let peer = format!("neighbor={neighbor} ");
     let what = format!("notification=NOTIFICATION {code}/{subcode} ");
+    // Or carried in a Hard Reset (RFC 8538 §3), as between two via6d.
+    let carried = format!(
+        "notification=NOTIFICATION 6/9 (Cease: hard reset, for NOTIFICATION {code}/{subcode} "
+    );
     let seen: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("peer sent NOTIFICATION") && l.contains(&peer))
         .collect();
-    if seen.iter().any(|l| l.contains(&what)) {
+    if seen
+        .iter()
+        .any(|l| l.contains(&what) || l.contains(&carried))
+    {
         return Ok(true);
     }
     Err(Error::Check(format!(
@@ -151,7 +158,13 @@ fn wait_both_routes(lab: &Lab, p: &Pair) -> Result<()> {
 #[test]
 fn via6_to_via6_ping_then_sigterm_cleans_up() {
     scenario("e2e-ping-sigterm", |lab| {
-        let p = pair(lab, &config_a(&[]), &config_b())?;
+        // Without graceful restart SIGTERM is a stop for good (with it,
+        // a stop for a restart: interop/tests/graceful.rs).
+        let mut b_cfg = config_b();
+        for n in &mut b_cfg.neighbors {
+            n.extra.push("graceful-restart: false".into());
+        }
+        let p = pair(lab, &config_a(&[]), &b_cfg)?;
         wait_both_routes(lab, &p)?;
         // The link has no IPv4 address; B's only IPv4 address is on lo.
         let eth0 = lab.ip(&p.b_host, &["-4", "addr", "show", "dev", "eth0"])?;
@@ -324,15 +337,21 @@ fn reset_and_deconfigure_send_the_right_cease() {
             Ok(neighbor_state(&p.b, "fe80::1")? == "Established")
         })?;
         wait_both_routes(lab, &p)?;
-        // Reload without the neighbour: Cease/3, its routes leave B's kernel.
+        // Reload without the neighbour: Cease/3, inside a Hard Reset since
+        // both sides set N (RFC 8538); its routes leave B's kernel.
         let mut b2 = config_b();
         b2.neighbors.clear();
         std::fs::write(&p.b.conf, b2.render(&p.b.daemon.socket))
             .map_err(|e| Error::io("rewrite config", e))?;
         hangup(&p.b)?;
-        lab.wait_until(T, "A saw Cease/3 (peer de-configured)", || {
-            received_notification(&p.a, "fe80::2%eth0", 6, 3)
-        })?;
+        lab.wait_until(
+            T,
+            "A saw Cease/3 (peer de-configured) as a Hard Reset",
+            || {
+                Ok(received_notification(&p.a, "fe80::2%eth0", 6, 3)?
+                    && received_notification(&p.a, "fe80::2%eth0", 6, 9)?)
+            },
+        )?;
         lab.wait_until(T, "B's kernel route from A removed", || {
             Ok(bgp_routes(lab, &p.b_host, "")?.is_empty())
         })?;
