@@ -410,6 +410,20 @@ pub struct Rib {
     pub(crate) restarting: bool,
 }
 
+/// The prefixes of `table` that have a path of `slot` (none unless `want`).
+fn slot_prefixes<P: Prefix>(table: &Table<P>, slot: u16, want: bool) -> Vec<P> {
+    if !want {
+        return Vec::new();
+    }
+    let of = |e: &PathList| e.as_slice().iter().any(|p| p.peer == slot);
+    table
+        .map
+        .iter()
+        .filter(|e| of(&e.paths))
+        .map(|e| e.prefix)
+        .collect()
+}
+
 /// The paths of a peer that went away, still to be removed.
 pub(crate) struct Drain {
     slot: u16,
@@ -592,25 +606,8 @@ impl Rib {
     /// `free_slot` the slot is freed once they are gone.
     fn drain_families(&mut self, slot: u16, families: &[Family], free_slot: bool) {
         let wants = |f: Family| free_slot || families.contains(&f);
-        let of = |e: &PathList| e.as_slice().iter().any(|p| p.peer == slot);
-        let v4: Vec<Ipv4Net> = if wants(Family::Ipv4Unicast) {
-            let m = &self.tables.v4.map;
-            m.iter()
-                .filter(|e| of(&e.paths))
-                .map(|e| e.prefix)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let v6: Vec<Ipv6Net> = if wants(Family::Ipv6Unicast) {
-            let m = &self.tables.v6.map;
-            m.iter()
-                .filter(|e| of(&e.paths))
-                .map(|e| e.prefix)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let v4 = slot_prefixes(&self.tables.v4, slot, wants(Family::Ipv4Unicast));
+        let v6 = slot_prefixes(&self.tables.v6, slot, wants(Family::Ipv6Unicast));
         if let Some(d) = self.draining.iter_mut().find(|d| d.slot == slot) {
             d.v4.extend(v4);
             d.v6.extend(v6);

@@ -652,16 +652,7 @@ impl Driver {
             }
             SessionCommand::HardReset(text) => {
                 let n = cease_notification(cease::ADMIN_RESET, text.as_deref());
-                let gr = self
-                    .fsm
-                    .negotiated()
-                    .and_then(|neg| neg.graceful_restart.as_ref());
-                let told = crate::graceful::stop_notification(
-                    crate::graceful::StopKind::Shutdown,
-                    gr,
-                    n.clone(),
-                );
-                self.feed(Event::ManualStop(told.unwrap_or(n)));
+                self.feed(Event::ManualStop(self.for_good(n)));
                 self.feed(Event::ManualStart);
             }
             SessionCommand::Refresh(reply) => {
@@ -673,11 +664,7 @@ impl Driver {
                 self.exit = true;
             }
             SessionCommand::StopAs(kind, n) => {
-                let gr = self
-                    .fsm
-                    .negotiated()
-                    .and_then(|neg| neg.graceful_restart.as_ref());
-                match crate::graceful::stop_notification(kind, gr, n.clone()) {
+                match crate::graceful::stop_notification(kind, self.graceful(), n.clone()) {
                     Some(told) => self.feed(Event::ManualStop(told)),
                     None => {
                         // The FSM stops as usual; the wire only sees the
@@ -698,20 +685,25 @@ impl Driver {
                     // The forwarding path is dead: no graceful restart
                     // keeps these routes (RFC 5882 §4.3.2), so a peer that
                     // set N gets a Hard Reset (RFC 8538 §3).
-                    let n = cease_notification(cease::BFD_DOWN, None);
-                    let gr = self
-                        .fsm
-                        .negotiated()
-                        .and_then(|neg| neg.graceful_restart.as_ref());
-                    let told = crate::graceful::stop_notification(
-                        crate::graceful::StopKind::Shutdown,
-                        gr,
-                        n.clone(),
-                    );
-                    self.feed(Event::ErrorStop(told.unwrap_or(n)));
+                    let n = self.for_good(cease_notification(cease::BFD_DOWN, None));
+                    self.feed(Event::ErrorStop(n));
                 }
             }
         }
+    }
+
+    /// The session's graceful restart, while it is Established with one.
+    fn graceful(&self) -> Option<&crate::graceful::PeerRestart> {
+        self.fsm
+            .negotiated()
+            .and_then(|neg| neg.graceful_restart.as_ref())
+    }
+
+    /// The Cease `n` said so that the peer drops our routes: a Hard Reset
+    /// where it set N (RFC 8538 §3), else `n` itself.
+    fn for_good(&self, n: Notification) -> Notification {
+        let kind = crate::graceful::StopKind::Shutdown;
+        crate::graceful::stop_notification(kind, self.graceful(), n.clone()).unwrap_or(n)
     }
 
     fn send_refresh(&mut self) -> bool {
