@@ -135,6 +135,13 @@ impl Fabric {
     }
 }
 
+/// Graceful restart off in the fabric scenarios: they time how fast the
+/// leaves route around a spine whose daemon dies or whose links go down.
+/// With graceful restart (the default) a spine whose daemon is killed
+/// keeps forwarding and stays in ECMP on purpose, which
+/// `tests/graceful.rs` covers.
+const NO_GR: &str = "graceful-restart: false";
+
 /// The one leaf config: two spines by link-local address, ECMP over both
 /// (`max-paths: 2`, `multipath-relax: true`), its loopback as the FIB
 /// source address. Only the router id, ASN and the two announced
@@ -142,10 +149,9 @@ impl Fabric {
 pub fn leaf_via6_config(plan: &LeafPlan, spines: u8) -> Via6Config {
     let mut c = Via6Config::new(plan.loopback, plan.asn);
     for n in 1..=spines {
-        c.neighbors.push(Via6Neighbor::open(
-            &format!("{SPINE_LL}%{}", port(n)),
-            SPINE_AS,
-        ));
+        let mut nb = Via6Neighbor::open(&format!("{SPINE_LL}%{}", port(n)), SPINE_AS);
+        nb.extra.push(NO_GR.into());
+        c.neighbors.push(nb);
     }
     c.originate_v4 = plan.prefixes().to_vec();
     c.source_address = Some(plan.loopback);
@@ -158,10 +164,10 @@ pub fn leaf_via6_config(plan: &LeafPlan, spines: u8) -> Via6Config {
 pub fn spine_via6_config(index: u8, leaves: u8) -> Via6Config {
     let mut c = Via6Config::new(spine_id(index), SPINE_AS);
     for i in 1..=leaves {
-        c.neighbors.push(Via6Neighbor::open(
-            &format!("{}%{}", leaf_ll(i), port(i)),
-            LeafPlan::new(i).asn,
-        ));
+        let mut nb =
+            Via6Neighbor::open(&format!("{}%{}", leaf_ll(i), port(i)), LeafPlan::new(i).asn);
+        nb.extra.push(NO_GR.into());
+        c.neighbors.push(nb);
     }
     c
 }
@@ -182,6 +188,7 @@ neighbors:
     connect-retry: 1
     import: accept-all
     export: accept-all
+    graceful-restart: false
 originate:
   ipv4: [{subnet}, {id}/32]
 fib:
@@ -202,6 +209,7 @@ neighbors:
     connect-retry: 1
     import: accept-all
     export: accept-all
+    graceful-restart: false
 control-socket: {socket}
 log: { level: \"info\" }
 ";

@@ -29,14 +29,8 @@ pub async fn serve(listener: TcpListener, parts: Arc<Parts>) {
         let parts = parts.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
+            let Some(n) = read_head(&mut stream, &mut buf).await else {
+                return;
             };
             let head = String::from_utf8_lossy(buf.get(..n).unwrap_or_default());
             let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
@@ -49,8 +43,36 @@ pub async fn serve(listener: TcpListener, parts: Arc<Parts>) {
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
             };
             let _ = stream.write_all(response.as_bytes()).await;
+            // Close our side, then take what the client still sends: a
+            // socket closed with unread input is reset, and the client
+            // may then lose the answer.
+            let _ = stream.shutdown().await;
+            let mut rest = [0u8; 512];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+            })
+            .await;
         });
     }
+}
+
+/// Reads the request head (up to the blank line, at most `buf.len()`
+/// bytes, within 5 s); its length, or `None` when the client gave up.
+async fn read_head(stream: &mut tokio::net::TcpStream, buf: &mut [u8; 2048]) -> Option<usize> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut n = 0;
+    while n < buf.len() {
+        let free = buf.get_mut(n..)?;
+        match tokio::time::timeout_at(deadline, stream.read(free)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(k)) => n += k,
+            Ok(Err(_)) => return None,
+        }
+        if buf.get(..n)?.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    (n > 0).then_some(n)
 }
 
 /// The labels of a per-session metric.
