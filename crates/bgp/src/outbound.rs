@@ -49,6 +49,9 @@ pub enum NotSent {
     NoIpv6NextHop,
     /// No usable best path.
     NoRoute,
+    /// Long-lived stale, and the peer has no long-lived graceful restart
+    /// (RFC 9494 §4.3).
+    LongLivedStale,
 }
 
 impl NotSent {
@@ -65,6 +68,9 @@ impl NotSent {
             }
             NotSent::NoIpv6NextHop => "no IPv6 address of ours on the session for a next hop",
             NotSent::NoRoute => "no usable route",
+            NotSent::LongLivedStale => {
+                "long-lived stale, and the peer has no long-lived graceful restart"
+            }
         }
     }
 }
@@ -77,6 +83,8 @@ pub(crate) struct OutKey {
     /// `None` = a prefix we originate.
     src: Option<Id>,
     term: Option<usize>,
+    /// Goes out with LLGR_STALE (RFC 9494 §4.3).
+    long_lived_stale: bool,
 }
 
 /// The next hop we send to `peer` for `family` (next-hop-self). IPv4 goes
@@ -148,10 +156,7 @@ impl Rib {
             // A path of a peer that went away and is being drained is no
             // longer a route to offer.
             let from = rib.peers.get(p.peer as usize).and_then(Option::as_ref)?;
-            // Nor is a long-lived stale one (RFC 9494 §4.3: never to a
-            // peer without long-lived graceful restart; via6 sends it to
-            // none, rather than marked LLGR_STALE).
-            (!from.closing && !from.long_lived_stale).then_some((p.peer, p.post))
+            (!from.closing).then_some((p.peer, p.post))
         }
         match prefix {
             IpNet::V4(p) => get(self, p),
@@ -172,6 +177,7 @@ impl Rib {
             return Err(NotSent::FamilyNotNegotiated);
         }
         let originated = self.is_originated(prefix);
+        let mut long_lived_stale = false;
         let (src, attrs) = if originated {
             (None, None)
         } else {
@@ -179,11 +185,21 @@ impl Rib {
             if from == to_slot {
                 return Err(NotSent::LearnedFromPeer);
             }
-            let from_ebgp = self
-                .peers
-                .get(from as usize)
-                .and_then(Option::as_ref)
-                .is_none_or(|p| p.session.ebgp);
+            let from_peer = self.peers.get(from as usize).and_then(Option::as_ref);
+            let from_ebgp = from_peer.is_none_or(|p| p.session.ebgp);
+            // RFC 9494 §4.3: only to a peer that negotiated long-lived
+            // graceful restart, marked LLGR_STALE.
+            if from_peer.is_some_and(|p| p.long_lived_stale) {
+                let knows = to
+                    .session
+                    .graceful_restart
+                    .as_ref()
+                    .is_some_and(|g| !g.long_lived.is_empty());
+                if !knows {
+                    return Err(NotSent::LongLivedStale);
+                }
+                long_lived_stale = true;
+            }
             if !from_ebgp && !to.session.ebgp {
                 return Err(NotSent::IbgpSplitHorizon);
             }
@@ -213,7 +229,12 @@ impl Rib {
             Verdict::Accept { term, set } => set.and(term),
         };
         our_next_hop(&to.session, family)?;
-        Ok(OutKey { family, src, term })
+        Ok(OutKey {
+            family,
+            src,
+            term,
+            long_lived_stale,
+        })
     }
 
     /// Why the best path of `prefix` is not sent, per established peer.
@@ -271,6 +292,11 @@ impl Rib {
                 a.med = Some(med);
             }
             a.communities.extend_from_slice(&set.add_communities);
+            a.communities.sort_unstable();
+            a.communities.dedup();
+        }
+        if key.long_lived_stale {
+            a.communities.push(crate::graceful::LLGR_STALE);
             a.communities.sort_unstable();
             a.communities.dedup();
         }

@@ -535,3 +535,82 @@ fn after_a_restart_nothing_is_advertised_until_every_end_of_rib() {
     assert_eq!(eors(&to1), [Family::Ipv4Unicast, Family::Ipv6Unicast]);
     assert_eq!(eors(&to0), [Family::Ipv4Unicast, Family::Ipv6Unicast]);
 }
+
+/// RFC 9494 §4.3: a long-lived stale route goes to a peer that negotiated
+/// long-lived graceful restart carrying LLGR_STALE, and is withdrawn from
+/// one that did not.
+#[test]
+fn long_lived_stale_routes_go_only_to_peers_that_know_them() {
+    use crate::graceful::{DownKind, PeerRestart, LLGR_STALE};
+    use std::time::{Duration, Instant};
+    let cfg = config(vec![
+        neighbor("fe80::1", 65001),
+        neighbor("fe80::2", 65002),
+        neighbor("fe80::3", 65003),
+    ]);
+    let gr = |long_lived| PeerRestart {
+        restart_time: 120,
+        restarting: false,
+        notification: true,
+        families: vec![(Family::Ipv4Unicast, true)],
+        long_lived,
+    };
+    let mut s0 = session(&cfg, 0, "10.0.0.1");
+    s0.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
+    let mut s1 = session(&cfg, 1, "10.0.0.2");
+    s1.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
+    let mut s2 = session(&cfg, 2, "10.0.0.3");
+    s2.graceful_restart = Some(gr(vec![]));
+    let mut rib = Rib::new(cfg.clone());
+    for s in [&s0, &s1, &s2] {
+        rib.peer_up(s.clone(), None);
+    }
+    for p in 0..3 {
+        rib.take_peer_output(PeerId(p));
+    }
+    rib.update(
+        PeerId(0),
+        &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]),
+        false,
+    );
+    rib.flush_outbound();
+    assert_eq!(announced(&sent(&mut rib, 1, &s1.codec)).len(), 1);
+    assert_eq!(announced(&sent(&mut rib, 2, &s2.codec)).len(), 1);
+    let now = Instant::now();
+    rib.session_down(
+        PeerId(0),
+        DownKind::Graceful {
+            families: vec![Family::Ipv4Unicast],
+            restart_time: Duration::from_secs(120),
+            long_lived: vec![(Family::Ipv4Unicast, Duration::from_secs(3600))],
+        },
+        now,
+    );
+    rib.flush_outbound();
+    assert!(
+        sent(&mut rib, 1, &s1.codec).is_empty(),
+        "plain stale: nothing new"
+    );
+    rib.expire_stale(now + Duration::from_secs(120));
+    rib.flush_outbound();
+    let to1 = sent(&mut rib, 1, &s1.codec);
+    assert_eq!(announced(&to1).len(), 1, "{to1:?}");
+    assert!(to1
+        .iter()
+        .any(|u| u.attributes.communities.contains(&LLGR_STALE)));
+    let to2 = sent(&mut rib, 2, &s2.codec);
+    let withdrawn: Vec<IpNet> = to2
+        .iter()
+        .flat_map(|u| {
+            let classic = u.withdrawn.iter().map(|p| IpNet::V4(*p));
+            let mp = u
+                .attributes
+                .mp_unreach
+                .iter()
+                .flat_map(|m| m.withdrawn.clone());
+            classic.chain(mp).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(withdrawn, [net("10.0.0.0/24")], "{to2:?}");
+    assert!(announced(&to2).is_empty());
+}

@@ -191,6 +191,8 @@ impl Rib {
                 self.withdraw_one(slot, p);
             } else {
                 self.redecide(p);
+                // Sent again: LLGR_STALE, or withdrawn (RFC 9494 §4.3).
+                self.after_change(p.into(), None, true);
             }
         }
         for (p, drop) in v6 {
@@ -201,6 +203,7 @@ impl Rib {
                 self.withdraw_one(slot, p);
             } else {
                 self.redecide(p);
+                self.after_change(p.into(), None, true);
             }
         }
         let time = s
