@@ -154,58 +154,13 @@ impl Rib {
             .partition(|f| s.long_lived.iter().any(|(x, _)| x == *f));
         self.drain_families(s.slot, &gone, false);
         let slot = s.slot;
-        let no_llgr = |rib: &Rib, p: &Path| {
-            p.peer == slot
-                && rib
-                    .attrs
-                    .get(p.post)
-                    .or_else(|| rib.attrs.get(p.pre))
-                    .is_some_and(|a| a.communities().contains(&crate::graceful::NO_LLGR))
-        };
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for e in self.tables.v4.map.iter() {
-            if e.paths.as_slice().iter().any(|p| p.peer == slot) {
-                v4.push((
-                    e.prefix,
-                    e.paths.as_slice().iter().any(|p| no_llgr(self, p)),
-                ));
-            }
-        }
-        for e in self.tables.v6.map.iter() {
-            if e.paths.as_slice().iter().any(|p| p.peer == slot) {
-                v6.push((
-                    e.prefix,
-                    e.paths.as_slice().iter().any(|p| no_llgr(self, p)),
-                ));
-            }
-        }
+        let v4 = self.long_lived_prefixes::<Ipv4Net>(slot, keep.contains(&Family::Ipv4Unicast));
+        let v6 = self.long_lived_prefixes::<Ipv6Net>(slot, keep.contains(&Family::Ipv6Unicast));
         if let Some(peer) = self.peer_mut(slot) {
             peer.long_lived_stale = true;
         }
-        for (p, drop) in v4 {
-            if !keep.contains(&Family::Ipv4Unicast) {
-                continue;
-            }
-            if drop {
-                self.withdraw_one(slot, p);
-            } else {
-                self.redecide(p);
-                // Sent again: LLGR_STALE, or withdrawn (RFC 9494 §4.3).
-                self.after_change(p.into(), None, true);
-            }
-        }
-        for (p, drop) in v6 {
-            if !keep.contains(&Family::Ipv6Unicast) {
-                continue;
-            }
-            if drop {
-                self.withdraw_one(slot, p);
-            } else {
-                self.redecide(p);
-                self.after_change(p.into(), None, true);
-            }
-        }
+        self.settle_long_lived(slot, v4);
+        self.settle_long_lived(slot, v6);
         let time = s
             .long_lived
             .iter()
@@ -219,6 +174,41 @@ impl Rib {
         s.long_lived_now = true;
         s.deadline = now + time;
         self.stale.push(s);
+    }
+
+    /// `slot`'s prefixes of one family (none unless `keep`), each with
+    /// whether its path carries NO_LLGR (RFC 9494 §4.7).
+    fn long_lived_prefixes<P: Prefix>(&self, slot: u16, keep: bool) -> Vec<(P, bool)> {
+        if !keep {
+            return Vec::new();
+        }
+        let no_llgr = |p: &Path| {
+            p.peer == slot
+                && self
+                    .attrs
+                    .get(p.post)
+                    .or_else(|| self.attrs.get(p.pre))
+                    .is_some_and(|a| a.communities().contains(&crate::graceful::NO_LLGR))
+        };
+        P::table_ref(&self.tables)
+            .map
+            .iter()
+            .filter(|e| e.paths.as_slice().iter().any(|p| p.peer == slot))
+            .map(|e| (e.prefix, e.paths.as_slice().iter().any(no_llgr)))
+            .collect()
+    }
+
+    /// NO_LLGR paths go; the others lose to every other path from now on
+    /// and are sent again: with LLGR_STALE, or withdrawn (RFC 9494 §4.3).
+    fn settle_long_lived<P: Prefix>(&mut self, slot: u16, prefixes: Vec<(P, bool)>) {
+        for (p, no_llgr) in prefixes {
+            if no_llgr {
+                self.withdraw_one(slot, p);
+            } else {
+                self.redecide(p);
+                self.after_change(p.into(), None, true);
+            }
+        }
     }
 
     /// When [`Rib::expire_stale`] has work next.
