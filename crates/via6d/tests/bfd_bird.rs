@@ -1,6 +1,8 @@
 //! RFC 5882 end to end: via6d and BIRD 2 peer over a veth with link-local
-//! addresses only, BGP with `bfd: true` on our side and `bfd on` on
-//! BIRD's. BIRD's route reaches the kernel as `via inet6 fe80::2`; then
+//! addresses only, BGP with `bfd: true` on our side; BIRD runs BFD with a
+//! static `neighbor` and its BGP does not follow it (no `bfd on`), so that
+//! BIRD's own reaction to our Down cannot end the session for us: only
+//! via6d's can. BIRD's route reaches the kernel as `via inet6 fe80::2`; then
 //! BIRD's BFD packets (only those: BGP keeps flowing, the link stays up)
 //! are dropped with nftables, and via6d must close the BGP session with
 //! Cease/10 and take the route out of the kernel within about a second
@@ -75,14 +77,16 @@ fn bird_conf() -> String {
         "router id 192.0.2.2;\n\
          protocol device {{ scan time 2; }}\n\
          protocol static {{ ipv4; route {PREFIX} blackhole; }}\n\
-         protocol bfd {{ interface \"vb\" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }}; }}\n\
+         protocol bfd {{\n\
+           interface \"vb\" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }};\n\
+           neighbor {A_LL} dev \"vb\";\n\
+         }}\n\
          protocol bgp b1 {{\n\
            local as 65002;\n\
            neighbor {A_LL}%vb as 65001;\n\
            interface \"vb\";\n\
            hold time 90;\n\
            connect retry time 2;\n\
-           bfd on;\n\
            ipv4 {{ import all; export all; extended next hop on; }};\n\
          }}\n"
     )
@@ -199,8 +203,8 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     let n = via6ctl(&sock, &["neighbors"]).unwrap_or_default();
     let err = n[0]["last_error"].as_str().unwrap_or_default().to_string();
     assert!(
-        err.contains("6/10"),
-        "expected Cease/10, got {err:?} in {n}"
+        err.starts_with("sent NOTIFICATION") && err.contains("6/10"),
+        "expected our Cease/10, got {err:?} in {n}"
     );
     drop(procs);
 }

@@ -1,10 +1,16 @@
 //! BFD on an interface (unnumbered) neighbour: via6d with `interface: va`
 //! and `bfd: true`, FRR (zebra, bgpd, bfdd) with `neighbor vb interface`
-//! and `neighbor vb bfd`, over a veth with link-local addresses only.
-//! via6d learns FRR's address by neighbour discovery, starts a BFD session
-//! to it, installs FRR's route `via inet6 fe80::2`; when FRR's BFD packets
-//! are dropped (nftables; BGP and the link stay up) the BGP session closes
-//! with Cease/10 and the route leaves the kernel within about a second.
+//! and a BFD peer `fe80::1 interface vb` in bfdd, over a veth with
+//! link-local addresses only. via6d learns FRR's address by neighbour
+//! discovery, starts a BFD session to it, installs FRR's route
+//! `via inet6 fe80::2`; when FRR's BFD packets are dropped (nftables; BGP
+//! and the link stay up) via6d closes the BGP session with Cease/10 and
+//! the route leaves the kernel within about a second.
+//!
+//! FRR's bgpd is not told to follow BFD (no `neighbor vb bfd`): had it
+//! been, FRR's bgpd would see our Down and send its own Cease/10, and the
+//! first NOTIFICATION to arrive would end the session, so the test could
+//! not tell whether via6d reacted. Here only via6d can end it.
 //! Needs root, iproute2, nftables and FRR; fails loudly without.
 
 #[path = "../../bfd/tests/common/mod.rs"]
@@ -116,13 +122,12 @@ fn frr_conf() -> String {
     format!(
         "frr defaults datacenter\n\
          interface vb\n ipv6 nd ra-interval 1\n no ipv6 nd suppress-ra\n!\n\
-         bfd\n!\n\
+         bfd\n peer fe80::1 interface vb\n !\n!\n\
          router bgp 65002\n\
          \x20bgp router-id 192.0.2.2\n\
          \x20no bgp ebgp-requires-policy\n\
          \x20no bgp network import-check\n\
          \x20neighbor vb interface remote-as external\n\
-         \x20neighbor vb bfd\n\
          \x20neighbor vb timers connect 2\n\
          \x20address-family ipv4 unicast\n\
          \x20 network {PREFIX}\n\
@@ -205,7 +210,7 @@ fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
         },
     );
     eprintln!("route after {up:?}, BFD Up {bfd_up:?} later");
-    // FRR's bgpd asked its bfdd for the session: it is Up there too.
+    // FRR's bfdd runs its side of the session: it is Up there too.
     let frr = procs
         .vtysh("bfdd", "show bfd peers brief")
         .unwrap_or_default();
@@ -222,14 +227,14 @@ fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
     let err = n[0]["last_error"].as_str().unwrap_or_default().to_string();
     eprintln!("FRR's BFD silent: route out of the kernel after {gone:?}; last error {err:?}");
     assert!(gone <= Duration::from_millis(1500), "{gone:?}");
-    // Our Cease/10, as a Hard Reset since FRR set N (RFC 8538); FRR's own
-    // may come later and take `last_error`, so the log is what counts.
+    // Our Cease/10, inside a Hard Reset since FRR set N (RFC 8538): the
+    // neighbour's last error and the log both say we sent it.
     let log = std::fs::read_to_string(dir.join("via6d.log")).unwrap_or_default();
     let ours = log.lines().any(|l| {
         l.contains("session down") && l.contains("sent NOTIFICATION") && l.contains("6/10")
     });
     assert!(
-        ours,
+        ours && err.starts_with("sent NOTIFICATION") && err.contains("6/10"),
         "expected our Cease/10 (last error {err:?}) in:\n{log}"
     );
     drop(procs);
