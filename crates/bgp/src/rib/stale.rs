@@ -262,7 +262,7 @@ impl Rib {
 mod tests {
     use std::time::Duration;
 
-    use super::super::tests::{attrs, config, ll_nh, mp_update, neighbor, session};
+    use super::super::tests::{attrs, config, ll_nh, mp_update, neighbor, net, session};
     use super::*;
     use crate::graceful::PeerRestart;
 
@@ -547,6 +547,65 @@ mod tests {
         let mut rib = loaded(now);
         rib.session_down(PeerId(0), DownKind::Hard, now);
         assert_eq!(removed(&settle(&mut rib)).len(), 3);
+        assert!(rib.next_stale_deadline().is_none());
+    }
+
+    /// End-of-RIB is per family (RFC 4724 §4.2): IPv4's sweeps the IPv4
+    /// paths not re-sent and leaves the IPv6 ones stale until IPv6's.
+    #[test]
+    fn end_of_rib_sweeps_only_its_family() {
+        let now = Instant::now();
+        let cfg = config(vec![neighbor("fe80::1", 65001)]);
+        let mut rib = Rib::new(cfg.clone());
+        let both = |s: &mut EstablishedSession| {
+            if let Some(gr) = s.graceful_restart.as_mut() {
+                gr.families = vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, true)];
+            }
+        };
+        let mut first = gr_session(&cfg, true);
+        both(&mut first);
+        rib.peer_up(first, None);
+        let v4 = mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]);
+        let mut a = attrs(&[65001]);
+        a.mp_reach = Some(wire::MpReach {
+            family: Family::Ipv6Unicast,
+            next_hop: ll_nh("fe80::1"),
+            nlri: vec![net("2001:db8:1::/48")],
+        });
+        let v6 = Update {
+            attributes: a,
+            ..Default::default()
+        };
+        rib.update(PeerId(0), &v4, false);
+        rib.update(PeerId(0), &v6, false);
+        assert_eq!(settle(&mut rib).len(), 2);
+        rib.session_down(
+            PeerId(0),
+            DownKind::Graceful {
+                families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+                restart_time: Duration::from_secs(120),
+                long_lived: vec![],
+            },
+            now,
+        );
+        assert!(settle(&mut rib).is_empty(), "nothing leaves the FIB");
+        let mut back = gr_session(&cfg, true);
+        both(&mut back);
+        rib.peer_up(back, None);
+        // IPv4's End-of-RIB, nothing re-sent: the IPv4 path goes, IPv6 stays.
+        rib.update(PeerId(0), &eor(), false);
+        assert_eq!(removed(&settle(&mut rib)), ["10.0.0.0/24"]);
+        let st = rib.routes_filtered(&RouteFilter::default());
+        assert_eq!(st.len(), 1, "{st:?}");
+        assert!(st[0].stale, "{st:?}");
+        // IPv6's End-of-RIB: the IPv6 path goes too.
+        let mut eor6 = Update::default();
+        eor6.attributes.mp_unreach = Some(wire::MpUnreach {
+            family: Family::Ipv6Unicast,
+            withdrawn: vec![],
+        });
+        rib.update(PeerId(0), &eor6, false);
+        assert_eq!(removed(&settle(&mut rib)), ["2001:db8:1::/48"]);
         assert!(rib.next_stale_deadline().is_none());
     }
 }
