@@ -11,66 +11,16 @@
 
 #[path = "../../bfd/tests/common/mod.rs"]
 mod common;
+mod daemons;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
+use daemons::{route, via6ctl, wait_until, Procs};
 
 const PREFIX: &str = "198.51.100.0/24";
-
-/// Daemons and files, cleaned up on drop (also when the test fails).
-struct Procs {
-    children: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.children.iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn spawn(procs: &mut Procs, ns: &str, args: &[&str], log: &str) {
-    let log = std::fs::File::create(procs.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
-    procs.children.push(child);
-}
-
-fn via6ctl(sock: &Path, args: &[&str]) -> Option<serde_json::Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
-        .arg("--socket")
-        .arg(sock)
-        .arg("--json")
-        .args(args)
-        .output()
-        .ok()?;
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-fn route(ns: &str) -> String {
-    sh(&["ip", "-n", ns, "-4", "route", "show", PREFIX])
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t.elapsed()
-}
 
 fn bird_conf() -> String {
     format!(
@@ -117,39 +67,20 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     sh(&["nft", "--version"]);
     sh(&["bird", "--version"]);
     let (_guard, a, b) = two_hosts("v6bfd");
-    let dir = std::env::temp_dir().join(format!("via6-bfd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut procs = Procs {
-        children: Vec::new(),
-        dir: dir.clone(),
-    };
+    let mut procs = Procs::new("bfd");
+    let dir = procs.dir.clone();
     let bird_conf_path = dir.join("bird.conf");
     std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
     let bc = bird_conf_path.to_string_lossy().into_owned();
     let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
     sh(&["bird", "-p", "-c", &bc]);
-    spawn(
-        &mut procs,
-        &b,
-        &["bird", "-f", "-c", &bc, "-s", &bird_sock],
-        "bird.log",
-    );
-
-    let sock = dir.join("via6d.sock");
-    let conf = dir.join("via6d.yaml");
-    std::fs::write(&conf, via6_conf(&sock)).unwrap_or_else(|e| panic!("{e}"));
-    let conf_s = conf.to_string_lossy().into_owned();
-    spawn(
-        &mut procs,
-        &a,
-        &[env!("CARGO_BIN_EXE_via6d"), "--config", &conf_s],
-        "via6d.log",
-    );
+    procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    let sock = procs.start_via6d(&a, via6_conf);
 
     let up = wait_until(
         "route via BIRD in the kernel",
         Duration::from_secs(30),
-        || route(&a).contains("via inet6 fe80::2 dev va"),
+        || route(&a, PREFIX).contains("via inet6 fe80::2 dev va"),
     );
     let bfd_up = wait_until("BFD Up in via6ctl bfd", Duration::from_secs(10), || {
         via6ctl(&sock, &["bfd"])
@@ -196,7 +127,7 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     nft("add chain inet bfdtest out { type filter hook output priority 0; }");
     nft("add rule inet bfdtest out udp dport 3784 drop");
     let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
-        route(&a).trim().is_empty()
+        route(&a, PREFIX).trim().is_empty()
     });
     eprintln!("BIRD's BFD silent: route out of the kernel after {gone:?}");
     assert!(gone <= Duration::from_millis(1500), "{gone:?}");

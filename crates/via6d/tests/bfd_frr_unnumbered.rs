@@ -15,46 +15,20 @@
 
 #[path = "../../bfd/tests/common/mod.rs"]
 mod common;
+mod daemons;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use daemons::{route, via6ctl, wait_until, Procs};
 
 const PREFIX: &str = "198.51.100.0/24";
 const FRR_LIB: &str = "/usr/lib/frr";
 
-struct Procs {
-    children: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.children.iter_mut().rev() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 impl Procs {
-    fn spawn(&mut self, ns: &str, args: &[&str], log: &str) {
-        let log =
-            std::fs::File::create(self.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
-        self.children.push(child);
-    }
-
     fn vtysh(&self, daemon: &str, cmd: &str) -> Option<String> {
         let out = Command::new("vtysh")
             .arg("--vty_socket")
@@ -153,58 +127,22 @@ fn via6_conf(sock: &Path) -> String {
     )
 }
 
-fn via6ctl(sock: &Path, what: &str) -> Option<serde_json::Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
-        .arg("--socket")
-        .arg(sock)
-        .args(["--json", what])
-        .output()
-        .ok()?;
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-fn route(ns: &str) -> String {
-    sh(&["ip", "-n", ns, "-4", "route", "show", PREFIX])
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t.elapsed()
-}
-
 #[test]
 fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
     sh(&["nft", "--version"]);
     let (_guard, a, b) = two_hosts("v6bfdu");
-    let dir = std::env::temp_dir().join(format!("via6-bfdu-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut procs = Procs {
-        children: Vec::new(),
-        dir: dir.clone(),
-    };
+    let mut procs = Procs::new("bfdu");
     procs.start_frr(&b);
-    let sock = dir.join("via6d.sock");
-    let conf = dir.join("via6d.yaml");
-    std::fs::write(&conf, via6_conf(&sock)).unwrap_or_else(|e| panic!("{e}"));
-    let conf_s = conf.to_string_lossy().into_owned();
-    procs.spawn(
-        &a,
-        &[env!("CARGO_BIN_EXE_via6d"), "--config", &conf_s],
-        "via6d.log",
-    );
+    let sock = procs.start_via6d(&a, via6_conf);
 
     let up = wait_until("FRR's route in the kernel", Duration::from_secs(60), || {
-        route(&a).contains("via inet6 fe80::2 dev va")
+        route(&a, PREFIX).contains("via inet6 fe80::2 dev va")
     });
     let bfd_up = wait_until(
         "BFD Up to the discovered peer",
         Duration::from_secs(15),
         || {
-            via6ctl(&sock, "bfd").is_some_and(|v| {
+            via6ctl(&sock, &["bfd"]).is_some_and(|v| {
                 v[0]["peer"] == "fe80::2" && v[0]["interface"] == "va" && v[0]["state"] == "Up"
             })
         },
@@ -221,15 +159,15 @@ fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
     nft("add chain inet bfdtest out { type filter hook output priority 0; }");
     nft("add rule inet bfdtest out udp dport 3784 drop");
     let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
-        route(&a).trim().is_empty()
+        route(&a, PREFIX).trim().is_empty()
     });
-    let n = via6ctl(&sock, "neighbors").unwrap_or_default();
+    let n = via6ctl(&sock, &["neighbors"]).unwrap_or_default();
     let err = n[0]["last_error"].as_str().unwrap_or_default().to_string();
     eprintln!("FRR's BFD silent: route out of the kernel after {gone:?}; last error {err:?}");
     assert!(gone <= Duration::from_millis(1500), "{gone:?}");
     // Our Cease/10, inside a Hard Reset since FRR set N (RFC 8538): the
     // neighbour's last error and the log both say we sent it.
-    let log = std::fs::read_to_string(dir.join("via6d.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(procs.dir.join("via6d.log")).unwrap_or_default();
     let ours = log.lines().any(|l| {
         l.contains("session down") && l.contains("sent NOTIFICATION") && l.contains("6/10")
     });

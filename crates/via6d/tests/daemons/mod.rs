@@ -1,0 +1,92 @@
+//! What the via6d end-to-end tests with a peer daemon share: the daemons
+//! started in namespaces (killed on drop, also when a test fails), via6ctl
+//! as JSON, the kernel route of one prefix, and polling with a bound.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Daemons and their directory, cleaned up on drop, last started first.
+pub struct Procs {
+    children: Vec<Child>,
+    pub dir: PathBuf,
+}
+
+impl Procs {
+    /// A fresh directory `via6-TAG-PID` under the temporary directory.
+    pub fn new(tag: &str) -> Procs {
+        let dir = std::env::temp_dir().join(format!("via6-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Procs {
+            children: Vec::new(),
+            dir,
+        }
+    }
+
+    /// Starts `args` in namespace `ns`, its stderr in `log` in the directory.
+    pub fn spawn(&mut self, ns: &str, args: &[&str], log: &str) {
+        let log =
+            std::fs::File::create(self.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        self.children.push(child);
+    }
+
+    /// Writes via6d's config `yaml` and starts via6d in `ns`; returns its
+    /// control socket.
+    pub fn start_via6d(&mut self, ns: &str, yaml: impl FnOnce(&Path) -> String) -> PathBuf {
+        let sock = self.dir.join("via6d.sock");
+        let conf = self.dir.join("via6d.yaml");
+        std::fs::write(&conf, yaml(&sock)).unwrap_or_else(|e| panic!("{e}"));
+        let conf = conf.to_string_lossy().into_owned();
+        self.spawn(
+            ns,
+            &[env!("CARGO_BIN_EXE_via6d"), "--config", &conf],
+            "via6d.log",
+        );
+        sock
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `via6ctl --json ARGS` against `sock`, `None` if it fails.
+pub fn via6ctl(sock: &Path, args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_via6ctl"))
+        .arg("--socket")
+        .arg(sock)
+        .arg("--json")
+        .args(args)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The kernel's IPv4 route to `prefix` in namespace `ns`, as `ip` shows it.
+pub fn route(ns: &str, prefix: &str) -> String {
+    crate::common::sh(&["ip", "-n", ns, "-4", "route", "show", prefix])
+}
+
+/// Polls `f` every 10 ms until it holds; panics naming `what` after `limit`.
+/// Returns how long it took.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.elapsed()
+}
