@@ -93,10 +93,6 @@ impl Bird {
     }
 }
 
-fn nft(ns: &str, script: &str) {
-    sh(&["ip", "netns", "exec", ns, "nft", script]);
-}
-
 #[test]
 fn bird_comes_up_and_each_side_sees_the_other_go() {
     sh(&["nft", "--version"]);
@@ -134,18 +130,13 @@ fn bird_comes_up_and_each_side_sees_the_other_go() {
         assert_eq!(ours[0].remote_state, State::Up);
 
         // BIRD falls silent; the link stays up.
-        nft(&b, "add table inet bfdtest");
-        nft(
-            &b,
-            "add chain inet bfdtest out { type filter hook output priority 0; }",
-        );
-        nft(&b, "add rule inet bfdtest out udp dport 3784 drop");
+        silence_bfd(&b);
         let dropped = Instant::now();
         let (down, took) = wait_state(&mut ch, State::Down, dropped, Duration::from_secs(5)).await;
         eprintln!("BIRD silent: down after {took:?}");
         assert_eq!(down.diag, Diag::ControlDetectionTimeExpired);
         assert!(took <= Duration::from_millis(1000), "{took:?}");
-        nft(&b, "delete table inet bfdtest");
+        unsilence_bfd(&b);
         let back = Instant::now();
         wait_state(&mut ch, State::Up, back, Duration::from_secs(10)).await;
         bird.wait("Up", Duration::from_secs(5)).await;

@@ -131,10 +131,6 @@ impl Frr {
     }
 }
 
-fn nft(ns: &str, script: &str) {
-    sh(&["ip", "netns", "exec", ns, "nft", script]);
-}
-
 #[test]
 fn frr_bfdd_comes_up_and_each_side_sees_the_other_go() {
     sh(&["nft", "--version"]);
@@ -170,18 +166,13 @@ fn frr_bfdd_comes_up_and_each_side_sees_the_other_go() {
         let ours = bfd_a.sessions().await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ours[0].detection_time, Duration::from_millis(900));
 
-        nft(&b, "add table inet bfdtest");
-        nft(
-            &b,
-            "add chain inet bfdtest out { type filter hook output priority 0; }",
-        );
-        nft(&b, "add rule inet bfdtest out udp dport 3784 drop");
+        silence_bfd(&b);
         let dropped = Instant::now();
         let (down, took) = wait_state(&mut ch, State::Down, dropped, Duration::from_secs(5)).await;
         eprintln!("bfdd silent: down after {took:?}");
         assert_eq!(down.diag, Diag::ControlDetectionTimeExpired);
         assert!(took <= Duration::from_millis(1000), "{took:?}");
-        nft(&b, "delete table inet bfdtest");
+        unsilence_bfd(&b);
         let back = Instant::now();
         wait_state(&mut ch, State::Up, back, Duration::from_secs(10)).await;
         frr.wait("up", Duration::from_secs(5)).await;

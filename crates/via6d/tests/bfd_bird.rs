@@ -122,10 +122,7 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     assert!(metrics.contains(up), "{up} missing in:\n{metrics}");
 
     // Only BIRD's BFD packets stop; BGP keepalives still flow.
-    let nft = |s: &str| sh(&["ip", "netns", "exec", &b, "nft", s]);
-    nft("add table inet bfdtest");
-    nft("add chain inet bfdtest out { type filter hook output priority 0; }");
-    nft("add rule inet bfdtest out udp dport 3784 drop");
+    silence_bfd(&b);
     let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
         route(&a, PREFIX).trim().is_empty()
     });

@@ -154,10 +154,7 @@ fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
         .unwrap_or_default();
     assert!(frr.contains("fe80::1") && frr.contains("up"), "{frr}");
 
-    let nft = |s: &str| sh(&["ip", "netns", "exec", &b, "nft", s]);
-    nft("add table inet bfdtest");
-    nft("add chain inet bfdtest out { type filter hook output priority 0; }");
-    nft("add rule inet bfdtest out udp dport 3784 drop");
+    silence_bfd(&b);
     let gone = wait_until("route out of the kernel", Duration::from_secs(10), || {
         route(&a, PREFIX).trim().is_empty()
     });

@@ -25,6 +25,31 @@ pub fn sh(args: &[&str]) -> String {
     }
 }
 
+/// Drops every BFD control packet (UDP port 3784) that namespace `ns`
+/// sends, with nftables: that side falls silent, the link and all else
+/// stay up.
+pub fn silence_bfd(ns: &str) {
+    for rule in [
+        "add table inet bfdtest",
+        "add chain inet bfdtest out { type filter hook output priority 0; }",
+        "add rule inet bfdtest out udp dport 3784 drop",
+    ] {
+        sh(&["ip", "netns", "exec", ns, "nft", rule]);
+    }
+}
+
+/// Undoes [`silence_bfd`].
+pub fn unsilence_bfd(ns: &str) {
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "delete table inet bfdtest",
+    ]);
+}
+
 pub fn require_root() {
     // SAFETY: geteuid(2) cannot fail.
     assert_eq!(
