@@ -187,9 +187,13 @@ impl Rib {
             }
             let from_peer = self.peers.get(from as usize).and_then(Option::as_ref);
             let from_ebgp = from_peer.is_none_or(|p| p.session.ebgp);
-            // RFC 9494 §4.3: only to a peer that negotiated long-lived
-            // graceful restart, marked LLGR_STALE.
-            if from_peer.is_some_and(|p| p.long_lived_stale) {
+            let a = self.attrs.get(post).ok_or(NotSent::NoRoute)?;
+            // RFC 9494 §4.3: a long-lived stale path (its peer went
+            // long-lived here, or it came marked LLGR_STALE) goes only to
+            // a peer that negotiated long-lived graceful restart, marked.
+            if from_peer.is_some_and(|p| p.long_lived_stale)
+                || a.communities().contains(&crate::graceful::LLGR_STALE)
+            {
                 let knows = to
                     .session
                     .graceful_restart
@@ -203,7 +207,6 @@ impl Rib {
             if !from_ebgp && !to.session.ebgp {
                 return Err(NotSent::IbgpSplitHorizon);
             }
-            let a = self.attrs.get(post).ok_or(NotSent::NoRoute)?;
             if a.communities().contains(&NO_ADVERTISE)
                 || (to.session.ebgp && a.communities().contains(&NO_EXPORT))
             {

@@ -614,3 +614,85 @@ fn long_lived_stale_routes_go_only_to_peers_that_know_them() {
     assert_eq!(withdrawn, [net("10.0.0.0/24")], "{to2:?}");
     assert!(announced(&to2).is_empty());
 }
+
+/// RFC 9494 §4.3 for a path that arrives marked LLGR_STALE (a helper
+/// passing on its own long-lived stale route): it loses to any path
+/// without the mark, and goes on only to peers that negotiated long-lived
+/// graceful restart.
+#[test]
+fn received_llgr_stale_paths_lose_and_reach_only_peers_that_know_them() {
+    use crate::graceful::{PeerRestart, LLGR_STALE};
+    let cfg = config(vec![
+        neighbor("fe80::1", 65001),
+        neighbor("fe80::2", 65002),
+        neighbor("fe80::3", 65003),
+    ]);
+    let gr = |long_lived| PeerRestart {
+        restart_time: 120,
+        restarting: false,
+        notification: true,
+        families: vec![(Family::Ipv4Unicast, true)],
+        long_lived,
+    };
+    let s0 = session(&cfg, 0, "10.0.0.1");
+    let mut s1 = session(&cfg, 1, "10.0.0.2");
+    s1.ifindex = Some(8);
+    s1.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
+    let mut s2 = session(&cfg, 2, "10.0.0.3");
+    s2.graceful_restart = Some(gr(vec![]));
+    let mut rib = Rib::new(cfg.clone());
+    for s in [&s0, &s1, &s2] {
+        rib.peer_up(s.clone(), None);
+    }
+    for p in 0..3 {
+        rib.take_peer_output(PeerId(p));
+    }
+    let mut marked = attrs(&[65001]);
+    marked.communities = vec![LLGR_STALE];
+    rib.update(
+        PeerId(0),
+        &mp_update(marked, ll_nh("fe80::1"), &["10.0.0.0/24", "10.0.5.0/24"]),
+        false,
+    );
+    rib.update(
+        PeerId(1),
+        &mp_update(attrs(&[65002, 65009]), ll_nh("fe80::2"), &["10.0.0.0/24"]),
+        false,
+    );
+    let best: Vec<String> = rib
+        .routes_filtered(&crate::rib::RouteFilter::default())
+        .iter()
+        .filter(|r| r.best)
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.prefix,
+                r.peer_address.unwrap_or(Ipv6Addr::UNSPECIFIED.into())
+            )
+        })
+        .collect();
+    assert!(
+        best.contains(&"10.0.0.0/24 fe80::2".to_string()),
+        "the longer unmarked path wins: {best:?}"
+    );
+    let shown = rib.routes_filtered(&crate::rib::RouteFilter::default());
+    assert!(
+        shown
+            .iter()
+            .filter(|r| r.prefix == "10.0.5.0/24")
+            .all(|r| r.long_lived_stale),
+        "{shown:?}"
+    );
+    rib.flush_outbound();
+    let to1 = sent(&mut rib, 1, &s1.codec);
+    let to1_marked: Vec<IpNet> = announced(&to1).into_iter().map(|a| a.0).collect();
+    assert_eq!(to1_marked, [net("10.0.5.0/24")], "{to1:?}");
+    assert!(to1
+        .iter()
+        .all(|u| u.attributes.communities.contains(&LLGR_STALE)));
+    let to2: Vec<IpNet> = announced(&sent(&mut rib, 2, &s2.codec))
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(to2, [net("10.0.0.0/24")], "only the unmarked best");
+}

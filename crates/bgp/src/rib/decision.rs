@@ -111,9 +111,14 @@ impl Ctx<'_> {
         if c.is_empty() {
             return 0;
         }
-        // Long-lived stale paths lose to every other (RFC 9494 §4.3).
-        if c.iter().any(|x| !x.peer.long_lived_stale) {
-            c.retain(|x| !x.peer.long_lived_stale);
+        // Long-lived stale paths lose to every other (RFC 9494 §4.3):
+        // those of a peer gone long-lived here, and those a peer sent
+        // marked LLGR_STALE.
+        let long_lived = |x: &Cand| {
+            x.peer.long_lived_stale || x.a.communities().contains(&crate::graceful::LLGR_STALE)
+        };
+        if c.iter().any(|x| !long_lived(x)) {
+            c.retain(|x| !long_lived(x));
         }
         // a) highest LOCAL_PREF (degree of preference, §9.1.1).
         let lp = |x: &Cand| x.a.local_pref().unwrap_or(DEFAULT_LOCAL_PREF);

@@ -45,7 +45,8 @@ pub struct RouteStatus {
     pub multipath: bool,
     /// Kept from a peer that is restarting (graceful restart, RFC 4724).
     pub stale: bool,
-    /// Long-lived stale (RFC 9494): carries LLGR_STALE, loses to others.
+    /// Long-lived stale (RFC 9494): its peer's restart went long-lived, or
+    /// it came marked LLGR_STALE; loses to others.
     pub long_lived_stale: bool,
     /// Why the path is not installed (`None` when it is).
     pub not_installed: Option<String>,
@@ -172,7 +173,10 @@ impl Rib {
                     best: i == 0 && e.nbest > 0,
                     multipath: in_set,
                     stale: self.is_stale_slot(p.peer),
-                    long_lived_stale: peer.is_some_and(|x| x.long_lived_stale),
+                    long_lived_stale: peer.is_some_and(|x| x.long_lived_stale)
+                        || post.is_some_and(|x| {
+                            x.communities().contains(&crate::graceful::LLGR_STALE)
+                        }),
                     not_installed,
                     not_advertised: if i == 0 && e.nbest > 0 {
                         self.not_advertised(prefix, Some((p.peer, p.post)))
