@@ -536,38 +536,52 @@ fn after_a_restart_nothing_is_advertised_until_every_end_of_rib() {
     assert_eq!(eors(&to0), [Family::Ipv4Unicast, Family::Ipv6Unicast]);
 }
 
-/// RFC 9494 §4.3: a long-lived stale route goes to a peer that negotiated
-/// long-lived graceful restart carrying LLGR_STALE, and is withdrawn from
-/// one that did not.
-#[test]
-fn long_lived_stale_routes_go_only_to_peers_that_know_them() {
-    use crate::graceful::{DownKind, PeerRestart, LLGR_STALE};
-    use std::time::{Duration, Instant};
-    let cfg = config(vec![
-        neighbor("fe80::1", 65001),
-        neighbor("fe80::2", 65002),
-        neighbor("fe80::3", 65003),
-    ]);
-    let gr = |long_lived| PeerRestart {
+/// A peer's graceful restart for IPv4 with F, and `long_lived` (family,
+/// long-lived stale time) where it negotiated long-lived graceful restart.
+fn gr(long_lived: Vec<(Family, u32)>) -> crate::graceful::PeerRestart {
+    crate::graceful::PeerRestart {
         restart_time: 120,
         restarting: false,
         notification: true,
         families: vec![(Family::Ipv4Unicast, true)],
         long_lived,
-    };
+    }
+}
+
+/// Three peers up, their first output taken: peer 0 with `gr0`, peer 1
+/// (on interface 8) with long-lived graceful restart, peer 2 with plain
+/// graceful restart only.
+fn three_peers(gr0: Option<crate::graceful::PeerRestart>) -> (Rib, [EstablishedSession; 3]) {
+    let cfg = config(vec![
+        neighbor("fe80::1", 65001),
+        neighbor("fe80::2", 65002),
+        neighbor("fe80::3", 65003),
+    ]);
     let mut s0 = session(&cfg, 0, "10.0.0.1");
-    s0.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
+    s0.graceful_restart = gr0;
     let mut s1 = session(&cfg, 1, "10.0.0.2");
+    s1.ifindex = Some(8);
     s1.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
     let mut s2 = session(&cfg, 2, "10.0.0.3");
     s2.graceful_restart = Some(gr(vec![]));
-    let mut rib = Rib::new(cfg.clone());
+    let mut rib = Rib::new(cfg);
     for s in [&s0, &s1, &s2] {
         rib.peer_up(s.clone(), None);
     }
     for p in 0..3 {
         rib.take_peer_output(PeerId(p));
     }
+    (rib, [s0, s1, s2])
+}
+
+/// RFC 9494 §4.3: a long-lived stale route goes to a peer that negotiated
+/// long-lived graceful restart carrying LLGR_STALE, and is withdrawn from
+/// one that did not.
+#[test]
+fn long_lived_stale_routes_go_only_to_peers_that_know_them() {
+    use crate::graceful::{DownKind, LLGR_STALE};
+    use std::time::{Duration, Instant};
+    let (mut rib, [_, s1, s2]) = three_peers(Some(gr(vec![(Family::Ipv4Unicast, 3600)])));
     rib.update(
         PeerId(0),
         &mp_update(attrs(&[65001]), ll_nh("fe80::1"), &["10.0.0.0/24"]),
@@ -621,32 +635,8 @@ fn long_lived_stale_routes_go_only_to_peers_that_know_them() {
 /// graceful restart.
 #[test]
 fn received_llgr_stale_paths_lose_and_reach_only_peers_that_know_them() {
-    use crate::graceful::{PeerRestart, LLGR_STALE};
-    let cfg = config(vec![
-        neighbor("fe80::1", 65001),
-        neighbor("fe80::2", 65002),
-        neighbor("fe80::3", 65003),
-    ]);
-    let gr = |long_lived| PeerRestart {
-        restart_time: 120,
-        restarting: false,
-        notification: true,
-        families: vec![(Family::Ipv4Unicast, true)],
-        long_lived,
-    };
-    let s0 = session(&cfg, 0, "10.0.0.1");
-    let mut s1 = session(&cfg, 1, "10.0.0.2");
-    s1.ifindex = Some(8);
-    s1.graceful_restart = Some(gr(vec![(Family::Ipv4Unicast, 3600)]));
-    let mut s2 = session(&cfg, 2, "10.0.0.3");
-    s2.graceful_restart = Some(gr(vec![]));
-    let mut rib = Rib::new(cfg.clone());
-    for s in [&s0, &s1, &s2] {
-        rib.peer_up(s.clone(), None);
-    }
-    for p in 0..3 {
-        rib.take_peer_output(PeerId(p));
-    }
+    use crate::graceful::LLGR_STALE;
+    let (mut rib, [_, s1, s2]) = three_peers(None);
     let mut marked = attrs(&[65001]);
     marked.communities = vec![LLGR_STALE];
     rib.update(
