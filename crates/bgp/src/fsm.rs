@@ -654,6 +654,7 @@ impl Fsm {
                 self.state = State::Established;
                 self.stable_secs = 0;
                 self.connect_retry_counter = 0;
+                crate::graceful::restart_over(&mut self.cfg.open);
                 if let Some(neg) = &self.negotiated {
                     out.push(Action::Established(Box::new(neg.clone())));
                 }

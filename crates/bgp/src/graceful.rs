@@ -113,6 +113,30 @@ pub fn our_capability(cfg: &GracefulRestartConfig, families: &[Family]) -> Optio
     }))
 }
 
+/// Our restart is over for a neighbour once a session with it reached
+/// Established: later OPENs to it carry neither the R bit nor F bits, in
+/// capability 64 and 71 alike (RFC 4724 §4.1: R says "this speaker has
+/// restarted"; F says forwarding was kept across that restart). BIRD does
+/// the same once its recovery ends.
+pub fn restart_over(open: &mut Open) {
+    for cap in &mut open.capabilities {
+        match cap {
+            Capability::GracefulRestart(gr) => {
+                gr.restart_flags &= !FLAG_RESTARTING;
+                for (_, _, flags) in &mut gr.families {
+                    *flags &= !FAMILY_FORWARDING;
+                }
+            }
+            Capability::LongLivedGracefulRestart(entries) => {
+                for e in entries {
+                    e.flags &= !FAMILY_FORWARDING;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Why we end a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopKind {

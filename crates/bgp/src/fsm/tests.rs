@@ -428,3 +428,46 @@ fn shutdown_communication_round_trip_and_limits() {
     let m = max_prefix_notification(1, 1, 1000);
     assert_eq!(m.data, vec![0, 1, 1, 0, 0, 3, 0xe8]);
 }
+
+/// R and F go in the first OPEN after a restart only: once a session was
+/// Established the restart is over, and a reconnect says so.
+#[test]
+fn restart_bits_only_until_the_first_session() {
+    let gr_of = |a: &[Action]| {
+        a.iter().find_map(|a| match a {
+            Action::SendOpen(o) => o.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(g) => Some(g.clone()),
+                _ => None,
+            }),
+            _ => None,
+        })
+    };
+    let mut n = crate::negotiate::tests_support::neighbor("fe80::1", 65001);
+    n.graceful_restart.enabled = true;
+    n.graceful_restart.keeps_forwarding = true;
+    n.graceful_restart.restarting = true;
+    let mut c = cfg(false);
+    c.open = build_open(&n, 65002, Ipv4Addr::new(192, 0, 2, 2), true);
+    let mut f = Fsm::new(c);
+    f.handle(Event::ManualStart);
+    let first = gr_of(&f.handle(Event::TcpConnected)).expect("capability 64");
+    assert_ne!(first.restart_flags & crate::graceful::FLAG_RESTARTING, 0);
+    assert!(first
+        .families
+        .iter()
+        .all(|(_, _, fl)| fl & crate::graceful::FAMILY_FORWARDING != 0));
+    assert!(!first.families.is_empty());
+    f.handle(Event::OpenReceived(peer_open(90)));
+    f.handle(Event::KeepaliveReceived);
+    assert_eq!(f.state(), State::Established);
+    f.handle(Event::TcpConnectionFails);
+    assert_eq!(f.state(), State::Idle);
+    f.handle(Event::IdleHoldTimerExpires);
+    let again = gr_of(&f.handle(Event::TcpConnected)).expect("capability 64");
+    assert_eq!(again.restart_flags & crate::graceful::FLAG_RESTARTING, 0);
+    assert_eq!(again.families.len(), first.families.len());
+    assert!(again
+        .families
+        .iter()
+        .all(|(_, _, fl)| fl & crate::graceful::FAMILY_FORWARDING == 0));
+}
