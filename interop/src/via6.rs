@@ -1,5 +1,5 @@
 //! via6d under test: finding (and building) its binaries, rendering its
-//! YAML config (the contract of DESIGN.md "The contract users see"),
+//! YAML config (the keys documented in the README, "Configuration"),
 //! starting it inside a host and reading its view through `via6ctl --json`.
 
 use std::fmt::Write as _;
