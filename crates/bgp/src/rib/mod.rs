@@ -12,7 +12,9 @@
 //! [`Rib`] is a plain data structure (no tasks, no I/O); [`spawn_rib`]
 //! wraps it in the task that owns it.
 //!
-//! Where things are: ingestion, withdrawals, peers and FIB changes here;
+//! Where things are: ingestion, withdrawals and FIB changes here; `table`
+//! (paths, entries, the per-family tables), `peers` (sessions up and
+//! down, draining a peer's paths), `stale` (graceful restart),
 //! `decision` (best path, ECMP, FIB view), `nexthop` (which gateway a next
 //! hop gives), `store` and `attrs` (interned attribute sets), `reconfig`
 //! (soft reconfiguration), `status` (what `via6ctl` shows), `task` (the
@@ -38,242 +40,40 @@ pub mod attrs;
 mod decision;
 mod fibq;
 mod nexthop;
+mod peers;
 mod reconfig;
 mod stale;
 mod status;
 pub mod store;
+mod table;
 mod task;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
 use crate::events::{EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
-use crate::policy::{self, Direction, RejectReason, Verdict};
+use crate::policy::{self, Direction, Verdict};
 use attrs::Attrs;
 use store::{Id, Store};
 
 pub(crate) use decision::{best_key, set_of, Ctx, FibView};
 pub use nexthop::resolve_next_hop;
+pub(crate) use peers::Drain;
 pub use status::{PeerCounts, RouteFilter, RouteStatus};
+pub(crate) use table::{Entry, Path, PathList, PrefixSet, NO_ATTRS};
+pub use table::{PathState, Prefix, Table, Tables};
 pub use task::{spawn_rib, RibHandle};
 
 /// Default LOCAL_PREF when a route carries none (RFC 4271 §5.1.5 leaves it
 /// to the implementation; 100 is what every router uses).
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
-
-/// Why a received path is not a candidate for the Loc-RIB, or `Usable`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PathState {
-    Usable,
-    /// Our own ASN is in the AS path (RFC 4271 §9.1.2).
-    AsLoop,
-    /// Next hop `::` or `0.0.0.0`: never installable.
-    NextHopUnspecified,
-    /// Multicast or broadcast next hop.
-    NextHopMulticast,
-    /// The next hop is one of our own addresses.
-    NextHopSelf,
-    /// Only a link-local next hop, and the session has no interface to
-    /// scope it with.
-    NextHopLinkLocalNoInterface,
-    PolicyNoPolicyEbgp,
-    PolicyDenyAll,
-    PolicyNotOriginated,
-    PolicyNamed,
-    PolicyUnknown,
-}
-
-impl PathState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PathState::Usable => "usable",
-            PathState::AsLoop => "AS path contains our ASN (loop)",
-            PathState::NextHopUnspecified => "next hop is unspecified (:: or 0.0.0.0)",
-            PathState::NextHopMulticast => "next hop is multicast or broadcast",
-            PathState::NextHopSelf => "next hop is our own address",
-            PathState::NextHopLinkLocalNoInterface => {
-                "link-local next hop but the session has no interface"
-            }
-            PathState::PolicyNoPolicyEbgp => RejectReason::NoPolicyEbgp.as_str(),
-            PathState::PolicyDenyAll => RejectReason::DenyAll.as_str(),
-            PathState::PolicyNotOriginated => RejectReason::NotOriginated.as_str(),
-            PathState::PolicyNamed => RejectReason::Named.as_str(),
-            PathState::PolicyUnknown => RejectReason::UnknownPolicy.as_str(),
-        }
-    }
-
-    fn from_reject(r: RejectReason) -> PathState {
-        match r {
-            RejectReason::NoPolicyEbgp => PathState::PolicyNoPolicyEbgp,
-            RejectReason::DenyAll => PathState::PolicyDenyAll,
-            RejectReason::NotOriginated => PathState::PolicyNotOriginated,
-            RejectReason::Named => PathState::PolicyNamed,
-            RejectReason::UnknownPolicy => PathState::PolicyUnknown,
-        }
-    }
-}
-
-/// No attribute id (a path rejected before policy, or by it).
-const NO_ATTRS: Id = Id(u32::MAX);
-
-/// One path in Adj-RIB-In: 12 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Path {
-    /// Index into `Rib::peers`.
-    pub(crate) peer: u16,
-    pub(crate) state: PathState,
-    /// Attributes as received (kept for soft reconfiguration).
-    pub(crate) pre: Id,
-    /// Attributes after import policy; `NO_ATTRS` unless `state` is
-    /// `Usable`.
-    pub(crate) post: Id,
-}
-
-/// The paths of one prefix. Usually one, so that case is inline.
-#[derive(Debug)]
-pub(crate) enum PathList {
-    One(Path),
-    /// Boxed so that the list stays one pointer wide and an entry fits
-    /// 24 bytes; two paths (two upstreams) live in that one allocation.
-    Many(Box<SmallVec<[Path; 2]>>),
-}
-
-impl PathList {
-    pub(crate) fn as_slice(&self) -> &[Path] {
-        match self {
-            PathList::One(p) => std::slice::from_ref(p),
-            PathList::Many(v) => v,
-        }
-    }
-    fn as_mut_slice(&mut self) -> &mut [Path] {
-        match self {
-            PathList::One(p) => std::slice::from_mut(p),
-            PathList::Many(v) => v,
-        }
-    }
-    fn push(&mut self, path: Path) {
-        match self {
-            PathList::One(p) => *self = PathList::Many(Box::new(SmallVec::from_buf([*p, path]))),
-            PathList::Many(v) => v.push(path),
-        }
-    }
-    /// Removes the path at `i`; returns false when the list would become
-    /// empty (the caller removes the whole entry instead).
-    fn remove(&mut self, i: usize) -> bool {
-        match self {
-            PathList::One(_) => false,
-            PathList::Many(v) => {
-                if i < v.len() {
-                    v.remove(i);
-                }
-                if v.len() == 1 {
-                    if let Some(p) = v.first() {
-                        *self = PathList::One(*p);
-                    }
-                }
-                true
-            }
-        }
-    }
-}
-
-pub(crate) struct Entry<P> {
-    pub(crate) paths: PathList,
-    pub(crate) prefix: P,
-    /// Leading paths that form the installed multipath set (0 = no usable
-    /// path).
-    pub(crate) nbest: u8,
-}
-
-/// A prefix type with its own table.
-pub trait Prefix: Copy + Eq + Hash + std::fmt::Debug + Into<IpNet> {
-    const FAMILY: Family;
-    /// What the table hashes: the prefix as plain integers (cheaper than
-    /// the derived byte-wise hash).
-    type HKey: Hash;
-    fn hkey(self) -> Self::HKey;
-    fn table(t: &mut Tables) -> &mut Table<Self>;
-    fn table_ref(t: &Tables) -> &Table<Self>;
-    fn normalize(self) -> Self;
-}
-
-impl Prefix for Ipv4Net {
-    const FAMILY: Family = Family::Ipv4Unicast;
-    type HKey = u64;
-    fn hkey(self) -> u64 {
-        u64::from(u32::from(self.addr())) << 8 | u64::from(self.prefix_len())
-    }
-    fn table(t: &mut Tables) -> &mut Table<Self> {
-        &mut t.v4
-    }
-    fn table_ref(t: &Tables) -> &Table<Self> {
-        &t.v4
-    }
-    fn normalize(self) -> Self {
-        self.trunc()
-    }
-}
-
-impl Prefix for Ipv6Net {
-    const FAMILY: Family = Family::Ipv6Unicast;
-    type HKey = (u128, u8);
-    fn hkey(self) -> (u128, u8) {
-        (u128::from(self.addr()), self.prefix_len())
-    }
-    fn table(t: &mut Tables) -> &mut Table<Self> {
-        &mut t.v6
-    }
-    fn table_ref(t: &Tables) -> &Table<Self> {
-        &t.v6
-    }
-    fn normalize(self) -> Self {
-        self.trunc()
-    }
-}
-
-/// One family's prefixes.
-pub struct Table<P> {
-    pub(crate) map: HashTable<Entry<P>>,
-    pub(crate) hasher: DefaultHashBuilder,
-}
-
-impl<P: Prefix> Default for Table<P> {
-    fn default() -> Self {
-        Table {
-            map: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
-        }
-    }
-}
-
-impl<P: Prefix> Table<P> {
-    pub(crate) fn get(&self, prefix: &P) -> Option<&Entry<P>> {
-        let h = self.hasher.hash_one(prefix.hkey());
-        self.map.find(h, |e| e.prefix == *prefix)
-    }
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-/// Both families.
-#[derive(Default)]
-pub struct Tables {
-    pub v4: Table<Ipv4Net>,
-    pub v6: Table<Ipv6Net>,
-}
 
 /// A peer while its session is Established.
 pub(crate) struct Peer {
@@ -309,61 +109,6 @@ pub(crate) struct Peer {
     /// `dump_eor`. Sent a step at a time as the session drains.
     pub(crate) dump: Vec<IpNet>,
     pub(crate) dump_eor: Vec<Family>,
-}
-
-/// A set of prefixes kept as plain integers: 8 bytes per IPv4 prefix
-/// instead of 24 for `IpNet`, which matters for a peer sent a full table.
-#[derive(Debug, Default)]
-pub(crate) struct PrefixSet {
-    v4: hashbrown::HashSet<u64>,
-    v6: hashbrown::HashSet<(u128, u8)>,
-}
-
-impl PrefixSet {
-    pub(crate) fn insert(&mut self, p: IpNet) -> bool {
-        match p {
-            IpNet::V4(n) => self.v4.insert(n.hkey()),
-            IpNet::V6(n) => self.v6.insert(n.hkey()),
-        }
-    }
-    pub(crate) fn remove(&mut self, p: &IpNet) -> bool {
-        match p {
-            IpNet::V4(n) => self.v4.remove(&n.hkey()),
-            IpNet::V6(n) => self.v6.remove(&n.hkey()),
-        }
-    }
-    pub(crate) fn contains(&self, p: &IpNet) -> bool {
-        match p {
-            IpNet::V4(n) => self.v4.contains(&n.hkey()),
-            IpNet::V6(n) => self.v6.contains(&n.hkey()),
-        }
-    }
-    pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-    pub(crate) fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
-    }
-    pub(crate) fn iter(&self) -> impl Iterator<Item = IpNet> + '_ {
-        let v4 = self.v4.iter().filter_map(|&k| {
-            let addr = std::net::Ipv4Addr::from((k >> 8) as u32);
-            Ipv4Net::new(addr, (k & 0xff) as u8).ok().map(IpNet::V4)
-        });
-        let v6 = self.v6.iter().filter_map(|&(a, l)| {
-            Ipv6Net::new(std::net::Ipv6Addr::from(a), l)
-                .ok()
-                .map(IpNet::V6)
-        });
-        v4.chain(v6)
-    }
-}
-
-impl Extend<IpNet> for PrefixSet {
-    fn extend<I: IntoIterator<Item = IpNet>>(&mut self, iter: I) {
-        for p in iter {
-            self.insert(p);
-        }
-    }
 }
 
 impl Peer {
@@ -424,15 +169,6 @@ fn slot_prefixes<P: Prefix>(table: &Table<P>, slot: u16, want: bool) -> Vec<P> {
         .collect()
 }
 
-/// The paths of a peer that went away, still to be removed.
-pub(crate) struct Drain {
-    slot: u16,
-    v4: Vec<Ipv4Net>,
-    v6: Vec<Ipv6Net>,
-    /// The session is gone: free the slot when done.
-    unmapped: bool,
-}
-
 impl Rib {
     pub fn new(config: SpeakerConfig) -> Rib {
         Rib {
@@ -489,170 +225,6 @@ impl Rib {
 
     fn peer_mut(&mut self, slot: u16) -> Option<&mut Peer> {
         self.peers.get_mut(slot as usize).and_then(Option::as_mut)
-    }
-
-    /// A session reached Established.
-    pub fn peer_up(
-        &mut self,
-        session: EstablishedSession,
-        outbound: Option<tokio::sync::mpsc::Sender<PeerOutput>>,
-    ) {
-        let id = session.peer;
-        if self.slots.contains_key(&id) {
-            self.begin_peer_down(id);
-        }
-        let neighbor = self
-            .neighbor_index(id, session.peer_address)
-            .and_then(|i| self.config.neighbors.get(i))
-            .cloned()
-            .map(Arc::new);
-        let peer = Peer {
-            id,
-            session,
-            neighbor,
-            received: 0,
-            accepted: 0,
-            eor: Vec::new(),
-            closing: false,
-            stale: false,
-            long_lived_stale: false,
-            out: Vec::new(),
-            outbound,
-            advertised: PrefixSet::default(),
-            dirty: PrefixSet::default(),
-            dump: Vec::new(),
-            dump_eor: Vec::new(),
-        };
-        self.warn_default_deny(&peer);
-        let slot = match self.peers.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.peers.push(None);
-                self.peers.len() - 1
-            }
-        };
-        if let Some(s) = self.peers.get_mut(slot) {
-            *s = Some(peer);
-        }
-        self.slots.insert(id, slot as u16);
-        if self.stale.iter().any(|s| s.peer == id) {
-            self.stale_peer_returned(id, slot as u16, std::time::Instant::now());
-        }
-        self.initial_dump(slot as u16);
-    }
-
-    /// RFC 8212: say once per eBGP neighbour that no policy means deny.
-    fn warn_default_deny(&mut self, peer: &Peer) {
-        if !peer.session.ebgp {
-            return;
-        }
-        let (import, export) = peer
-            .neighbor
-            .as_ref()
-            .map_or((&PolicyRef::Default, &PolicyRef::Default), |n| {
-                (&n.import, &n.export)
-            });
-        let import_default = *import == PolicyRef::Default;
-        let export_default = *export == PolicyRef::Default;
-        if !(import_default || export_default) || !self.warned.insert(peer.id) {
-            return;
-        }
-        let what = match (import_default, export_default) {
-            (true, true) => {
-                "no import and no export policy: nothing is accepted from it or sent to it"
-            }
-            (true, false) => "no import policy: nothing is accepted from it",
-            _ => "no export policy: nothing is sent to it",
-        };
-        tracing::warn!(
-            peer = %peer.session.peer_address,
-            "eBGP neighbour has {what} (RFC 8212 default deny); set `import:`/`export:` \
-             to accept-all or a named policy to change this"
-        );
-    }
-
-    /// The session left Established: every path from it goes (RFC 4271
-    /// §9.1.3 / §8.2.2). Done at once; the task uses
-    /// [`Rib::begin_peer_down`] and [`Rib::drain`] to spread the work.
-    pub fn peer_down(&mut self, id: PeerId) {
-        self.begin_peer_down(id);
-        self.drain(usize::MAX);
-    }
-
-    /// The session left Established: its paths stop being candidates now
-    /// and leave the table over the next [`Rib::drain`] calls, so that a
-    /// full table going away never queues a million FIB changes at once.
-    /// A new session of the same peer gets a fresh slot meanwhile.
-    pub fn begin_peer_down(&mut self, id: PeerId) {
-        let Some(slot) = self.slots.remove(&id) else {
-            return;
-        };
-        if let Some(peer) = self.peer_mut(slot) {
-            peer.closing = true;
-        }
-        self.drain_families(slot, &[], true);
-    }
-
-    /// Makes `slot`'s paths ineligible and lists them for removal.
-    fn begin_drain(&mut self, slot: u16) {
-        if let Some(peer) = self.peer_mut(slot) {
-            peer.closing = true;
-        }
-        self.drain_families(slot, &[Family::Ipv4Unicast, Family::Ipv6Unicast], false);
-    }
-
-    /// Lists `slot`'s paths of `families` (of every family with
-    /// `free_slot`) for removal over the next [`Rib::drain`] calls; with
-    /// `free_slot` the slot is freed once they are gone.
-    fn drain_families(&mut self, slot: u16, families: &[Family], free_slot: bool) {
-        let wants = |f: Family| free_slot || families.contains(&f);
-        let v4 = slot_prefixes(&self.tables.v4, slot, wants(Family::Ipv4Unicast));
-        let v6 = slot_prefixes(&self.tables.v6, slot, wants(Family::Ipv6Unicast));
-        if let Some(d) = self.draining.iter_mut().find(|d| d.slot == slot) {
-            d.v4.extend(v4);
-            d.v6.extend(v6);
-            d.unmapped |= free_slot;
-        } else if free_slot || !v4.is_empty() || !v6.is_empty() {
-            self.draining.push(Drain {
-                slot,
-                v4,
-                v6,
-                unmapped: free_slot,
-            });
-        }
-    }
-
-    /// Whether some peer's paths are still being removed.
-    pub fn draining(&self) -> bool {
-        !self.draining.is_empty()
-    }
-
-    /// Removes up to `budget` paths of peers that went away; returns how
-    /// many were removed.
-    pub fn drain(&mut self, budget: usize) -> usize {
-        let mut done = 0;
-        while done < budget {
-            let Some(d) = self.draining.last_mut() else {
-                break;
-            };
-            let slot = d.slot;
-            if let Some(p) = d.v4.pop() {
-                self.withdraw_one(slot, p);
-            } else if let Some(p) = d.v6.pop() {
-                self.withdraw_one(slot, p);
-            } else {
-                let unmapped = d.unmapped;
-                self.draining.pop();
-                if unmapped {
-                    if let Some(s) = self.peers.get_mut(slot as usize) {
-                        *s = None;
-                    }
-                }
-                continue;
-            }
-            done += 1;
-        }
-        done
     }
 
     /// Applies one UPDATE from `id`. Withdrawals come from the classic
