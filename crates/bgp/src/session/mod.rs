@@ -5,9 +5,21 @@
 //! One task per neighbour. Per TCP connection a reader task (framing and
 //! decoding) and a writer task (so a peer that stops reading never blocks
 //! the session loop: timers keep firing, RFC 9687 send hold applies).
+//!
+//! Here: the task's loop, the FSM's actions and the messages in;
+//! `handle` (config, commands, status, the handles others hold), `connect`
+//! (connecting, accepting, collisions), `io` (the reader and writer
+//! tasks), `local` (our addresses and interfaces).
 
+mod connect;
+mod handle;
 pub mod io;
 pub mod local;
+
+use connect::{join_connect, recv_conn};
+pub use handle::{
+    Counters, SessionCommand, SessionCommander, SessionConfig, SessionHandle, SessionStatus,
+};
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,228 +59,8 @@ const LINK_CHECK: Duration = Duration::from_millis(500);
 /// RFC 9687 send hold time while no hold time is negotiated (before the
 /// OPEN, or hold time 0): its suggested 8 minutes. Once negotiated it is
 /// twice the hold time, as BIRD does: a peer that stops reading is dropped
-/// on the scale of the hold timer (DESIGN: "a peer that stops reading gets
-/// the hold timer").
+/// on the scale of the hold timer.
 const DEFAULT_SEND_HOLD: Duration = Duration::from_secs(480);
-
-/// Everything one session task needs.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub peer: PeerId,
-    pub neighbor: NeighborConfig,
-    pub local_as: u32,
-    pub router_id: Ipv4Addr,
-    /// First back-off after a failed session; doubles per failure.
-    pub idle_hold_base: Duration,
-    /// Cap of the back-off (RFC 4271 §8.1.1 DampPeerOscillations).
-    pub idle_hold_max: Duration,
-    /// RFC 9687 send hold time; `None` = 2 x the negotiated hold time
-    /// (8 minutes before the OPEN or with hold time 0).
-    pub send_hold: Option<Duration>,
-}
-
-impl SessionConfig {
-    pub fn new(peer: PeerId, neighbor: NeighborConfig, local_as: u32, router_id: Ipv4Addr) -> Self {
-        SessionConfig {
-            peer,
-            neighbor,
-            local_as,
-            router_id,
-            idle_hold_base: Duration::from_secs(1),
-            idle_hold_max: Duration::from_secs(120),
-            send_hold: None,
-        }
-    }
-
-    fn fsm_config(&self) -> FsmConfig {
-        let n = &self.neighbor;
-        FsmConfig {
-            identity: LocalIdentity {
-                local_as: self.local_as,
-                remote_as: n.remote_as,
-                router_id: self.router_id,
-            },
-            open: build_open(n, self.local_as, self.router_id, n.address.is_ipv6()),
-            passive: n.passive,
-            connect_retry_secs: secs(n.connect_retry),
-            idle_hold_base_secs: secs(self.idle_hold_base),
-            idle_hold_max_secs: secs(self.idle_hold_max),
-        }
-    }
-}
-
-fn secs(d: Duration) -> u32 {
-    u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1)
-}
-
-/// Requests to a session task.
-#[derive(Debug)]
-pub enum SessionCommand {
-    /// The listener accepted a connection from this neighbour.
-    Incoming(TcpStream),
-    /// Cease/4 (RFC 4486), with an RFC 9003 message, then start again.
-    Reset(Option<String>),
-    /// The same as a Hard Reset (RFC 8538 §3) where the peer set N: both
-    /// sides drop the session's routes at once.
-    HardReset(Option<String>),
-    /// Send ROUTE-REFRESH (RFC 2918) for every negotiated family; the
-    /// answer says whether one was sent.
-    Refresh(oneshot::Sender<bool>),
-    /// Send this NOTIFICATION (a Cease), close, and end the task.
-    Stop(Notification),
-    /// Stop with this Cease, as graceful restart wants it for `StopKind`
-    /// (Hard Reset, the Cease, or no NOTIFICATION at all).
-    StopAs(crate::graceful::StopKind, Notification),
-    /// The BFD session for this neighbour went Down (RFC 5882 §4.2):
-    /// Cease/10 (RFC 9384) at once if connected, then the usual back-off.
-    BfdDown,
-}
-
-/// What `via6ctl neighbors` shows of one session.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SessionStatus {
-    pub state: State,
-    #[serde(skip)]
-    pub established_at: Option<Instant>,
-    pub negotiated: Option<Negotiated>,
-    pub last_error: Option<String>,
-    /// When `last_error` happened (wall clock, for its age).
-    #[serde(skip)]
-    pub last_error_at: Option<SystemTime>,
-    pub local_address: Option<SocketAddr>,
-    pub remote_address: Option<SocketAddr>,
-    pub updates_received: u64,
-    pub updates_sent: u64,
-}
-
-impl SessionStatus {
-    fn idle() -> Self {
-        SessionStatus {
-            state: State::Idle,
-            established_at: None,
-            negotiated: None,
-            last_error: None,
-            last_error_at: None,
-            local_address: None,
-            remote_address: None,
-            updates_received: 0,
-            updates_sent: 0,
-        }
-    }
-}
-
-/// The speaker's grip on one session task.
-#[derive(Debug)]
-pub struct SessionHandle {
-    pub peer: PeerId,
-    pub neighbor: NeighborConfig,
-    cmd: mpsc::Sender<SessionCommand>,
-    status: watch::Receiver<SessionStatus>,
-    counters: Arc<Counters>,
-    task: JoinHandle<()>,
-}
-
-impl SessionHandle {
-    pub fn status(&self) -> SessionStatus {
-        let mut s = self.status.borrow().clone();
-        s.updates_received = self.counters.updates_received.load(Ordering::Relaxed);
-        s.updates_sent = self.counters.updates_sent.load(Ordering::Relaxed);
-        s
-    }
-
-    /// Waits until the session reaches `state` or `limit` passes.
-    pub async fn wait_for(&mut self, state: State, limit: Duration) -> bool {
-        let fut = self.status.wait_for(|s| s.state == state);
-        matches!(tokio::time::timeout(limit, fut).await, Ok(Ok(_)))
-    }
-
-    /// Hands over an accepted connection; it is closed when the session
-    /// task is too busy to take it.
-    pub fn incoming(&self, stream: TcpStream) {
-        let _ = self.cmd.try_send(SessionCommand::Incoming(stream));
-    }
-
-    /// A sender for commands that can be used without holding the handle.
-    pub fn commander(&self) -> SessionCommander {
-        SessionCommander {
-            cmd: self.cmd.clone(),
-        }
-    }
-
-    pub async fn reset(&self, message: Option<String>) -> bool {
-        self.commander().reset(message).await
-    }
-
-    pub async fn refresh(&self) -> bool {
-        self.commander().refresh().await
-    }
-
-    /// Sends `n`, closes, and waits (bounded) for the task to end.
-    pub async fn stop(self, n: Notification) {
-        self.stop_with(SessionCommand::Stop(n)).await;
-    }
-
-    /// Stops for `kind` with the Cease `n`, told the way graceful restart
-    /// needs it (see [`crate::graceful::stop_notification`]).
-    pub async fn stop_as(self, kind: crate::graceful::StopKind, n: Notification) {
-        self.stop_with(SessionCommand::StopAs(kind, n)).await;
-    }
-
-    async fn stop_with(self, c: SessionCommand) {
-        let _ = self.cmd.send(c).await;
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
-}
-
-/// Message counters a session shares with its handle.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub updates_received: AtomicU64,
-    pub updates_sent: AtomicU64,
-}
-
-/// Commands to one session, detached from its handle.
-#[derive(Debug, Clone)]
-pub struct SessionCommander {
-    cmd: mpsc::Sender<SessionCommand>,
-}
-
-impl SessionCommander {
-    /// Cease/4 then start again; false when the session is gone.
-    pub async fn reset(&self, message: Option<String>) -> bool {
-        self.cmd.send(SessionCommand::Reset(message)).await.is_ok()
-    }
-
-    /// Cease/4 as a Hard Reset, then start again.
-    pub async fn hard_reset(&self, message: Option<String>) -> bool {
-        self.cmd
-            .send(SessionCommand::HardReset(message))
-            .await
-            .is_ok()
-    }
-
-    /// The neighbour's BFD session went Down; false when the session is
-    /// gone.
-    pub async fn bfd_down(&self) -> bool {
-        self.cmd.send(SessionCommand::BfdDown).await.is_ok()
-    }
-
-    /// ROUTE-REFRESH for every negotiated family; false when not
-    /// Established or the peer lacks the capability.
-    pub async fn refresh(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        if self.cmd.send(SessionCommand::Refresh(tx)).await.is_err() {
-            return false;
-        }
-        rx.await.unwrap_or(false)
-    }
-}
 
 /// Starts the task of one neighbour; it connects (unless passive) at once.
 pub fn spawn_session(cfg: SessionConfig, rib_tx: mpsc::Sender<RibInput>) -> SessionHandle {
@@ -373,22 +165,6 @@ struct Driver {
     batch_now: Option<tokio::time::Instant>,
     /// Closing connections still flushing their last words.
     flushing: Vec<JoinHandle<()>>,
-}
-
-async fn recv_conn(c: &mut Option<Conn>) -> Option<ConnEvent> {
-    match c {
-        Some(c) => c.events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn join_connect(
-    c: &mut Option<ConnectTask>,
-) -> Result<Result<TcpStream, ConnectError>, tokio::task::JoinError> {
-    match c {
-        Some(h) => h.await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Driver {
@@ -570,74 +346,12 @@ impl Driver {
         }
     }
 
-    fn start_connect(&mut self, queue: &mut VecDeque<Event>) {
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-        let n = &self.cfg.neighbor;
-        match io::peer_socket_addr(n.address, n.interface.as_deref(), n.port) {
-            Ok(addr) => {
-                let limit = n.connect_retry.max(Duration::from_secs(1));
-                let options = io::ConnectOptions {
-                    md5_key: n.password.as_ref().map(|p| p.0.as_bytes().to_vec()),
-                    gtsm: n.ttl_security,
-                };
-                self.connecting = Some(tokio::spawn(io::connect(addr, limit, options)));
-            }
-            Err(e) => {
-                self.connect_error = Some(e.to_string());
-                self.error_at = Some(SystemTime::now());
-                queue.push_back(Event::TcpConnectionFails);
-            }
-        }
-    }
-
     fn send_hold(&self) -> Duration {
         self.cfg.send_hold.unwrap_or(DEFAULT_SEND_HOLD)
     }
 
     fn negotiated_send_hold(&self, hold_time: u16) -> Duration {
         send_hold_for(self.cfg.send_hold, hold_time)
-    }
-
-    fn start_conn(&self, stream: TcpStream, incoming: bool) -> Option<Conn> {
-        match Conn::start(
-            stream,
-            incoming,
-            self.our_open.clone(),
-            self.send_hold(),
-            self.counters.clone(),
-        ) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                debug!(neighbor = %self.name(), error = %e, "connection gone before start");
-                None
-            }
-        }
-    }
-
-    fn connected(&mut self, res: Result<Result<TcpStream, ConnectError>, tokio::task::JoinError>) {
-        match res {
-            Ok(Ok(stream)) if self.fsm.state() == State::Connect && self.conn.is_none() => {
-                self.connect_error = None;
-                match self.start_conn(stream, false) {
-                    Some(c) => {
-                        self.conn = Some(c);
-                        self.feed(Event::TcpConnected);
-                    }
-                    None => self.feed(Event::TcpConnectionFails),
-                }
-            }
-            // Late: an incoming connection took over meanwhile.
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                debug!(neighbor = %self.name(), error = %e, "connect failed");
-                self.connect_error = Some(e.to_string());
-                self.error_at = Some(SystemTime::now());
-                self.feed(Event::TcpConnectionFails);
-            }
-            Err(_) => self.feed(Event::TcpConnectionFails),
-        }
     }
 
     fn command(&mut self, c: SessionCommand) {
@@ -725,119 +439,6 @@ impl Driver {
             }));
         }
         true
-    }
-
-    fn incoming(&mut self, stream: TcpStream) {
-        if self.cfg.neighbor.ttl_security {
-            // RFC 5082 §3: the SYN itself must have come with TTL 255
-            // (>= 254 after one hop); minimum TTL on the accepted socket
-            // then guards every later segment.
-            match crate::sockopt::syn_hop_limit(&stream) {
-                Ok(Some(ttl)) if ttl >= 254 => {}
-                other => {
-                    warn!(neighbor = %self.name(), syn_ttl = ?other.ok().flatten(), "connection refused: GTSM (RFC 5082) wants TTL 255");
-                    return;
-                }
-            }
-            let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(true);
-            if let Err(e) = crate::sockopt::set_gtsm(&stream, v6) {
-                warn!(neighbor = %self.name(), error = %e, "GTSM (RFC 5082) could not be set; connection refused");
-                return;
-            }
-        }
-        let state = self.fsm.state();
-        if self.fsm.accepts_incoming() && self.conn.is_none() {
-            if let Some(c) = self.connecting.take() {
-                c.abort();
-            }
-            if let Some(c) = self.start_conn(stream, true) {
-                self.conn = Some(c);
-                self.feed(Event::TcpConnected);
-            }
-        } else if matches!(state, State::OpenSent | State::OpenConfirm) {
-            // RFC 4271 §6.8: keep both until the new one's OPEN tells the
-            // peer's identifier.
-            if let Some(c) = self.start_conn(stream, true) {
-                if let Some(old) = self.candidate.replace(c) {
-                    old.close(None);
-                }
-            }
-        } else {
-            let sub = if state == State::Established {
-                cease::CONNECTION_COLLISION
-            } else {
-                cease::CONNECTION_REJECTED
-            };
-            debug!(neighbor = %self.name(), %state, "refusing connection");
-            let bytes = self.encode(&Message::Notification(cease_notification(sub, None)));
-            tokio::spawn(reject(stream, bytes));
-        }
-    }
-
-    fn candidate_event(&mut self, ev: Option<ConnEvent>) {
-        let Some(cand) = self.candidate.take() else {
-            return;
-        };
-        let (open, rest) = match ev {
-            Some(ConnEvent::Messages(batch)) => {
-                let mut it = batch.into_iter();
-                match it.next().map(|d| d.message) {
-                    Some(Message::Open(o)) => (o, it),
-                    _ => {
-                        cand.close(None);
-                        return;
-                    }
-                }
-            }
-            _ => {
-                cand.close(None);
-                return;
-            }
-        };
-        let collision = self.encode(&Message::Notification(cease_notification(
-            cease::CONNECTION_COLLISION,
-            None,
-        )));
-        let state = self.fsm.state();
-        let Some(existing_incoming) = self.conn.as_ref().map(|c| c.incoming) else {
-            cand.close(collision);
-            return;
-        };
-        if !matches!(state, State::OpenSent | State::OpenConfirm) {
-            cand.close(collision);
-            return;
-        }
-        // The connection initiated by the higher identifier survives; if
-        // the peer opened both, it has given up the older one.
-        let keep_new = existing_incoming
-            || resolve_collision(self.cfg.router_id, open.router_id) == CollisionWinner::Theirs;
-        info!(neighbor = %self.name(), keep_new, "connection collision");
-        if keep_new {
-            if let Some(old) = self.conn.replace(cand) {
-                old.close(collision);
-            }
-            self.feed(Event::ConnectionReplaced);
-            self.feed(Event::OpenReceived(Box::new(open)));
-            self.messages(rest);
-        } else {
-            cand.close(collision);
-        }
-    }
-
-    fn conn_event(&mut self, ev: Option<ConnEvent>) {
-        match ev {
-            None | Some(ConnEvent::Closed) | Some(ConnEvent::WriteFailed) => {
-                self.feed(Event::TcpConnectionFails)
-            }
-            Some(ConnEvent::SendHoldExpired) => self.feed(Event::SendHoldTimerExpires),
-            Some(ConnEvent::LocalClose(n)) => self.feed(Event::ErrorStop(n)),
-            Some(ConnEvent::DecodeError(n)) => {
-                warn!(neighbor = %self.name(), error = %crate::fsm::describe(&n), "bad message from peer");
-                self.feed(Event::MessageError(n))
-            }
-            Some(ConnEvent::Messages(batch)) => self.messages(batch),
-        }
-        self.flush_rib();
     }
 
     /// Handles a batch until the connection it came on goes away. One
@@ -1098,23 +699,6 @@ pub fn fix_as4(mut u: wire::Update, peer_four_octet: bool) -> wire::Update {
         a.as_path = Some(merge_as4_path(p, &p4));
     }
     u
-}
-
-/// Tells an unwanted connection why, briefly, and closes it (draining
-/// what the peer sent, so the close is a FIN and not a RST that could
-/// destroy the NOTIFICATION before the peer reads it).
-async fn reject(mut stream: TcpStream, bytes: Option<Vec<u8>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        if let Some(b) = bytes {
-            stream.write_all(&b).await?;
-        }
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
 }
 
 #[cfg(test)]
