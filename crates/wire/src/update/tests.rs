@@ -1,6 +1,10 @@
 //! UPDATE byte vectors in both directions and one test per RFC 7606 rule.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::*;
+use crate::error::{notify, DecodeError, EncodeError};
+use crate::CodecContext;
 use crate::{
     decode_message, encode_message, end_of_rib, frame_length, pack_announcements, pack_withdrawals,
     AttributeErrorKind,
