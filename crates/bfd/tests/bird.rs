@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bfd::{Config, Diag, PeerSpec, State};
+use bfd::{Diag, State};
 use common::*;
 
 /// BIRD running in a namespace; killed and its files removed on drop.
@@ -103,15 +102,7 @@ fn bird_comes_up_and_each_side_sees_the_other_go() {
     let rt = runtime();
     rt.block_on(async {
         let t0 = Instant::now();
-        let key = bfd_a
-            .add(PeerSpec {
-                peer: IpAddr::V6(B_LL),
-                interface: Some("va".into()),
-                local: Some(IpAddr::V6(A_LL)),
-                config: Config::default(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("add: {e}"));
+        let key = add_a_to_b(&bfd_a).await;
         let (_, up) = wait_state(&mut ch, State::Up, t0, Duration::from_secs(10)).await;
         bird.wait("Up", Duration::from_secs(5)).await;
         eprintln!("up with BIRD after {up:?}");

@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bfd::{Config, Diag, PeerSpec, State};
+use bfd::{Diag, State};
 use common::*;
 
 const FRR_LIB: &str = "/usr/lib/frr";
@@ -144,22 +143,23 @@ fn frr_bfdd_comes_up_and_each_side_sees_the_other_go() {
     let rt = runtime();
     rt.block_on(async {
         let t0 = Instant::now();
-        let key = bfd_a
-            .add(PeerSpec {
-                peer: IpAddr::V6(B_LL),
-                interface: Some("va".into()),
-                local: Some(IpAddr::V6(A_LL)),
-                config: Config::default(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("add: {e}"));
+        let key = add_a_to_b(&bfd_a).await;
         let (_, up) = wait_state(&mut ch, State::Up, t0, Duration::from_secs(10)).await;
         frr.wait("up", Duration::from_secs(5)).await;
         eprintln!("up with bfdd after {up:?}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let p = frr
-            .peer()
-            .unwrap_or_else(|| panic!("bfdd lost the session"));
+        // Both Poll sequences done: bfdd shows our 300 ms x 3. Asked until
+        // it does (within 5 s): one vtysh call can fail on a busy machine.
+        let settled = |p: &serde_json::Value| {
+            p["remote-receive-interval"] == serde_json::json!(300)
+                && p["remote-transmit-interval"] == serde_json::json!(300)
+        };
+        let asked = Instant::now();
+        let mut seen = frr.peer();
+        while !seen.as_ref().is_some_and(settled) && asked.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            seen = frr.peer();
+        }
+        let p = seen.unwrap_or_else(|| panic!("bfdd lost the session"));
         assert_eq!(p["remote-receive-interval"], serde_json::json!(300), "{p}");
         assert_eq!(p["remote-transmit-interval"], serde_json::json!(300), "{p}");
         assert_eq!(p["remote-detect-multiplier"], serde_json::json!(3), "{p}");

@@ -50,6 +50,19 @@ pub fn unsilence_bfd(ns: &str) {
     ]);
 }
 
+/// Adds a session with default timers from host A to B's link-local
+/// address over `va`, A's address as source.
+pub async fn add_a_to_b(bfd: &Bfd) -> bfd::PeerKey {
+    bfd.add(bfd::PeerSpec {
+        peer: std::net::IpAddr::V6(B_LL),
+        interface: Some("va".into()),
+        local: Some(std::net::IpAddr::V6(A_LL)),
+        config: bfd::Config::default(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("add: {e}"))
+}
+
 pub fn require_root() {
     // SAFETY: geteuid(2) cannot fail.
     assert_eq!(
