@@ -90,15 +90,7 @@ impl Frr {
     }
 
     fn vtysh(&self, daemon: &str, cmd: &str) -> Option<String> {
-        let out = Command::new("vtysh")
-            .arg("--vty_socket")
-            .arg(&self.dir)
-            .args(["-d", daemon, "-c", cmd])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        vtysh(&self.dir, daemon, cmd)
     }
 
     /// bfdd's view of our session, as JSON.

@@ -19,7 +19,6 @@ mod daemons;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,15 +29,7 @@ const FRR_LIB: &str = "/usr/lib/frr";
 
 impl Procs {
     fn vtysh(&self, daemon: &str, cmd: &str) -> Option<String> {
-        let out = Command::new("vtysh")
-            .arg("--vty_socket")
-            .arg(&self.dir)
-            .args(["-d", daemon, "-c", cmd])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        vtysh(&self.dir, daemon, cmd)
     }
 
     /// zebra, bfdd and bgpd in `ns`, one config file for all three.

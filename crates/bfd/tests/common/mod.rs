@@ -63,6 +63,20 @@ pub async fn add_a_to_b(bfd: &Bfd) -> bfd::PeerKey {
     .unwrap_or_else(|e| panic!("add: {e}"))
 }
 
+/// `vtysh -c CMD` against FRR daemon `daemon` whose sockets are in `dir`;
+/// `None` when vtysh fails.
+pub fn vtysh(dir: &std::path::Path, daemon: &str, cmd: &str) -> Option<String> {
+    let out = Command::new("vtysh")
+        .arg("--vty_socket")
+        .arg(dir)
+        .args(["-d", daemon, "-c", cmd])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub fn require_root() {
     // SAFETY: geteuid(2) cannot fail.
     assert_eq!(
