@@ -155,6 +155,14 @@ pub struct Rib {
     pub(crate) restarting: bool,
 }
 
+/// The stale slots of `family` out of those of both families.
+fn stale_for<'a>(family: Family, v4: &'a [u16], v6: &'a [u16]) -> &'a [u16] {
+    match family {
+        Family::Ipv4Unicast => v4,
+        Family::Ipv6Unicast => v6,
+    }
+}
+
 /// The prefixes of `table` that have a path of `slot` (none unless `want`).
 fn slot_prefixes<P: Prefix>(table: &Table<P>, slot: u16, want: bool) -> Vec<P> {
     if !want {
@@ -256,17 +264,14 @@ impl Rib {
                 self.stale_slots(id, Family::Ipv6Unicast),
             )
         };
-        let stale_of = |f: Family| match f {
-            Family::Ipv4Unicast => stale4.clone(),
-            Family::Ipv6Unicast => stale6.clone(),
-        };
+        let stale_of = |f: Family| stale_for(f, &stale4, &stale6);
         for p in &update.withdrawn {
             self.withdraw_with_stale(slot, IpNet::V4(*p), &stale4);
         }
         let a = &update.attributes;
         if let Some(mp) = &a.mp_unreach {
             for p in &mp.withdrawn {
-                self.withdraw_with_stale(slot, *p, &stale_of(mp.family));
+                self.withdraw_with_stale(slot, *p, stale_of(mp.family));
             }
         }
         let classic_nh = a.next_hop.map(NextHop::V4);
@@ -276,7 +281,7 @@ impl Rib {
             }
             if let Some(mp) = &a.mp_reach {
                 for p in &mp.nlri {
-                    self.withdraw_with_stale(slot, *p, &stale_of(mp.family));
+                    self.withdraw_with_stale(slot, *p, stale_of(mp.family));
                 }
             }
         } else {
@@ -286,7 +291,7 @@ impl Rib {
             }
             if let Some(mp) = &a.mp_reach {
                 let nh = mp.next_hop.normalize();
-                self.announce(slot, nh, a, mp.nlri.iter().copied(), &stale_of(mp.family));
+                self.announce(slot, nh, a, mp.nlri.iter().copied(), stale_of(mp.family));
             }
         }
         self.check_max_prefix(slot);
@@ -496,11 +501,11 @@ impl Rib {
                 let old_set = set_of(e.paths.as_slice(), e.nbest);
                 let old_best = best_key(e.paths.as_slice(), e.nbest);
                 let paths = e.paths.as_slice();
-                let existing = paths.iter().position(|p| p.peer == path.peer).or_else(|| {
-                    (!stale.is_empty())
-                        .then(|| paths.iter().position(|p| stale.contains(&p.peer)))
-                        .flatten()
-                });
+                // Our own path, else a stale one of the same peer it replaces.
+                let existing = paths
+                    .iter()
+                    .position(|p| p.peer == path.peer)
+                    .or_else(|| paths.iter().position(|p| stale.contains(&p.peer)));
                 match existing.and_then(|i| e.paths.as_mut_slice().get_mut(i)) {
                     Some(old) => {
                         released = [old.pre, old.post];
