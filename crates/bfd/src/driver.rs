@@ -1,9 +1,11 @@
 //! The socket edge: every session of the process on one thread of its
 //! own with a single-threaded tokio runtime, so that no other work (the
 //! RIB loading a full table) can delay a transmit or detection timer.
-//! One receive socket per family; packets are matched to sessions by Your
-//! Discriminator, or by source address and interface while it is 0
-//! (RFC 5880 §6.8.6). State changes leave on an unbounded channel: they
+//! One socket pair per family for every session (a receive socket on
+//! port 3784, a send socket on one source port); packets are matched to
+//! sessions by Your Discriminator, or by source address and interface
+//! while it is 0 (RFC 5880 §6.8.6), and must come from the session's peer
+//! on its interface either way (single hop, RFC 5881). State changes leave on an unbounded channel: they
 //! are rare, and the BFD thread must never wait for a slow consumer.
 
 use std::collections::HashMap;
@@ -11,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use socket2::{SockAddr, Socket};
+use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
@@ -27,15 +29,23 @@ pub(crate) enum Command {
     Add(PeerSpec, oneshot::Sender<Result<PeerKey, BfdError>>),
     Remove(PeerKey),
     Admin(PeerKey, bool),
+    Update(PeerKey, Update),
     List(oneshot::Sender<Vec<SessionInfo>>),
     Counters(oneshot::Sender<Counters>),
+}
+
+/// New settings for a running session: timers are negotiated with a
+/// Poll sequence (RFC 5880 §6.8.3), the source address applies to the
+/// next packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Update {
+    pub config: crate::Config,
+    pub local: Option<IpAddr>,
 }
 
 struct Entry {
     session: Session,
     endpoint: Endpoint,
-    sock: Socket,
-    port: u16,
     tx_at: Option<Instant>,
     detect_at: Option<Instant>,
     up_since: Option<Instant>,
@@ -60,9 +70,17 @@ impl Rng {
     }
 }
 
+/// The send socket of one family and its source port.
+struct Sender {
+    sock: Socket,
+    port: u16,
+}
+
 pub(crate) struct Driver {
     rx4: AsyncFd<Socket>,
     rx6: AsyncFd<Socket>,
+    tx4: Sender,
+    tx6: Sender,
     sessions: HashMap<u32, Entry>,
     by_peer: HashMap<PeerKey, u32>,
     changes: mpsc::UnboundedSender<StateChange>,
@@ -85,14 +103,27 @@ impl Driver {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ (u64::from(std::process::id()) << 32);
+        let mut rng = Rng(seed | 1);
+        let mut sender = |v6: bool| {
+            let start = 49152 + (rng.next() % 16384) as u16;
+            sockets::sender(v6, start)
+                .map(|(sock, port)| Sender { sock, port })
+                .map_err(|source| BfdError::Socket {
+                    what: if v6 { "IPv6 send" } else { "IPv4 send" },
+                    source,
+                })
+        };
+        let (tx4, tx6) = (sender(false)?, sender(true)?);
         Ok(Driver {
             rx4: open(false)?,
             rx6: open(true)?,
+            tx4,
+            tx6,
             sessions: HashMap::new(),
             by_peer: HashMap::new(),
             changes,
             counters: Counters::default(),
-            rng: Rng(seed | 1),
+            rng,
         })
     }
 
@@ -129,9 +160,12 @@ impl Driver {
             let mut s = e.session.clone();
             for a in s.handle(Event::AdminDown, Jitter(0)) {
                 if let Action::Send(p) = a {
-                    let _ = e
-                        .sock
-                        .send_to(&p.encode(), &SockAddr::from(e.endpoint.destination()));
+                    let tx = if e.endpoint.peer.is_ipv6() {
+                        &self.tx6
+                    } else {
+                        &self.tx4
+                    };
+                    let _ = transmit(tx, &e.endpoint, &p.encode());
                 }
             }
         }
@@ -196,6 +230,18 @@ impl Driver {
             );
             return;
         };
+        if !self
+            .sessions
+            .get(&discr)
+            .is_some_and(|e| e.endpoint.accepts(peer, meta.ifindex))
+        {
+            self.counters.rx_wrong_source += 1;
+            debug!(
+                "bfd: from {} (if {}): not the peer of session {discr}",
+                meta.source, meta.ifindex
+            );
+            return;
+        }
         self.counters.rx_packets += 1;
         if let Some(e) = self.sessions.get_mut(&discr) {
             e.rx_packets += 1;
@@ -247,9 +293,13 @@ impl Driver {
         for a in actions {
             match a {
                 Action::Send(p) => {
-                    let to = SockAddr::from(e.endpoint.destination());
-                    match e.sock.send_to(&p.encode(), &to) {
-                        Ok(_) => e.tx_packets += 1,
+                    let tx = if e.endpoint.peer.is_ipv6() {
+                        &self.tx6
+                    } else {
+                        &self.tx4
+                    };
+                    match transmit(tx, &e.endpoint, &p.encode()) {
+                        Ok(()) => e.tx_packets += 1,
                         Err(err) => {
                             e.tx_errors += 1;
                             debug!("bfd: send to {}: {err}", e.endpoint.peer);
@@ -304,9 +354,30 @@ impl Driver {
                     );
                 }
             }
+            Command::Update(key, u) => {
+                if let Some(&d) = self.by_peer.get(&key) {
+                    if let Some(e) = self.sessions.get_mut(&d) {
+                        e.endpoint.local = u.local;
+                    }
+                    if self.sessions.get(&d).map(|e| e.session.config()) != Some(u.config) {
+                        self.event(d, Event::Configure(u.config));
+                    }
+                }
+            }
             Command::List(reply) => {
                 let now = Instant::now();
-                let list = self.sessions.values().map(|e| info_of(e, now)).collect();
+                let list = self
+                    .sessions
+                    .values()
+                    .map(|e| {
+                        let port = if e.endpoint.peer.is_ipv6() {
+                            self.tx6.port
+                        } else {
+                            self.tx4.port
+                        };
+                        info_of(e, port, now)
+                    })
+                    .collect();
                 let _ = reply.send(list);
             }
             Command::Counters(reply) => {
@@ -341,12 +412,6 @@ impl Driver {
             interface,
             local: spec.local,
         };
-        let start = 49152 + (self.rng.next() % 16384) as u16;
-        let (sock, port) =
-            sockets::sender(&endpoint, start).map_err(|source| BfdError::Socket {
-                what: "send socket",
-                source,
-            })?;
         let discr = loop {
             let d = self.rng.next() as u32;
             if d != 0 && !self.sessions.contains_key(&d) {
@@ -359,8 +424,6 @@ impl Driver {
             Entry {
                 session,
                 endpoint,
-                sock,
-                port,
                 tx_at: None,
                 detect_at: None,
                 up_since: None,
@@ -381,7 +444,24 @@ impl Driver {
     }
 }
 
-fn info_of(e: &Entry, now: Instant) -> SessionInfo {
+/// Sends one packet of `e`'s session. A source address that is no longer
+/// ours (EADDRNOTAVAIL, EINVAL) is not worth losing the session over: the
+/// packet then goes from the kernel's choice.
+fn transmit(tx: &Sender, e: &Endpoint, bytes: &[u8]) -> std::io::Result<()> {
+    let fd = tx.sock.as_fd();
+    let to = e.destination();
+    match sys::send(fd, bytes, to, e.local, e.ifindex()) {
+        Err(err)
+            if e.local.is_some()
+                && matches!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EINVAL)) =>
+        {
+            sys::send(fd, bytes, to, None, e.ifindex()).map(|_| ())
+        }
+        r => r.map(|_| ()),
+    }
+}
+
+fn info_of(e: &Entry, port: u16, now: Instant) -> SessionInfo {
     let s = &e.session;
     SessionInfo {
         peer: e.endpoint.peer,
@@ -396,7 +476,8 @@ fn info_of(e: &Entry, now: Instant) -> SessionInfo {
         tx_interval: s.tx_interval(),
         detection_time: s.detection_time(),
         uptime: e.up_since.map(|t| now.saturating_duration_since(t)),
-        source_port: e.port,
+        source_port: port,
+        local: e.endpoint.local,
         tx_packets: e.tx_packets,
         rx_packets: e.rx_packets,
         tx_errors: e.tx_errors,

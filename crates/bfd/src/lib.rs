@@ -80,7 +80,10 @@ pub struct SessionInfo {
     pub detection_time: Duration,
     /// Time since the session came Up, while it is Up.
     pub uptime: Option<Duration>,
+    /// The family's one source port, shared by its sessions.
     pub source_port: u16,
+    /// The source address packets go from (None: the kernel's choice).
+    pub local: Option<IpAddr>,
     pub tx_packets: u64,
     pub rx_packets: u64,
     pub tx_errors: u64,
@@ -111,6 +114,9 @@ pub struct Counters {
     pub rx_bad_packet: u64,
     /// No session for that discriminator or source.
     pub rx_no_session: u64,
+    /// Matched by discriminator but not from the session's peer on its
+    /// interface (single hop, RFC 5881 §3/§4).
+    pub rx_wrong_source: u64,
 }
 
 /// Handle to the BFD thread. Dropping it (or [`Bfd::stop`]) ends the
@@ -186,6 +192,24 @@ impl Bfd {
     pub async fn remove(&self, key: PeerKey) -> Result<(), BfdError> {
         self.commands
             .send(driver::Command::Remove(key))
+            .await
+            .map_err(|_| BfdError::Stopped)
+    }
+
+    /// New timers (negotiated with a Poll sequence while Up, RFC 5880
+    /// §6.8.3, so the session stays Up) and source address for a running
+    /// session.
+    pub async fn update(
+        &self,
+        key: PeerKey,
+        config: Config,
+        local: Option<IpAddr>,
+    ) -> Result<(), BfdError> {
+        self.commands
+            .send(driver::Command::Update(
+                key,
+                driver::Update { config, local },
+            ))
             .await
             .map_err(|_| BfdError::Stopped)
     }

@@ -1,8 +1,10 @@
-//! The two calls socket2 does not cover, and the only `unsafe` of the
-//! crate: asking for the received TTL and arrival interface, and
+//! The calls socket2 does not cover, and the only `unsafe` of the
+//! crate: asking for the received TTL and arrival interface,
 //! `recvmsg(2)` with its control messages (RFC 5881 §5 needs the TTL or
 //! hop limit of every received packet; a link-local peer is known by its
-//! address *and* interface).
+//! address *and* interface), and `sendmsg(2)` with a packet-info message
+//! choosing the interface and source address of each packet, so that one
+//! send socket per family serves every session.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -121,6 +123,89 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Meta> {
         }
     }
     Ok(meta)
+}
+
+/// `sendmsg(2)` of `bytes` to `to`, out of interface `ifindex` (0: as
+/// routed) from source address `from` (None: the kernel's choice), on a
+/// non-blocking socket of `to`'s family.
+pub fn send(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    to: SocketAddr,
+    from: Option<IpAddr>,
+    ifindex: u32,
+) -> io::Result<usize> {
+    let name = socket2::SockAddr::from(to);
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr().cast_mut().cast(),
+        iov_len: bytes.len(),
+    };
+    // SAFETY: all-zero is a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = name.as_ptr().cast_mut().cast();
+    msg.msg_namelen = name.len();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    let (level, kind, len) = match to {
+        SocketAddr::V6(_) => (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_PKTINFO,
+            size_of::<libc::in6_pktinfo>(),
+        ),
+        SocketAddr::V4(_) => (
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            size_of::<libc::in_pktinfo>(),
+        ),
+    };
+    // SAFETY: CMSG_SPACE of a packet-info struct (at most 28 bytes) fits
+    // the 64 bytes of `control`; the header and data written below stay
+    // inside it, and the data is written unaligned.
+    unsafe {
+        msg.msg_controllen = libc::CMSG_SPACE(len as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() {
+            return Err(io::Error::other("no room for a control message"));
+        }
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+        let data = libc::CMSG_DATA(c);
+        match to {
+            SocketAddr::V6(_) => {
+                let addr = match from {
+                    Some(IpAddr::V6(a)) => a.octets(),
+                    _ => [0; 16],
+                };
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr { s6_addr: addr },
+                    ipi6_ifindex: ifindex,
+                };
+                std::ptr::write_unaligned(data.cast::<libc::in6_pktinfo>(), info);
+            }
+            SocketAddr::V4(_) => {
+                let addr = match from {
+                    Some(IpAddr::V4(a)) => u32::from(a).to_be(),
+                    _ => 0,
+                };
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: ifindex as libc::c_int,
+                    ipi_spec_dst: libc::in_addr { s_addr: addr },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(data.cast::<libc::in_pktinfo>(), info);
+            }
+        }
+    }
+    // SAFETY: every pointer in `msg` points to a live buffer of the size
+    // given, for the duration of the call; the kernel only reads them.
+    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 fn sockaddr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {

@@ -115,18 +115,31 @@ fn setting_for(
     })
 }
 
+/// What one BFD session should be: its timers, and the source address
+/// of its packets, the BGP session's own local address once it has one
+/// (so the peer sees BFD from the address it peers BGP with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub config: bfd::Config,
+    pub local: Option<IpAddr>,
+}
+
 /// One BFD session per BGP session whose neighbour has `bfd:` on, keyed
 /// by address and interface. Interface peers appear once discovered.
 pub fn wanted(
     raw: &RawConfig,
     sessions: &[bgp::NeighborStatus],
-) -> BTreeMap<(IpAddr, Option<String>), bfd::Config> {
+) -> BTreeMap<(IpAddr, Option<String>), Wanted> {
     sessions
         .iter()
         .filter(|s| !s.address.is_unspecified())
         .filter_map(|s| {
-            let c = setting_for(&raw.neighbors, s.address, s.interface.as_deref())?;
-            Some(((s.address, s.interface.clone()), c))
+            let config = setting_for(&raw.neighbors, s.address, s.interface.as_deref())?;
+            let local = s
+                .local_address
+                .map(|a| a.ip().to_canonical())
+                .filter(|l| l.is_ipv6() == s.address.is_ipv6() && !l.is_unspecified());
+            Some(((s.address, s.interface.clone()), Wanted { config, local }))
         })
         .collect()
 }
@@ -209,35 +222,45 @@ async fn couple(speaker: &bgp::SpeakerHandle, c: bfd::StateChange) {
     }
 }
 
+/// Sessions nobody wants any more end; new ones start; a session whose
+/// timers or source address changed is updated in place (timers by a
+/// Poll sequence, RFC 5880 §6.8.3), so a reload that only retunes BFD
+/// never takes a BGP session down.
 async fn reconcile(bfd: &bfd::Bfd, raw: &RawConfig, speaker: &bgp::SpeakerHandle) {
     let want = wanted(raw, &speaker.neighbors().await);
     let Ok(have) = bfd.sessions().await else {
         return;
     };
+    let key_of = |s: &bfd::SessionInfo| bfd::PeerKey {
+        peer: s.peer,
+        ifindex: s.interface.as_deref().and_then(ifindex).unwrap_or(0),
+    };
     for s in &have {
-        let key = (s.peer, s.interface.clone());
-        if want.get(&key) != Some(&s.config) {
-            let ifindex = s.interface.as_deref().and_then(ifindex).unwrap_or(0);
-            let _ = bfd
-                .remove(bfd::PeerKey {
-                    peer: s.peer,
-                    ifindex,
-                })
-                .await;
+        match want.get(&(s.peer, s.interface.clone())) {
+            None => {
+                let _ = bfd.remove(key_of(s)).await;
+            }
+            Some(w) if w.config != s.config || w.local != s.local => {
+                if w.config != s.config {
+                    info!(peer = %s.peer, interface = ?s.interface, "BFD timers changed: Poll sequence");
+                }
+                let _ = bfd.update(key_of(s), w.config, w.local).await;
+            }
+            Some(_) => {}
         }
     }
-    for ((peer, interface), config) in want {
-        let exists = have
+    for ((peer, interface), w) in want {
+        if have
             .iter()
-            .any(|s| s.peer == peer && s.interface == interface && s.config == config);
-        if exists {
+            .any(|s| s.peer == peer && s.interface == interface)
+        {
             continue;
         }
         let spec = bfd::PeerSpec {
             peer,
             interface: interface.clone(),
-            local: None,
-            config,
+            local: w.local,
+            config: w.config,
         };
         match bfd.add(spec).await {
             Ok(_) => info!(%peer, ?interface, "BFD session started"),
@@ -273,6 +296,8 @@ pub fn to_json(s: &bfd::SessionInfo) -> serde_json::Value {
         "remote_discriminator": s.remote_discr,
         "packets_sent": s.tx_packets,
         "packets_received": s.rx_packets,
+        "source_address": s.local,
+        "source_port": s.source_port,
     })
 }
 
