@@ -323,6 +323,9 @@ impl Driver {
                         to,
                         diag,
                         remote: e.session.remote_state(),
+                        remote_control_plane_independent: e
+                            .session
+                            .remote_control_plane_independent(),
                         at: now,
                     });
                 }

@@ -84,6 +84,9 @@ pub struct Session {
     config: Config,
     state: State,
     remote_state: State,
+    /// The remote's C bit: its BFD does not share fate with its control
+    /// plane (RFC 5880 §4.1, RFC 5882 §4.3.2).
+    remote_cpi: bool,
     local_discr: u32,
     remote_discr: u32,
     local_diag: Diag,
@@ -112,6 +115,7 @@ impl Session {
             config,
             state: State::Down,
             remote_state: State::Down,
+            remote_cpi: false,
             local_discr,
             remote_discr: 0,
             local_diag: Diag::None,
@@ -139,6 +143,11 @@ impl Session {
     }
     pub fn remote_state(&self) -> State {
         self.remote_state
+    }
+    /// Whether the remote said its BFD is independent of its control
+    /// plane (the C bit of its last packet).
+    pub fn remote_control_plane_independent(&self) -> bool {
+        self.remote_cpi
     }
     pub fn local_diag(&self) -> Diag {
         self.local_diag
@@ -222,6 +231,7 @@ impl Session {
         let rx_was_zero = self.remote_min_rx == 0;
         self.remote_discr = p.my_discr;
         self.remote_state = p.state;
+        self.remote_cpi = p.cpi;
         self.remote_diag = p.diag;
         self.remote_min_rx = p.required_min_rx;
         self.remote_desired_min_tx = p.desired_min_tx;

@@ -431,3 +431,23 @@ fn no_timer_is_ever_zero() {
         }
     }
 }
+
+#[test]
+fn the_remote_c_bit_outlives_the_detection_timer() {
+    let mut s = session_in(State::Up);
+    assert!(!s.remote_control_plane_independent());
+    let mut p = from_remote(State::Up);
+    p.cpi = true;
+    s.handle(Event::Received(p), J);
+    assert!(s.remote_control_plane_independent());
+    // When the remote falls silent, what it last said still decides
+    // whether the Down may be a restart (RFC 5882 §4.3.2).
+    let out = s.handle(Event::DetectTimerExpired, J);
+    assert_eq!(change(&out).map(|c| c.1), Some(State::Down));
+    assert!(s.remote_control_plane_independent());
+    s.handle(rx(State::Down), J);
+    assert!(
+        !s.remote_control_plane_independent(),
+        "a new packet says C clear"
+    );
+}

@@ -100,6 +100,10 @@ pub struct StateChange {
     /// The remote state at the change: a Down caused by the remote's
     /// AdminDown is not a path failure (RFC 5882 §3.2).
     pub remote: State,
+    /// The remote's C bit, as last received: set, its BFD does not share
+    /// fate with its control plane, so a Down is a forwarding failure and
+    /// never a restart (RFC 5882 §4.3.2).
+    pub remote_control_plane_independent: bool,
     pub at: Instant,
 }
 

@@ -84,6 +84,14 @@ pub enum Event {
     /// The interface of a link-local session went down: the connection is
     /// dead even though TCP has not noticed yet.
     LinkDown(String),
+    /// The neighbour's BFD session went Down, and the neighbour's BFD
+    /// shares fate with its control plane (C bit clear) and we were told
+    /// to take that as the neighbour restarting (RFC 5882 §4.3.2): close
+    /// so that both sides keep their routes through graceful restart,
+    /// with Cease/10 where N was negotiated (RFC 8538: not a Hard Reset,
+    /// so a restart), else without a NOTIFICATION (RFC 4724 §4: one
+    /// would end the restart).
+    BfdDownRestart,
     /// Collision detection (RFC 4271 §6.8) kept the peer's new connection
     /// over the current one; the driver already sent Cease/7 on the old
     /// one. The FSM starts over on the new connection with our OPEN.
@@ -117,6 +125,11 @@ pub enum SessionError {
     Received(Notification),
     ConnectionLost,
     LinkDown(String),
+    /// BFD went Down and was taken as the peer restarting (see
+    /// [`Event::BfdDownRestart`]); `notified`: Cease/10 was sent.
+    BfdDownRestart {
+        notified: bool,
+    },
 }
 
 impl fmt::Display for SessionError {
@@ -126,6 +139,11 @@ impl fmt::Display for SessionError {
             SessionError::Received(n) => write!(f, "received {}", describe(n)),
             SessionError::ConnectionLost => f.write_str("connection lost"),
             SessionError::LinkDown(i) => write!(f, "interface {i} went down"),
+            SessionError::BfdDownRestart { notified } => write!(
+                f,
+                "BFD down, taken as the peer restarting{}",
+                if *notified { " (sent Cease/10)" } else { "" }
+            ),
         }
     }
 }
@@ -444,8 +462,9 @@ impl Fsm {
                 self.enter_idle_backoff(out);
             }
             // Timers that are not running here, stale expiries; a link that
-            // is down just makes the next attempt fail.
+            // is down just makes the next attempt fail; no session to keep.
             Event::LinkDown(_)
+            | Event::BfdDownRestart
             | Event::HoldTimerExpires
             | Event::KeepaliveTimerExpires
             | Event::IdleHoldTimerExpires
@@ -568,6 +587,20 @@ impl Fsm {
             ),
             Event::TcpConnectionFails => self.drop_with(SessionError::ConnectionLost, out),
             Event::LinkDown(i) => self.drop_with(SessionError::LinkDown(i), out),
+            Event::BfdDownRestart => {
+                let notified = self
+                    .negotiated
+                    .as_ref()
+                    .and_then(|n| n.graceful_restart.as_ref())
+                    .is_some_and(|g| g.notification);
+                if notified {
+                    out.push(Action::SendNotification(cease_notification(
+                        cease::BFD_DOWN,
+                        None,
+                    )));
+                }
+                self.drop_with(SessionError::BfdDownRestart { notified }, out)
+            }
             Event::NotificationReceived(n) => self.drop_with(SessionError::Received(n), out),
             Event::MessageError(n) => self.fail_with(n, out),
             Event::OpenCollisionDump => {

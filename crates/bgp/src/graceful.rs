@@ -308,7 +308,10 @@ pub fn down_kind(gr: Option<&PeerRestart>, why: Option<&SessionError>) -> DownKi
         return DownKind::Hard;
     };
     let graceful = match why {
-        None | Some(SessionError::ConnectionLost) | Some(SessionError::LinkDown(_)) => true,
+        None
+        | Some(SessionError::ConnectionLost)
+        | Some(SessionError::LinkDown(_))
+        | Some(SessionError::BfdDownRestart { .. }) => true,
         Some(SessionError::Sent(n)) => timer_expired(n) || (gr.notification && !ends_for_good(n)),
         Some(SessionError::Received(n)) => gr.notification && !is_hard_reset(n),
     };

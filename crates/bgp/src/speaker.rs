@@ -473,8 +473,16 @@ impl SpeakerHandle {
 
     /// The BFD session to `addr` (on `interface`, for a link-local one)
     /// went Down: its BGP session closes with Cease/10 (RFC 9384) and its
-    /// routes leave the RIB (RFC 5882 §4.2).
-    pub async fn bfd_down(&self, addr: IpAddr, interface: Option<&str>) -> Result<(), BgpError> {
+    /// routes leave the RIB (RFC 5882 §4.2); with `restart`, where
+    /// graceful restart was negotiated, its routes stay stale instead
+    /// (RFC 5882 §4.3.2, for a peer whose BFD shares its control plane's
+    /// fate).
+    pub async fn bfd_down(
+        &self,
+        addr: IpAddr,
+        interface: Option<&str>,
+        restart: bool,
+    ) -> Result<(), BgpError> {
         let cmds: Vec<_> = {
             let st = self.lock();
             st.sessions
@@ -490,7 +498,7 @@ impl SpeakerHandle {
             return Err(BgpError::UnknownNeighbor(addr));
         }
         for c in cmds {
-            if !c.bfd_down().await {
+            if !c.bfd_down(restart).await {
                 return Err(BgpError::Stopped);
             }
         }

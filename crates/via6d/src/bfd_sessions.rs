@@ -21,10 +21,21 @@ use crate::config::{Neighbor, RawConfig};
 const RECONCILE: Duration = Duration::from_secs(1);
 
 /// `bfd: true`, `bfd: false` or `bfd: { min-tx: 300ms, min-rx: 300ms,
-/// multiplier: 3 }` (defaults 300 ms x 3).
+/// multiplier: 3, graceful: false }` (defaults 300 ms x 3, not graceful).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "serde_yaml::Value")]
-pub struct BfdSetting(pub Option<bfd::Config>);
+pub struct BfdSetting(pub Option<BfdPeer>);
+
+/// What a neighbour asks of BFD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BfdPeer {
+    pub config: bfd::Config,
+    /// A Down from a peer whose BFD shares fate with its control plane
+    /// (C bit clear) may be that peer restarting: where graceful restart
+    /// was negotiated, its routes then stay stale as for a restart
+    /// (RFC 5882 §4.3.2). Off: every Down takes the routes out at once.
+    pub graceful: bool,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -35,6 +46,8 @@ struct BfdTimers {
     min_rx: Option<serde_yaml::Value>,
     #[serde(default)]
     multiplier: Option<u8>,
+    #[serde(default)]
+    graceful: bool,
 }
 
 /// `300ms`, `1s`, or a number of milliseconds, as microseconds; 10 ms to
@@ -65,10 +78,11 @@ impl TryFrom<serde_yaml::Value> for BfdSetting {
     type Error = String;
     fn try_from(v: serde_yaml::Value) -> Result<Self, String> {
         if let serde_yaml::Value::Bool(on) = v {
-            return Ok(BfdSetting(on.then(bfd::Config::default)));
+            return Ok(BfdSetting(on.then(BfdPeer::default)));
         }
-        let t: BfdTimers = serde_yaml::from_value(v)
-            .map_err(|e| format!("{e} (bfd is true, false or {{min-tx, min-rx, multiplier}})"))?;
+        let t: BfdTimers = serde_yaml::from_value(v).map_err(|e| {
+            format!("{e} (bfd is true, false or {{min-tx, min-rx, multiplier, graceful}})")
+        })?;
         let d = bfd::Config::default();
         let desired_min_tx = t
             .min_tx
@@ -83,21 +97,24 @@ impl TryFrom<serde_yaml::Value> for BfdSetting {
             Some(0) => return Err("multiplier: must be 1 to 255".into()),
             Some(m) => m,
         };
-        Ok(BfdSetting(Some(bfd::Config {
-            desired_min_tx,
-            required_min_rx,
-            detect_mult,
+        Ok(BfdSetting(Some(BfdPeer {
+            config: bfd::Config {
+                desired_min_tx,
+                required_min_rx,
+                detect_mult,
+            },
+            graceful: t.graceful,
         })))
     }
 }
 
-/// The BFD timers for the BGP session to `address` on `interface`, if
-/// the configured neighbour it came from asks for BFD.
+/// What BFD the BGP session to `address` on `interface` gets, if the
+/// configured neighbour it came from asks for BFD.
 fn setting_for(
     neighbors: &[Neighbor],
     address: IpAddr,
     interface: Option<&str>,
-) -> Option<bfd::Config> {
+) -> Option<BfdPeer> {
     neighbors.iter().find_map(|n| {
         let matches = match (&n.address, &n.interface, &n.interface_pattern) {
             (Some(a), _, _) => a.address == address && a.interface.as_deref() == interface,
@@ -134,7 +151,7 @@ pub fn wanted(
         .iter()
         .filter(|s| !s.address.is_unspecified())
         .filter_map(|s| {
-            let config = setting_for(&raw.neighbors, s.address, s.interface.as_deref())?;
+            let config = setting_for(&raw.neighbors, s.address, s.interface.as_deref())?.config;
             let local = s
                 .local_address
                 .map(|a| a.ip().to_canonical())
@@ -169,7 +186,10 @@ pub async fn run(
     loop {
         tokio::select! {
             c = next_change(&mut changes) => match c {
-                Some(c) => couple(&speaker, c).await,
+                Some(c) => {
+                    let neighbors = config.borrow().neighbors.clone();
+                    couple(&speaker, &neighbors, c).await
+                }
                 None => changes = None,
             },
             _ = tick.tick() => {
@@ -212,12 +232,25 @@ fn is_failure(c: &bfd::StateChange) -> bool {
     c.from == bfd::State::Up && c.to == bfd::State::Down && c.remote != bfd::State::AdminDown
 }
 
-async fn couple(speaker: &bgp::SpeakerHandle, c: bfd::StateChange) {
+/// RFC 5882 §4.3.2: a Down may be a restart only when the peer's BFD
+/// shares fate with its control plane (C bit clear) and the neighbour
+/// asks for it (`graceful: true`); graceful restart must still have been
+/// negotiated, which the BGP session checks.
+fn may_be_restart(neighbors: &[Neighbor], c: &bfd::StateChange) -> bool {
+    !c.remote_control_plane_independent
+        && setting_for(neighbors, c.peer, c.interface.as_deref()).is_some_and(|b| b.graceful)
+}
+
+async fn couple(speaker: &bgp::SpeakerHandle, neighbors: &[Neighbor], c: bfd::StateChange) {
     if !is_failure(&c) {
         return;
     }
-    warn!(peer = %c.peer, interface = ?c.interface, diag = %c.diag, "BFD down: closing the BGP session (Cease/10)");
-    if let Err(e) = speaker.bfd_down(c.peer, c.interface.as_deref()).await {
+    let restart = may_be_restart(neighbors, &c);
+    warn!(peer = %c.peer, interface = ?c.interface, diag = %c.diag, restart, "BFD down: closing the BGP session (Cease/10)");
+    if let Err(e) = speaker
+        .bfd_down(c.peer, c.interface.as_deref(), restart)
+        .await
+    {
         warn!(peer = %c.peer, error = %e, "BFD down for no BGP session");
     }
 }
@@ -318,7 +351,7 @@ neighbors:
     bfd: true
   - interface: swp1
     remote-as: external
-    bfd: { min-tx: 100ms, multiplier: 5 }
+    bfd: { min-tx: 100ms, multiplier: 5, graceful: true }
   - interface-pattern: \"sw*\"
     remote-as: external
   - address: 2001:db8::1
@@ -333,14 +366,14 @@ control-socket: /tmp/none.sock
             .unwrap_or_else(|e| panic!("{e}"));
         let n = &c.raw.neighbors;
         let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|e| panic!("{e}"));
-        let d = bfd::Config::default();
+        let d = BfdPeer::default();
         assert_eq!(setting_for(n, ip("fe80::1"), Some("eth0")), Some(d));
         assert_eq!(setting_for(n, ip("fe80::1"), Some("eth1")), None);
         // An interface peer, whatever address discovery found.
         let swp1 = setting_for(n, ip("fe80::99"), Some("swp1"));
         assert_eq!(
-            swp1.map(|c| (c.desired_min_tx, c.detect_mult)),
-            Some((100_000, 5))
+            swp1.map(|b| (b.config.desired_min_tx, b.config.detect_mult, b.graceful)),
+            Some((100_000, 5, true))
         );
         assert_eq!(
             setting_for(n, ip("fe80::98"), Some("swp2")),
@@ -361,6 +394,7 @@ control-socket: /tmp/none.sock
             to,
             diag: bfd::Diag::None,
             remote,
+            remote_control_plane_independent: false,
             at: std::time::Instant::now(),
         };
         assert!(is_failure(&change(Up, Down, Down)));
@@ -373,29 +407,67 @@ control-socket: /tmp/none.sock
 
     #[test]
     fn bfd_key_forms() {
-        assert_eq!(parse("true"), Ok(BfdSetting(Some(bfd::Config::default()))));
+        assert_eq!(parse("true"), Ok(BfdSetting(Some(BfdPeer::default()))));
         assert_eq!(parse("false"), Ok(BfdSetting(None)));
         let c = parse("{min-tx: 100ms, min-rx: 1s, multiplier: 5}");
         assert_eq!(
             c,
-            Ok(BfdSetting(Some(bfd::Config {
-                desired_min_tx: 100_000,
-                required_min_rx: 1_000_000,
-                detect_mult: 5,
+            Ok(BfdSetting(Some(BfdPeer {
+                config: bfd::Config {
+                    desired_min_tx: 100_000,
+                    required_min_rx: 1_000_000,
+                    detect_mult: 5,
+                },
+                graceful: false,
             })))
         );
         assert_eq!(
-            parse("{min-rx: 250}").map(|b| b.0.map(|c| (c.desired_min_tx, c.required_min_rx))),
+            parse("{min-rx: 250}").map(|b| b
+                .0
+                .map(|b| (b.config.desired_min_tx, b.config.required_min_rx))),
             Ok(Some((300_000, 250_000)))
+        );
+        assert_eq!(
+            parse("{graceful: true}").map(|b| b.0.map(|b| (b.config, b.graceful))),
+            Ok(Some((bfd::Config::default(), true)))
         );
         for bad in [
             "{min-tx: 5ms}",
             "{min-tx: fast}",
             "{multiplier: 0}",
             "{interval: 1s}",
+            "{graceful: maybe}",
             "3",
         ] {
             assert!(parse(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    /// RFC 5882 §4.3.2: only a peer whose BFD shares fate with its control
+    /// plane (C bit clear), on a neighbour with `graceful: true`.
+    #[test]
+    fn a_down_may_be_a_restart_only_with_c_clear_and_graceful_on() {
+        let c = crate::config::parse(std::path::Path::new("t.yaml"), CONFIG)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = &c.raw.neighbors;
+        let change = |peer: &str, interface: &str, cpi| bfd::StateChange {
+            peer: peer.parse().unwrap_or_else(|e| panic!("{e}")),
+            interface: Some(interface.into()),
+            from: bfd::State::Up,
+            to: bfd::State::Down,
+            diag: bfd::Diag::ControlDetectionTimeExpired,
+            remote: bfd::State::Down,
+            remote_control_plane_independent: cpi,
+            at: std::time::Instant::now(),
+        };
+        assert!(may_be_restart(n, &change("fe80::99", "swp1", false)));
+        assert!(
+            !may_be_restart(n, &change("fe80::99", "swp1", true)),
+            "C set"
+        );
+        assert!(
+            !may_be_restart(n, &change("fe80::1", "eth0", false)),
+            "graceful off"
+        );
     }
 }

@@ -471,3 +471,61 @@ fn restart_bits_only_until_the_first_session() {
         .iter()
         .all(|(_, _, fl)| fl & crate::graceful::FAMILY_FORWARDING == 0));
 }
+
+/// An Established session where both sides sent graceful restart, the
+/// peer with N or without.
+fn established_with_gr(peer_n: bool) -> Fsm {
+    let mut n = crate::negotiate::tests_support::neighbor("fe80::1", 65001);
+    n.graceful_restart.enabled = true;
+    let mut c = cfg(false);
+    c.open = build_open(&n, 65002, Ipv4Addr::new(192, 0, 2, 2), true);
+    let mut open = peer_open(90);
+    open.capabilities
+        .push(Capability::GracefulRestart(wire::GracefulRestart {
+            restart_flags: if peer_n {
+                crate::graceful::FLAG_NOTIFICATION
+            } else {
+                0
+            },
+            restart_time: 120,
+            families: vec![(1, 1, crate::graceful::FAMILY_FORWARDING)],
+        }));
+    let mut f = Fsm::new(c);
+    f.handle(Event::ManualStart);
+    f.handle(Event::TcpConnected);
+    f.handle(Event::OpenReceived(open));
+    f.handle(Event::KeepaliveReceived);
+    assert_eq!(f.state(), State::Established);
+    f
+}
+
+/// RFC 5882 §4.3.2: a BFD Down taken as the peer restarting keeps its
+/// routes through graceful restart: Cease/10 itself (not a Hard Reset)
+/// where N was negotiated, no NOTIFICATION without N (RFC 4724 §4).
+#[test]
+fn bfd_down_taken_as_a_restart_keeps_the_routes() {
+    let graceful = |a: &[Action]| {
+        has(a, |a| {
+            matches!(a, Action::Down(crate::graceful::DownKind::Graceful { .. }))
+        })
+    };
+    let mut f = established_with_gr(true);
+    let a = f.handle(Event::BfdDownRestart);
+    assert_eq!(sent(&a), Some((code::CEASE, cease::BFD_DOWN)));
+    assert!(graceful(&a), "{a:?}");
+    assert!(has(&a, |a| *a == Action::Disconnect));
+    assert_eq!(
+        f.last_error(),
+        Some(&SessionError::BfdDownRestart { notified: true })
+    );
+
+    let mut f = established_with_gr(false);
+    let a = f.handle(Event::BfdDownRestart);
+    assert_eq!(sent(&a), None, "a NOTIFICATION would end the restart");
+    assert!(graceful(&a), "{a:?}");
+
+    // Cease/10 as an error stop (the default coupling) is never graceful.
+    let mut f = established_with_gr(true);
+    let a = f.handle(Event::ErrorStop(cease_notification(cease::BFD_DOWN, None)));
+    assert!(!graceful(&a), "{a:?}");
+}

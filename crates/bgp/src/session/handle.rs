@@ -73,8 +73,11 @@ pub enum SessionCommand {
     /// (Hard Reset, the Cease, or no NOTIFICATION at all).
     StopAs(crate::graceful::StopKind, Notification),
     /// The BFD session for this neighbour went Down (RFC 5882 §4.2):
-    /// Cease/10 (RFC 9384) at once if connected, then the usual back-off.
-    BfdDown,
+    /// Cease/10 (RFC 9384) at once if connected, then the usual back-off;
+    /// `restart`: the peer may be restarting (its C bit clear, and the
+    /// neighbour configured so), which graceful restart covers where
+    /// negotiated (RFC 5882 §4.3.2).
+    BfdDown { restart: bool },
 }
 
 /// What `via6ctl neighbors` shows of one session.
@@ -206,10 +209,13 @@ impl SessionCommander {
             .is_ok()
     }
 
-    /// The neighbour's BFD session went Down; false when the session is
-    /// gone.
-    pub async fn bfd_down(&self) -> bool {
-        self.cmd.send(SessionCommand::BfdDown).await.is_ok()
+    /// The neighbour's BFD session went Down (`restart`: see
+    /// [`SessionCommand::BfdDown`]); false when the session is gone.
+    pub async fn bfd_down(&self, restart: bool) -> bool {
+        self.cmd
+            .send(SessionCommand::BfdDown { restart })
+            .await
+            .is_ok()
     }
 
     /// ROUTE-REFRESH for every negotiated family; false when not

@@ -389,13 +389,16 @@ impl Driver {
                 }
                 self.exit = true;
             }
-            SessionCommand::BfdDown => {
+            SessionCommand::BfdDown { restart } => {
                 // Without a connection there is nothing to tear down, and
                 // a BFD session that is not Up must not hold BGP back.
-                if matches!(
+                let connected = matches!(
                     self.fsm.state(),
                     State::OpenSent | State::OpenConfirm | State::Established
-                ) {
+                );
+                if connected && restart && self.graceful().is_some() {
+                    self.feed(Event::BfdDownRestart);
+                } else if connected {
                     // The forwarding path is dead: no graceful restart
                     // keeps these routes (RFC 5882 §4.3.2), so a peer that
                     // set N gets a Hard Reset (RFC 8538 §3).

@@ -1034,7 +1034,7 @@ async fn bfd_down_closes_with_cease_10() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = b.handle.status().state;
     assert_ne!(before, State::Idle);
-    assert!(b.handle.commander().bfd_down().await);
+    assert!(b.handle.commander().bfd_down(false).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(b.handle.status().state, before);
     let _srv = serve(listener, forward_incoming(&b.handle));
@@ -1046,7 +1046,7 @@ async fn bfd_down_closes_with_cease_10() {
     assert_eq!(b.handle.status().last_error, None);
 
     let t = Instant::now();
-    assert!(a.handle.commander().bfd_down().await);
+    assert!(a.handle.commander().bfd_down(false).await);
     assert!(matches!(
         next_rib(&mut a.rib).await,
         RibInput::Down {
