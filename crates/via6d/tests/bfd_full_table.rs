@@ -117,7 +117,9 @@ fn via6_conf(sock: &Path) -> String {
 }
 
 /// A third namespace `<a minus its last letter>f` for the feeder, joined
-/// to `a` by `fa` (fe80::f) - `af` (fe80::a).
+/// to `a` by `fa` (fe80::f) - `af` (fe80::a). `af` stays down until
+/// [`open_feeder_link`]: the feeder encodes the table meanwhile and keeps
+/// trying to connect.
 fn feeder_host(a: &str) -> (Netns, String) {
     let f = format!("{}f", &a[..a.len() - 1]);
     let guard = Netns(vec![f.clone()]);
@@ -130,9 +132,13 @@ fn feeder_host(a: &str) -> (Netns, String) {
         sh(&["ip", "-n", ns, "link", "set", dev, "addrgenmode", "none"]);
         let addr = format!("{ll}/64");
         sh(&["ip", "-n", ns, "addr", "add", &addr, "dev", dev, "nodad"]);
-        sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
     }
+    sh(&["ip", "-n", &f, "link", "set", "fa", "up"]);
     (guard, f)
+}
+
+fn open_feeder_link(a: &str) {
+    sh(&["ip", "-n", a, "link", "set", "af", "up"]);
 }
 
 /// Prefixes in the main FIB of namespace `ns`, as the kernel counts them
@@ -155,6 +161,41 @@ fn feeder_event(out: &Path, event: &str, field: &str) -> Option<serde_json::Valu
         .map(|v| v[field].clone())
 }
 
+/// Starts the feeder in `f` with the full table; its JSON events go to
+/// the returned file.
+fn start_feeder(procs: &mut Procs, f: &str) -> PathBuf {
+    let (feeder, table) = (feeder_bin(), table());
+    let out_path = procs.dir.join("feeder.jsonl");
+    let out = std::fs::File::create(&out_path).unwrap_or_else(|e| panic!("{e}"));
+    let (fb, tb) = (feeder.to_string_lossy(), table.to_string_lossy());
+    let args = [
+        &*fb,
+        "--connect",
+        "fe80::a%fa",
+        "--prefixes",
+        &*tb,
+        "--local-as",
+        "65001",
+        "--remote-as",
+        "65002",
+        "--connect-timeout",
+        "120",
+    ];
+    procs.spawn_to(f, &args, "feeder.log", out);
+    out_path
+}
+
+/// BIRD in `b` (BFD and BGP with via6d); returns its control socket.
+fn start_bird(procs: &mut Procs, b: &str) -> String {
+    let bc = procs.dir.join("bird.conf");
+    std::fs::write(&bc, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
+    let bc = bc.to_string_lossy().into_owned();
+    let bird_sock = procs.dir.join("bird.ctl").to_string_lossy().into_owned();
+    sh(&["bird", "-p", "-c", &bc]);
+    procs.spawn(b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    bird_sock
+}
+
 /// via6d's view of the session with BIRD: BFD uptime and BGP uptime in
 /// seconds, both `None` unless Up and Established.
 fn via6_view(sock: &Path) -> (Option<u64>, Option<u64>) {
@@ -174,31 +215,46 @@ fn via6_view(sock: &Path) -> (Option<u64>, Option<u64>) {
     (bfd_up, bgp_up)
 }
 
+/// Panics at once if either side's BFD session left Up since `seen_up`:
+/// via6d's state and uptime (answered by the BFD thread, so asking does
+/// not slow the load), BIRD's row (state and since) unchanged.
+fn bfd_still_up(sock: &Path, bird_sock: &str, bird_row: &str, seen_up: Instant) {
+    let since = seen_up.elapsed().as_secs();
+    let bfd = via6ctl(sock, &["bfd"]).unwrap_or_default();
+    let up = bfd[0]["state"] == "Up" && bfd[0]["uptime"].as_u64().is_some_and(|u| u >= since);
+    assert!(
+        up,
+        "via6d's BFD session left Up ({since} s after Up was seen): {bfd}"
+    );
+    let bird = bird_bfd_row(bird_sock, "fe80::1");
+    assert_eq!(bird, bird_row, "BIRD's BFD session changed");
+}
+
 #[test]
 fn bfd_stays_up_while_a_full_table_loads() {
     sh(&["bird", "--version"]);
-    let table = table();
-    let feeder = feeder_bin();
     let (_guard, a, b) = two_hosts("bld");
     let (_fguard, f) = feeder_host(&a);
     let mut procs = Procs::new("bld-load");
-    let bc = procs.dir.join("bird.conf");
-    std::fs::write(&bc, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let bc = bc.to_string_lossy().into_owned();
-    let bird_sock = procs.dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &bc]);
-    procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    let bird_sock = start_bird(&mut procs, &b);
     let sock = procs.start_via6d(&a, via6_conf);
+    let feeder_out = start_feeder(&mut procs, &f);
 
     // Before the load: BFD Up at 300 ms x 3, BGP with BIRD Established,
     // BIRD's route in the kernel.
-    wait_until("BIRD's route in the kernel", Duration::from_secs(30), || {
-        route(&a, BIRD_PREFIX).contains("via inet6 fe80::2 dev va")
-    });
-    wait_until("BFD Up at 900 ms detection", Duration::from_secs(15), || {
-        via6ctl(&sock, &["bfd"])
-            .is_some_and(|v| v[0]["state"] == "Up" && v[0]["detection_time_ms"] == 900)
-    });
+    wait_until(
+        "BIRD's route in the kernel",
+        Duration::from_secs(30),
+        || route(&a, BIRD_PREFIX).contains("via inet6 fe80::2 dev va"),
+    );
+    wait_until(
+        "BFD Up at 900 ms detection",
+        Duration::from_secs(15),
+        || {
+            via6ctl(&sock, &["bfd"])
+                .is_some_and(|v| v[0]["state"] == "Up" && v[0]["detection_time_ms"] == 900)
+        },
+    );
     let seen_up = Instant::now();
     let (bfd0, bgp0) = via6_view(&sock);
     assert!(bfd0.is_some() && bgp0.is_some(), "{bfd0:?} {bgp0:?}");
@@ -207,35 +263,24 @@ fn bfd_stays_up_while_a_full_table_loads() {
     assert!(bird_bfd.contains(" Up "), "BIRD's BFD: {bird_bfd:?}");
     assert!(bird_bgp.contains("Established"), "BIRD's BGP: {bird_bgp:?}");
     let base = fib_count(&a);
+    assert!(
+        feeder_event(&feeder_out, "established", "t").is_none(),
+        "the feeder connected before its link was up"
+    );
 
-    let out_path = procs.dir.join("feeder.jsonl");
-    let out = std::fs::File::create(&out_path).unwrap_or_else(|e| panic!("{e}"));
-    let (fb, tb) = (feeder.to_string_lossy(), table.to_string_lossy());
-    let args = [
-        &*fb,
-        "--connect",
-        "fe80::a%fa",
-        "--prefixes",
-        &*tb,
-        "--local-as",
-        "65001",
-        "--remote-as",
-        "65002",
-        "--connect-timeout",
-        "120",
-    ];
-    procs.spawn_to(&f, &args, "feeder.log", out);
-    // The feeder encodes the whole table before it connects.
+    // The load, watched on both sides every half second.
+    open_feeder_link(&a);
     wait_until("the feeder Established", LOAD_LIMIT, || {
-        feeder_event(&out_path, "established", "t").is_some()
+        feeder_event(&feeder_out, "established", "t").is_some()
     });
     let established = Instant::now();
-    let sent = feeder_event(&out_path, "encoded", "prefixes").and_then(|v| v.as_u64());
+    let sent = feeder_event(&feeder_out, "encoded", "prefixes").and_then(|v| v.as_u64());
     assert_eq!(sent, Some(FULL_TABLE), "the feeder's table");
     let want = base + FULL_TABLE;
     let mut count = 0;
     let loaded = wait_until("the full table in the kernel FIB", LOAD_LIMIT, || {
         count = fib_count(&a);
+        bfd_still_up(&sock, &bird_sock, &bird_bfd, seen_up);
         std::thread::sleep(Duration::from_millis(500));
         count >= want
     });
@@ -247,9 +292,26 @@ fn bfd_stays_up_while_a_full_table_loads() {
     assert_eq!(count, want, "kernel FIB prefixes (baseline {base})");
     // A little past the load, then both sides' view of the whole time.
     std::thread::sleep(Duration::from_secs(2));
+    after_the_load(&sock, &bird_sock, (&bird_bfd, &bird_bgp), seen_up, &procs);
+    assert!(route(&a, BIRD_PREFIX).contains("via inet6 fe80::2 dev va"));
+    drop(procs);
+}
+
+/// Both sessions with BIRD were Up (BFD) and Established (BGP) on both
+/// sides for the whole time since `seen_up`, and via6d logged no BFD Down.
+fn after_the_load(
+    sock: &Path,
+    bird_sock: &str,
+    (bird_bfd, bird_bgp): (&str, &str),
+    seen_up: Instant,
+    procs: &Procs,
+) {
     let since = seen_up.elapsed().as_secs();
-    let (bfd1, bgp1) = via6_view(&sock);
-    eprintln!("after the load: via6d BFD uptime {bfd1:?} s, BGP uptime {bgp1:?} s, {since} s since BFD was seen Up");
+    let (bfd1, bgp1) = via6_view(sock);
+    eprintln!(
+        "after the load: via6d BFD uptime {bfd1:?} s, BGP uptime {bgp1:?} s, \
+         {since} s since BFD was seen Up"
+    );
     assert!(
         bfd1.is_some_and(|u| u >= since),
         "via6d's BFD session left Up during the load: uptime {bfd1:?} s, Up seen {since} s ago"
@@ -262,15 +324,13 @@ fn bfd_stays_up_while_a_full_table_loads() {
     let downs: Vec<&str> = log.lines().filter(|l| l.contains("Up -> Down")).collect();
     assert!(downs.is_empty(), "via6d's BFD went Down: {downs:?}");
     assert_eq!(
-        bird_bfd_row(&bird_sock, "fe80::1"),
+        bird_bfd_row(bird_sock, "fe80::1"),
         bird_bfd,
         "BIRD's BFD session changed during the load"
     );
     assert_eq!(
-        bird_protocol_row(&bird_sock, "b1"),
+        bird_protocol_row(bird_sock, "b1"),
         bird_bgp,
         "BIRD's BGP session changed during the load"
     );
-    assert!(route(&a, BIRD_PREFIX).contains("via inet6 fe80::2 dev va"));
-    drop(procs);
 }
