@@ -1,6 +1,8 @@
 //! What the via6d end-to-end tests with a peer daemon share: the daemons
 //! started in namespaces (killed on drop, also when a test fails), via6ctl
 //! as JSON, the kernel route of one prefix, and polling with a bound.
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,12 +27,17 @@ impl Procs {
 
     /// Starts `args` in namespace `ns`, its stderr in `log` in the directory.
     pub fn spawn(&mut self, ns: &str, args: &[&str], log: &str) {
+        self.spawn_to(ns, args, log, Stdio::null());
+    }
+
+    /// [`Procs::spawn`] with stdout to `out` (the feeder's JSON events).
+    pub fn spawn_to(&mut self, ns: &str, args: &[&str], log: &str, out: impl Into<Stdio>) {
         let log =
             std::fs::File::create(self.dir.join(log)).unwrap_or_else(|e| panic!("{log}: {e}"));
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
@@ -89,4 +96,31 @@ pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> D
         std::thread::sleep(Duration::from_millis(10));
     }
     t.elapsed()
+}
+
+/// `birdc -s SOCK CMD...`, panicking with BIRD's answer when it fails.
+pub fn birdc(sock: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["birdc", "-s", sock];
+    args.extend_from_slice(cmd);
+    crate::common::sh(&args)
+}
+
+/// BIRD's row for peer `peer` in `show bfd sessions` (address, interface,
+/// state, since), empty when BIRD has none.
+pub fn bird_bfd_row(sock: &str, peer: &str) -> String {
+    birdc(sock, &["show", "bfd", "sessions"])
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(peer))
+        .map(|l| l.split_whitespace().take(5).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// BIRD's `show protocols NAME` row (name, protocol, table, state, since,
+/// info), empty when there is none.
+pub fn bird_protocol_row(sock: &str, name: &str) -> String {
+    birdc(sock, &["show", "protocols", name])
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
