@@ -1,7 +1,7 @@
 //! Local addresses a session needs for the next hops it sends: our
 //! link-local, global IPv6 and IPv4 addresses on the session's interface.
-//! The address list comes from `nd::addrs` (getifaddrs(3)); netlink
-//! belongs to `crates/fib`.
+//! The address list comes from `nd::addrs` (getifaddrs(3)) and link state
+//! from `nd::interfaces`; netlink belongs to `crates/fib`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
