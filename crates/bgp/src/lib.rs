@@ -4,6 +4,11 @@
 //! Data flows one way: socket -> decode -> session -> RIB -> (FIB changes,
 //! and outbound packing -> socket). One task owns the RIB; sessions and the
 //! FIB sync talk to it over bounded channels (see `events`).
+//!
+//! `unsafe` is denied everywhere but in `sys`, the crate's one module of
+//! kernel interfaces the libraries do not cover (see the README).
+
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod events;
@@ -16,6 +21,8 @@ pub mod rib;
 pub mod session;
 pub mod sockopt;
 pub mod speaker;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use config::*;
 pub use events::*;

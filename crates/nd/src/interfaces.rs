@@ -7,6 +7,7 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use socket2::{Domain, Socket, Type};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -36,30 +37,26 @@ impl Drop for InterfaceWatch {
 /// The interfaces of the calling thread's network namespace: (index,
 /// name).
 pub fn interfaces() -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns an array terminated by a zero entry,
-    // freed below with if_freenameindex.
-    let head = unsafe { libc::if_nameindex() };
-    if head.is_null() {
-        return out;
+    match nix::net::if_::if_nameindex() {
+        Ok(list) => list
+            .iter()
+            .map(|i| (i.index(), i.name().to_string_lossy().into_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
     }
-    let mut cur = head;
-    loop {
-        // SAFETY: `cur` stays within the array up to its terminator.
-        let e = unsafe { &*cur };
-        if e.if_index == 0 || e.if_name.is_null() {
-            break;
-        }
-        // SAFETY: if_name is a NUL-terminated string owned by the array.
-        let name = unsafe { std::ffi::CStr::from_ptr(e.if_name) };
-        out.push((e.if_index, name.to_string_lossy().into_owned()));
-        // SAFETY: the terminator has not been reached, so the next entry
-        // exists.
-        cur = unsafe { cur.add(1) };
-    }
-    // SAFETY: `head` came from if_nameindex and is freed once.
-    unsafe { libc::if_freenameindex(head) };
-    out
+}
+
+/// Whether an interface can carry traffic: administratively up and
+/// running (carrier), from SIOCGIFFLAGS on a socket of the calling
+/// thread's network namespace (sysfs would show the namespace it was
+/// mounted in). A missing interface, or a name that cannot be one, is
+/// down.
+pub fn link_is_up(name: &str) -> bool {
+    let Ok(sock) = Socket::new(Domain::IPV6, Type::DGRAM, None) else {
+        return false;
+    };
+    let want = libc::IFF_UP | libc::IFF_RUNNING;
+    crate::sys::interface_flags(&sock, name).is_ok_and(|flags| flags & want == want)
 }
 
 impl InterfaceWatch {
@@ -175,5 +172,14 @@ mod tests {
     fn loopback_is_listed() {
         let all = interfaces();
         assert!(all.iter().any(|(i, n)| *i == 1 && n == "lo"), "{all:?}");
+    }
+
+    #[test]
+    fn link_state_from_interface_flags() {
+        assert!(link_is_up("lo"));
+        assert!(!link_is_up("no-such-if0"));
+        assert!(!link_is_up("bad\0name"));
+        assert!(!link_is_up("a-name-longer-than-ifnamsiz"));
+        assert!(!link_is_up(""));
     }
 }

@@ -14,10 +14,14 @@
 //! No netlink here (that is `fib`'s): a raw ICMPv6 socket bound to the
 //! interface, hop limit 255 both ways (RFC 4861 §6.1).
 
+#![deny(unsafe_code)]
+
 pub mod addrs;
 pub mod interfaces;
 pub mod packet;
 pub mod socket;
+#[allow(unsafe_code)]
+mod sys;
 
 use std::net::Ipv6Addr;
 use std::time::Duration;

@@ -4,31 +4,18 @@
 //! types 133 to 136 let in.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::IoSliceMut;
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::os::fd::AsRawFd;
 
+use nix::sys::socket::{recvmsg, setsockopt, ControlMessageOwned, MsgFlags, SockaddrIn6};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::packet;
+use crate::sys;
 use crate::NdError;
-
-/// `ICMP6_FILTER` (linux/icmpv6.h): a 256-bit mask, a set bit blocks the
-/// type.
-const ICMP6_FILTER: libc::c_int = 1;
-/// `SIOCGIFHWADDR` (linux/sockios.h).
-const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
-/// `SIOCGIFFLAGS` (linux/sockios.h).
-const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
-
-/// `struct ifreq` as far as `SIOCGIFHWADDR` needs it.
-#[repr(C)]
-struct IfReqHw {
-    name: [libc::c_char; libc::IFNAMSIZ],
-    hwaddr: libc::sockaddr,
-    _pad: [u8; 8],
-}
 
 /// ff02::1, all nodes (RFC 4291 §2.7.1).
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -46,49 +33,31 @@ pub struct Received {
 /// The socket.
 #[derive(Debug)]
 pub struct NdSocket {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Socket>,
     ifindex: u32,
     ifname: String,
 }
 
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn set_int(fd: &OwnedFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
-    // SAFETY: `v` lives across the call and its size is passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            (&v as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
-}
-
 /// The index of interface `name` (0 when it does not exist).
 pub fn if_index(name: &str) -> u32 {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return 0;
-    };
-    // SAFETY: `c` is a valid NUL-terminated string for the call.
-    unsafe { libc::if_nametoindex(c.as_ptr()) }
+    crate::addrs::if_index(name).unwrap_or(0)
 }
 
-fn sockaddr(addr: Ipv6Addr, scope: u32) -> libc::sockaddr_in6 {
-    // SAFETY: sockaddr_in6 is plain data; all-zero is a valid value.
-    let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
-    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-    sa.sin6_addr.s6_addr = addr.octets();
-    sa.sin6_scope_id = scope;
-    sa
+/// The ICMPv6 filter that lets in only neighbour discovery (types 133 to
+/// 136).
+fn nd_only_filter() -> [u32; 8] {
+    let mut filter = [u32::MAX; 8];
+    for t in [
+        packet::ROUTER_SOLICITATION,
+        packet::ROUTER_ADVERTISEMENT,
+        packet::NEIGHBOR_SOLICITATION,
+        packet::NEIGHBOR_ADVERTISEMENT,
+    ] {
+        if let Some(w) = filter.get_mut(usize::from(t >> 5)) {
+            *w &= !(1u32 << (t & 31));
+        }
+    }
+    filter
 }
 
 impl NdSocket {
@@ -98,7 +67,7 @@ impl NdSocket {
         if ifindex == 0 || ifname.len() >= libc::IFNAMSIZ {
             return Err(NdError::NoInterface(ifname.to_string()));
         }
-        let sys = |what: &'static str| {
+        let fail = |what: &'static str| {
             let name = ifname.to_string();
             move |source| NdError::Socket {
                 ifname: name,
@@ -106,94 +75,36 @@ impl NdSocket {
                 source,
             }
         };
-        // SAFETY: socket(2) has no memory preconditions.
-        let raw = check(unsafe {
-            libc::socket(
-                libc::AF_INET6,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_ICMPV6,
-            )
-        })
-        .map_err(sys("socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)"))?;
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: the name bytes live across the call, length passed.
-        check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                ifname.as_ptr().cast(),
-                ifname.len() as libc::socklen_t,
-            )
-        })
-        .map_err(sys("SO_BINDTODEVICE"))?;
+        let sock = Socket::new(
+            Domain::IPV6,
+            Type::RAW.nonblocking().cloexec(),
+            Some(Protocol::ICMPV6),
+        )
+        .map_err(fail("socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)"))?;
+        sock.bind_device(Some(ifname.as_bytes()))
+            .map_err(fail("SO_BINDTODEVICE"))?;
         // RFC 4861 §6.1.2, §7.1: sent with hop limit 255 so receivers know
         // it was not forwarded.
-        for opt in [libc::IPV6_MULTICAST_HOPS, libc::IPV6_UNICAST_HOPS] {
-            set_int(&fd, libc::IPPROTO_IPV6, opt, 255).map_err(sys("hop limit 255"))?;
-        }
-        set_int(
-            &fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MULTICAST_IF,
-            ifindex as i32,
-        )
-        .map_err(sys("IPV6_MULTICAST_IF"))?;
+        sock.set_multicast_hops_v6(255)
+            .and_then(|()| sock.set_unicast_hops_v6(255))
+            .map_err(fail("hop limit 255"))?;
+        sock.set_multicast_if_v6(ifindex)
+            .map_err(fail("IPV6_MULTICAST_IF"))?;
         // Our own multicast RAs are no news.
-        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, 0)
-            .map_err(sys("IPV6_MULTICAST_LOOP"))?;
-        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
-            .map_err(sys("IPV6_RECVHOPLIMIT"))?;
-        let mut filter = [u32::MAX; 8];
-        for t in [
-            packet::ROUTER_SOLICITATION,
-            packet::ROUTER_ADVERTISEMENT,
-            packet::NEIGHBOR_SOLICITATION,
-            packet::NEIGHBOR_ADVERTISEMENT,
-        ] {
-            if let Some(w) = filter.get_mut(usize::from(t >> 5)) {
-                *w &= !(1u32 << (t & 31));
-            }
-        }
-        // SAFETY: `filter` lives across the call, size passed.
-        check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::IPPROTO_ICMPV6,
-                ICMP6_FILTER,
-                filter.as_ptr().cast(),
-                size_of::<[u32; 8]>() as libc::socklen_t,
-            )
-        })
-        .map_err(sys("ICMP6_FILTER"))?;
+        sock.set_multicast_loop_v6(false)
+            .map_err(fail("IPV6_MULTICAST_LOOP"))?;
+        sock.set_recv_hoplimit_v6(true)
+            .map_err(fail("IPV6_RECVHOPLIMIT"))?;
+        setsockopt(&sock, sys::Icmp6Filter, &nd_only_filter())
+            .map_err(|e| fail("ICMP6_FILTER")(e.into()))?;
         // Router Solicitations go to all-routers (RFC 4861 §6.3.7). A
         // forwarding interface has joined already; EADDRINUSE then.
-        let mreq = libc::ipv6_mreq {
-            ipv6mr_multiaddr: libc::in6_addr {
-                s6_addr: ALL_ROUTERS.octets(),
-            },
-            ipv6mr_interface: ifindex,
-        };
-        // SAFETY: `mreq` lives across the call, size passed.
-        let joined = check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::IPPROTO_IPV6,
-                libc::IPV6_ADD_MEMBERSHIP,
-                (&mreq as *const libc::ipv6_mreq).cast(),
-                size_of::<libc::ipv6_mreq>() as libc::socklen_t,
-            )
-        });
-        if let Err(e) = joined {
+        if let Err(e) = sock.join_multicast_v6(&ALL_ROUTERS, ifindex) {
             if e.raw_os_error() != Some(libc::EADDRINUSE) {
-                return Err(sys("join ff02::2")(e));
+                return Err(fail("join ff02::2")(e));
             }
         }
-        // SAFETY: `fd` is an open socket owned by the AsyncFd from here on,
-        // so it stays the same descriptor for the AsyncFd's whole life.
-        let fd = unsafe { AsyncFd::register(fd) }
-            .map_err(|e| sys("register with tokio")(e.into_parts().1))?;
+        let fd = sys::register(sock).map_err(fail("register with tokio"))?;
         Ok(NdSocket {
             fd,
             ifindex,
@@ -212,63 +123,25 @@ impl NdSocket {
     /// The interface's Ethernet address, if it has one (for the
     /// source link-layer address option, RFC 4861 §4.6.1).
     pub fn mac(&self) -> Option<packet::Mac> {
-        // SAFETY: IfReqHw is plain data; all-zero is valid.
-        let mut req: IfReqHw = unsafe { zeroed() };
-        for (d, s) in req.name.iter_mut().zip(self.ifname.bytes()) {
-            *d = s as libc::c_char;
+        match sys::hardware_address(self.fd.get_ref(), &self.ifname) {
+            Ok((kind, mac)) if kind == libc::ARPHRD_ETHER && mac != [0; 6] => Some(mac),
+            _ => None,
         }
-        // SAFETY: `req` is a properly sized ifreq for SIOCGIFHWADDR.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGIFHWADDR, &mut req) };
-        if r < 0 || req.hwaddr.sa_family != libc::ARPHRD_ETHER {
-            return None;
-        }
-        let mut mac = [0u8; 6];
-        for (d, s) in mac.iter_mut().zip(req.hwaddr.sa_data.iter()) {
-            *d = *s as u8;
-        }
-        (mac != [0; 6]).then_some(mac)
     }
 
     /// Whether the interface is up with carrier (`IFF_UP` and
     /// `IFF_RUNNING`); `None` when it cannot be read (gone).
     pub fn link_running(&self) -> Option<bool> {
-        // SAFETY: IfReqHw is plain data; all-zero is valid. Its layout
-        // starts like `struct ifreq`, whose union holds the flags (a short)
-        // where `hwaddr` begins.
-        let mut req: IfReqHw = unsafe { zeroed() };
-        for (d, s) in req.name.iter_mut().zip(self.ifname.bytes()) {
-            *d = s as libc::c_char;
-        }
-        // SAFETY: `req` is a properly sized ifreq for SIOCGIFFLAGS.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGIFFLAGS, &mut req) };
-        if r < 0 {
-            return None;
-        }
-        let flags = req.hwaddr.sa_family as libc::c_int;
+        let flags = sys::interface_flags(self.fd.get_ref(), &self.ifname).ok()?;
         Some(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
     }
 
     /// Sends `bytes` to `dst` on the interface.
     pub async fn send_to(&self, bytes: &[u8], dst: Ipv6Addr) -> io::Result<()> {
-        let sa = sockaddr(dst, self.ifindex);
+        let to = SockAddr::from(SocketAddrV6::new(dst, 0, 0, self.ifindex));
         self.fd
-            .async_io(Interest::WRITABLE, |fd| {
-                // SAFETY: `bytes` and `sa` live across the call; sizes passed.
-                let r = unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        0,
-                        (&sa as *const libc::sockaddr_in6).cast(),
-                        size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    )
-                };
-                if r < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
+            .async_io(Interest::WRITABLE, |sock| {
+                sock.send_to(bytes, &to).map(|_| ())
             })
             .await
     }
@@ -276,49 +149,28 @@ impl NdSocket {
     /// Receives one message with its source and hop limit.
     pub async fn recv(&self) -> io::Result<Received> {
         self.fd
-            .async_io(Interest::READABLE, |fd| {
+            .async_io(Interest::READABLE, |sock| {
                 let mut buf = vec![0u8; 1500];
-                // SAFETY: plain data; all-zero is valid.
-                let mut src: libc::sockaddr_in6 = unsafe { zeroed() };
-                let mut ctrl = [0u64; 16];
-                let mut iov = libc::iovec {
-                    iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.len(),
+                let mut ctrl = nix::cmsg_space!(libc::c_int);
+                let (n, source, hop_limit) = {
+                    let mut iov = [IoSliceMut::new(&mut buf)];
+                    let msg = recvmsg::<SockaddrIn6>(
+                        sock.as_raw_fd(),
+                        &mut iov,
+                        Some(&mut ctrl),
+                        MsgFlags::empty(),
+                    )?;
+                    let hop_limit = msg.cmsgs()?.find_map(|c| match c {
+                        ControlMessageOwned::Ipv6HopLimit(h) => u8::try_from(h).ok(),
+                        _ => None,
+                    });
+                    let source = msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip());
+                    (msg.bytes, source, hop_limit)
                 };
-                // SAFETY: plain data; all-zero is valid.
-                let mut msg: libc::msghdr = unsafe { zeroed() };
-                msg.msg_name = (&mut src as *mut libc::sockaddr_in6).cast();
-                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-                msg.msg_iov = &mut iov;
-                msg.msg_iovlen = 1;
-                msg.msg_control = ctrl.as_mut_ptr().cast();
-                msg.msg_controllen = size_of::<[u64; 16]>();
-                // SAFETY: every buffer `msg` points to outlives the call and
-                // its length is given.
-                let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
-                if n < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                buf.truncate(usize::try_from(n).unwrap_or(0));
-                let mut hop_limit = None;
-                // SAFETY: the CMSG macros walk the control buffer the
-                // kernel filled, bounded by msg_controllen.
-                unsafe {
-                    let mut c = libc::CMSG_FIRSTHDR(&msg);
-                    while !c.is_null() {
-                        if (*c).cmsg_level == libc::IPPROTO_IPV6
-                            && (*c).cmsg_type == libc::IPV6_HOPLIMIT
-                        {
-                            let v =
-                                std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                            hop_limit = u8::try_from(v).ok();
-                        }
-                        c = libc::CMSG_NXTHDR(&msg, c);
-                    }
-                }
+                buf.truncate(n);
                 Ok(Received {
                     bytes: buf,
-                    source: Ipv6Addr::from(src.sin6_addr.s6_addr),
+                    source,
                     hop_limit,
                 })
             })
@@ -337,4 +189,131 @@ pub fn interface_addresses(ifname: &str) -> Vec<Ipv6Addr> {
             std::net::IpAddr::V4(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sched::CloneFlags;
+    use nix::sys::socket::getsockopt;
+    use std::process::Command;
+    use std::time::Duration;
+
+    /// Runs `f` on a thread of its own in a network namespace of its own
+    /// (gone with the thread), with `lo` up: nothing the test opens or
+    /// sends is seen outside it.
+    fn in_private_netns(f: impl FnOnce() + Send + 'static) {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test needs root (CAP_NET_RAW and a network namespace of its own)"
+        );
+        let t = std::thread::spawn(move || {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+            ip(&["link", "set", "lo", "up"]);
+            f();
+        });
+        if let Err(panic) = t.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// `ip ARGS...` in the calling thread's network namespace (a child
+    /// process starts in the namespace of the thread that forks it).
+    fn ip(args: &[&str]) {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn options_read_back_and_link_state_follows_the_interface() {
+        in_private_netns(|| {
+            ip(&[
+                "link",
+                "add",
+                "sko0",
+                "address",
+                "02:00:00:00:5c:01",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "sko1",
+            ]);
+            let rt = runtime();
+            let _guard = rt.enter();
+            let s = NdSocket::open("sko0").expect("open on sko0");
+            let sock = s.fd.get_ref();
+            assert_eq!(sock.device().unwrap().as_deref(), Some(&b"sko0"[..]));
+            assert_eq!(sock.multicast_hops_v6().unwrap(), 255);
+            assert_eq!(sock.unicast_hops_v6().unwrap(), 255);
+            assert_eq!(sock.multicast_if_v6().unwrap(), s.ifindex());
+            assert!(!sock.multicast_loop_v6().unwrap());
+            assert!(sock.recv_hoplimit_v6().unwrap());
+            // Types 133 to 136 are bits 5 to 8 of word 4; all else blocked.
+            let mut want = [u32::MAX; 8];
+            want[4] = 0xFFFF_FE1F;
+            assert_eq!(getsockopt(sock, sys::Icmp6Filter).unwrap(), want);
+            assert_eq!(s.mac(), Some([0x02, 0, 0, 0, 0x5c, 0x01]));
+            assert_eq!(s.link_running(), Some(false));
+            assert!(!crate::interfaces::link_is_up("sko0"));
+            // Up is not enough: running needs carrier, the peer end up.
+            ip(&["link", "set", "sko0", "up"]);
+            assert_eq!(s.link_running(), Some(false));
+            assert!(!crate::interfaces::link_is_up("sko0"));
+            ip(&["link", "set", "sko1", "up"]);
+            // The kernel's link watch sets the operational state a little
+            // later.
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while s.link_running() != Some(true) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(s.link_running(), Some(true));
+            assert!(crate::interfaces::link_is_up("sko0"));
+            ip(&["link", "del", "sko0"]);
+            assert_eq!(s.link_running(), None);
+            assert!(!crate::interfaces::link_is_up("sko0"));
+            let lo = NdSocket::open("lo").expect("open on lo");
+            assert_eq!(lo.mac(), None, "loopback has no Ethernet address");
+        });
+    }
+
+    #[test]
+    fn nd_messages_arrive_with_source_and_hop_limit_and_others_are_filtered() {
+        in_private_netns(|| {
+            let rt = runtime();
+            rt.block_on(async {
+                let s = NdSocket::open("lo").expect("open on lo");
+                // An echo request (type 128) first: the filter keeps it out.
+                s.send_to(&[128, 0, 0, 0, 0, 1, 0, 1], Ipv6Addr::LOCALHOST)
+                    .await
+                    .expect("send echo request");
+                let rs = packet::NdMessage::RouterSolicitation { source_ll: None }.encode();
+                s.send_to(&rs, Ipv6Addr::LOCALHOST).await.expect("send RS");
+                let got = tokio::time::timeout(Duration::from_secs(2), s.recv())
+                    .await
+                    .expect("nothing received")
+                    .expect("recv");
+                // The kernel filled in the checksum.
+                assert_eq!(
+                    packet::NdMessage::decode(&got.bytes),
+                    Ok(packet::NdMessage::RouterSolicitation { source_ll: None })
+                );
+                assert_eq!(got.source, Ipv6Addr::LOCALHOST);
+                assert_eq!(got.hop_limit, Some(255));
+                let more = tokio::time::timeout(Duration::from_millis(200), s.recv()).await;
+                assert!(more.is_err(), "the filter let something else in: {more:?}");
+            });
+        });
+    }
 }

@@ -51,11 +51,9 @@ where
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns(2) on a valid namespace descriptor affects only
-        // this thread.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        // setns(2) affects only this thread.
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         f()
     })
 }
@@ -91,10 +89,8 @@ fn discover(ns: &str) -> std::thread::JoinHandle<Option<Ipv6Addr>> {
 
 #[test]
 fn two_discoveries_find_each_other_over_link_local_veth() {
-    // SAFETY: geteuid(2) cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "this test needs root (network namespaces)"
     );
     let id = std::process::id();
@@ -170,8 +166,7 @@ async fn wait_for(
 /// and `swp2`, ignores `eth9`, and forgets `swp2` once it is deleted.
 #[test]
 fn interface_watch_follows_matching_interfaces() {
-    // SAFETY: geteuid(2) cannot fail.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root");
+    assert!(nix::unistd::geteuid().is_root(), "this test needs root");
     let id = std::process::id();
     let names: Vec<String> = ["w", "b", "c", "d"]
         .iter()

@@ -22,6 +22,8 @@
 //! - an error stronger than attribute-discard in an UPDATE without
 //!   reachable NLRI resets the session (RFC 7606 §5.2).
 
+#![forbid(unsafe_code)]
+
 pub mod aspath;
 pub mod error;
 pub mod message;

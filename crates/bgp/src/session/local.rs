@@ -1,44 +1,12 @@
 //! Local addresses a session needs for the next hops it sends: our
 //! link-local, global IPv6 and IPv4 addresses on the session's interface.
-//! The address list comes from `nd::addrs` (getifaddrs(3)); netlink
-//! belongs to `crates/fib`.
+//! The address list comes from `nd::addrs` (getifaddrs(3)) and link state
+//! from `nd::interfaces`; netlink belongs to `crates/fib`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub use nd::addrs::{if_index, interface_addresses, IfAddr};
-
-/// Whether an interface can carry traffic: administratively up and
-/// running (carrier), from SIOCGIFFLAGS on a socket of the caller's network
-/// namespace (sysfs would show the namespace it was mounted in). A missing
-/// interface is down.
-pub fn link_is_up(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
-        return false;
-    }
-    // SAFETY: plain socket(2); the fd is closed below on every path.
-    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return false;
-    }
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: `req` is a valid ifreq with a NUL-terminated name (length
-    // checked above); SIOCGIFFLAGS only writes ifr_flags.
-    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
-    // SAFETY: `fd` is ours and closed once.
-    unsafe { libc::close(fd) };
-    if rc != 0 {
-        return false;
-    }
-    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
-    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
-    let want = libc::IFF_UP | libc::IFF_RUNNING;
-    flags & want == want
-}
+pub use nd::interfaces::link_is_up;
 
 /// Unwraps an IPv4-mapped IPv6 address (a dual-stack listener's view of
 /// an IPv4 peer) to the IPv4 address.

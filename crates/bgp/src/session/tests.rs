@@ -747,11 +747,10 @@ where
 {
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: a valid namespace fd; affects only this thread.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
+        // Affects only this thread.
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
