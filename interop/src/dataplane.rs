@@ -57,6 +57,43 @@ pub fn echo_requests_in(lab: &Lab, host: &Host, ipv6: bool) -> Result<u64> {
     snmp_value(&t, "Icmp", "InEchos").ok_or_else(|| parse_err("/proc/net/snmp", "no Icmp InEchos"))
 }
 
+/// IPv4 packets `host` has forwarded so far (`Ip: ForwDatagrams` in its
+/// own `/proc/net/snmp`): on a router that only forwards test traffic,
+/// which router a ping crossed.
+pub fn forwarded(lab: &Lab, host: &Host) -> Result<u64> {
+    let t = lab.exec(host, &["cat", "/proc/net/snmp"])?;
+    snmp_value(&t, "Ip", "ForwDatagrams")
+        .ok_or_else(|| parse_err("/proc/net/snmp", "no Ip ForwDatagrams"))
+}
+
+/// The nftables table [`silence`] adds: every packet in, out and through
+/// dropped, ahead of any other hook (priority -400).
+const SILENCE: &str = "\
+table inet via6_silence {
+  chain input { type filter hook input priority -400; policy drop; }
+  chain output { type filter hook output priority -400; policy drop; }
+  chain forward { type filter hook forward priority -400; policy drop; }
+}
+";
+
+/// Makes `host` a silent router in one nftables transaction: it stops
+/// receiving, sending and forwarding anything (BGP, BFD, neighbour
+/// discovery, transit traffic) while its links keep their carrier, so
+/// its neighbours see nothing at the link layer. Needs `nft` (Debian:
+/// nftables); its absence fails loudly.
+pub fn silence(lab: &Lab, host: &Host) -> Result<()> {
+    let file = lab.dir().join(format!("silence-{}.nft", host.name));
+    std::fs::write(&file, SILENCE)
+        .map_err(|e| Error::io(format!("write {}", file.display()), e))?;
+    let path = file.to_string_lossy().into_owned();
+    match lab.exec(host, &["nft", "-f", &path]) {
+        Err(Error::Command { stderr, .. }) if stderr.contains("exec of \"nft\" failed") => Err(
+            Error::Prerequisite("`nft` not found (Debian: apt-get install nftables)".into()),
+        ),
+        other => other.map(|_| ()),
+    }
+}
+
 fn parse_err(cmd: &str, reason: &str) -> Error {
     Error::Parse {
         cmd: format!("cat {cmd}"),
