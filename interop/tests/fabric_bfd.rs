@@ -17,13 +17,13 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use interop::dataplane::{forwarded, ping_once, silence, wait_ping};
+use interop::dataplane::{forwarded, ping_once, wait_ping, Silencer};
 use interop::fabric::{
     fill, leaf_routes_via, leaves_route_via, port, socket_for, start_via6d_yaml,
     with_neighbor_lines, Fabric, BFD_300MS, LEAF_TEMPLATE, SPINE_TEMPLATE,
 };
 use interop::traffic::{timed_events, timed_monitor, Background, Flow};
-use interop::{scenario, Error, Host, Lab, Result, Via6d};
+use interop::{scenario, Error, Lab, Result, Via6d};
 
 /// Budget for the fabric to come up, and for the hold timer in C6.
 const UP: Duration = Duration::from_secs(60);
@@ -136,8 +136,12 @@ struct Outcome {
     /// Every flow by source, and the index of the one picked.
     flows: Vec<(String, Flow)>,
     picked: usize,
-    /// The block, as wall-clock seconds (ping's `-D` clock).
+    /// Just before the block, as wall-clock seconds (ping's `-D` clock):
+    /// every time is counted from here.
     blocked_at: f64,
+    /// How long `nft` took to put the block in place (part of every
+    /// time above).
+    nft: Duration,
 }
 
 fn now_secs() -> f64 {
@@ -273,16 +277,17 @@ fn silent_spine(lab: &Lab, f: &Fabric) -> Result<Outcome> {
         .map(|(_, h)| timed_monitor(lab, h))
         .collect::<Result<Vec<_>>>()?;
 
-    let host: &Host = &f.spines[usize::from(spine - 1)];
+    let silencer = Silencer::prepare(lab, &f.spines[usize::from(spine - 1)])?;
     let blocked_at = now_secs();
     let t0 = Instant::now();
-    silence(lab, host)?;
+    silencer.silence()?;
+    let nft = t0.elapsed();
     let polled = time_failover(lab, f, t0, &port(3 - spine))?;
     let failover = kernel_times(f, &monitors, blocked_at, polled)?;
     let mark = answers(&flows[picked].1);
     lab.wait_until(
         Duration::from_secs(20),
-        "a second of traffic after the failover",
+        "100 more answers on the watched flow",
         || Ok(answers(&flows[picked].1) >= mark + 100),
     )?;
     let mut read = Vec::new();
@@ -295,6 +300,7 @@ fn silent_spine(lab: &Lab, f: &Fabric) -> Result<Outcome> {
         flows: read,
         picked,
         blocked_at,
+        nft,
     })
 }
 
@@ -308,8 +314,9 @@ fn report(label: &str, o: &Outcome) -> Result<(Duration, Duration)> {
         .collect();
     let slowest = o.failover.iter().map(|x| x.1).max().unwrap_or_default();
     eprintln!(
-        "{label}: s{} silenced; kernel routes via the other spine only: {}",
+        "{label}: s{} silenced (nft {} ms); kernel routes via the other spine only: {}",
         o.spine,
+        o.nft.as_millis(),
         times.join(", ")
     );
     for (i, (src, flow)) in o.flows.iter().enumerate() {
@@ -331,7 +338,6 @@ fn report(label: &str, o: &Outcome) -> Result<(Duration, Duration)> {
         .map(|a| a.1)
         .ok_or_else(|| Error::Check(format!("flow {src}: no answer ended a gap")))?;
     let back = Duration::from_secs_f64((resumed - o.blocked_at).max(0.0));
-    eprintln!("{label}: blocked at {:.6}", o.blocked_at);
     eprintln!(
         "{label}: watched flow {src}: answers again {} ms after the block, lost {} after that",
         back.as_millis(),
