@@ -157,7 +157,7 @@ fn answers(b: &Background) -> usize {
 
 /// Times, from just before the block, the moment each leaf routes only
 /// through `port`: one thread per leaf polling its kernel every 20 ms,
-/// so each time is an upper bound (by up to 80 ms on a busy machine);
+/// so each time is an upper bound (by tens of ms on a busy machine);
 /// [`kernel_times`] reads the exact one.
 fn time_failover(
     lab: &Lab,
@@ -235,8 +235,8 @@ fn kernel_times(
 }
 
 /// Runs flows from every source of l1 to l2, silences the spine the
-/// picked flow crosses, times each leaf's failover, lets traffic flow
-/// one more second and reads the flows back.
+/// picked flow crosses, times each leaf's failover, lets the picked flow
+/// get 100 more answers and reads the flows back.
 fn silent_spine(lab: &Lab, f: &Fabric) -> Result<Outcome> {
     let (l1, l2) = (&f.leaves[0], &f.leaves[1]);
     for i in 1..SOURCES {
