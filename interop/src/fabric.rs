@@ -117,22 +117,6 @@ impl Fabric {
             .map(|l| l.a.clone())
             .collect()
     }
-
-    /// Every (leaf host, prefix of another leaf) pair: what must be
-    /// reachable.
-    pub fn remote_prefixes(&self) -> Vec<(Host, String)> {
-        let mut out = Vec::new();
-        for (p, h) in &self.leaves {
-            for (q, _) in &self.leaves {
-                if p.index != q.index {
-                    for pre in q.prefixes() {
-                        out.push((h.clone(), pre));
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 /// Graceful restart off in the fabric scenarios: they time how fast the
@@ -214,6 +198,23 @@ control-socket: {socket}
 log: { level: \"info\" }
 ";
 
+/// BFD on a fabric session: 300 ms both ways, 3 missed packets, so a
+/// silent peer is detected 900 ms after its last packet at most.
+pub const BFD_300MS: &str = "bfd: { min-tx: 300ms, min-rx: 300ms, multiplier: 3 }";
+
+/// `template` ([`LEAF_TEMPLATE`] or [`SPINE_TEMPLATE`]) with `lines` added
+/// to its neighbour entry, e.g. [`BFD_300MS`].
+pub fn with_neighbor_lines(template: &str, lines: &[&str]) -> Result<String> {
+    let anchor = "    graceful-restart: false\n";
+    if !template.contains(anchor) {
+        return Err(Error::Check(format!(
+            "no {anchor:?} in the template:\n{template}"
+        )));
+    }
+    let extra: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+    Ok(template.replace(anchor, &format!("{anchor}{extra}")))
+}
+
 /// Fills a template for a leaf (`plan`) or a spine (`plan` None, index
 /// `spine`).
 pub fn fill(
@@ -293,29 +294,37 @@ pub fn kernel_routes(lab: &Lab, host: &Host) -> Result<BTreeMap<String, NextHops
     Ok(parse_routes(&lab.ip(host, &["-4", "route", "show"])?))
 }
 
-/// Whether every leaf reaches every other leaf's prefixes through exactly
+/// Whether `leaf` reaches every other leaf's prefixes through exactly
 /// the ports `want` (e.g. `["swp1", "swp2"]` for ECMP over both spines),
 /// each next hop an IPv6 link-local gateway (`via inet6 fe80::...`).
-pub fn leaves_route_via(lab: &Lab, f: &Fabric, want: &[&str]) -> Result<bool> {
-    let mut tables = BTreeMap::new();
-    for (_, h) in &f.leaves {
-        tables.insert(h.name.clone(), kernel_routes(lab, h)?);
-    }
-    for (h, prefix) in f.remote_prefixes() {
-        let hops = tables
-            .get(&h.name)
-            .and_then(|t| t.get(&prefix))
-            .cloned()
-            .unwrap_or_default();
-        let mut devs: Vec<&str> = hops.iter().map(|(_, d)| d.as_str()).collect();
-        devs.sort_unstable();
-        let ll = hops.iter().all(|(g, _)| g.starts_with("fe80:"));
-        if devs != want || !ll {
-            return Err(Error::Check(format!(
-                "leaf {}: {prefix} via {hops:?}, want one link-local next hop on each of {want:?}",
-                h.name
-            )));
+pub fn leaf_routes_via(
+    lab: &Lab,
+    f: &Fabric,
+    leaf: &(LeafPlan, Host),
+    want: &[&str],
+) -> Result<bool> {
+    let table = kernel_routes(lab, &leaf.1)?;
+    for (q, _) in f.leaves.iter().filter(|(q, _)| q.index != leaf.0.index) {
+        for prefix in q.prefixes() {
+            let hops = table.get(&prefix).cloned().unwrap_or_default();
+            let mut devs: Vec<&str> = hops.iter().map(|(_, d)| d.as_str()).collect();
+            devs.sort_unstable();
+            let ll = hops.iter().all(|(g, _)| g.starts_with("fe80:"));
+            if devs != want || !ll {
+                return Err(Error::Check(format!(
+                    "leaf {}: {prefix} via {hops:?}, want one link-local next hop on each of {want:?}",
+                    leaf.1.name
+                )));
+            }
         }
+    }
+    Ok(true)
+}
+
+/// [`leaf_routes_via`] on every leaf.
+pub fn leaves_route_via(lab: &Lab, f: &Fabric, want: &[&str]) -> Result<bool> {
+    for leaf in &f.leaves {
+        leaf_routes_via(lab, f, leaf, want)?;
     }
     Ok(true)
 }
@@ -403,6 +412,20 @@ mod tests {
             std::path::Path::new("/tmp/s2.sock"),
         );
         assert!(t.contains("router-id: 10.255.0.2\nasn: 65100\n"), "{t}");
+    }
+
+    #[test]
+    fn neighbor_lines_go_into_the_neighbor_entry() {
+        let s = with_neighbor_lines(SPINE_TEMPLATE, &[BFD_300MS]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            s.contains("    graceful-restart: false\n    bfd: { min-tx: 300ms, min-rx: 300ms, multiplier: 3 }\ncontrol-socket:"),
+            "{s}"
+        );
+        assert_eq!(
+            with_neighbor_lines(SPINE_TEMPLATE, &[]).ok().as_deref(),
+            Some(SPINE_TEMPLATE)
+        );
+        assert!(with_neighbor_lines("router-id: 1.2.3.4\n", &[BFD_300MS]).is_err());
     }
 
     #[test]

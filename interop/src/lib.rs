@@ -21,6 +21,7 @@ pub mod lab;
 pub mod pcap;
 pub mod rawbgp;
 pub mod topo;
+pub mod traffic;
 pub mod via6;
 pub mod wait;
 

@@ -21,12 +21,11 @@
 //!   (`dynamics.rs`) with BIRD's default, which lists no family.
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use interop::check::{bird_established, kernel_route_absent, kernel_route_has, via6_established};
 use interop::topo::{self, default_bird, default_via6, BIRD_ID, PEER, T};
+use interop::traffic::{deletions, ping_counts, route_monitor, Background};
 use interop::via6::json_entries;
 use interop::{scenario, Bird, BirdConfig, Error, Host, Lab, Pair, Result, Via6d};
 
@@ -90,101 +89,6 @@ fn ping_once(lab: &Lab, host: &Host) -> Result<bool> {
         &["ping", "-4", "-c", "1", "-W", "1", "-I", VIA6_SRC, &target],
     )
     .map(|o| o.contains("1 received"))
-}
-
-/// A background process of the test, killed when dropped.
-struct Background {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Background {
-    fn start(lab: &Lab, host: &Host, name: &str, args: &[&str]) -> Result<Background> {
-        let out = lab.dir().join(format!("{name}.out"));
-        let file = fs::File::create(&out).map_err(|e| Error::io(format!("create {name}"), e))?;
-        let child = lab
-            .command(host, args)
-            .stdout(file)
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::io(format!("spawn {name}"), e))?;
-        Ok(Background { child, out })
-    }
-
-    fn text(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// SIGINT (ping prints its summary), then waits for the exit.
-    fn finish(mut self) -> String {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.text()
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `ip monitor route` in `host`, confirmed listening: a marker route is
-/// added after it starts and must show up in its output.
-fn route_monitor(lab: &Lab, host: &Host) -> Result<Background> {
-    let name = format!("monitor-{}", host.ns);
-    let m = Background::start(lab, host, &name, &["ip", "monitor", "route"])?;
-    let marker = "192.0.2.77";
-    lab.wait_until(Duration::from_secs(10), "route monitor listening", || {
-        let _ = lab.ip(
-            host,
-            &["route", "replace", &format!("{marker}/32"), "dev", "lo"],
-        );
-        let _ = lab.ip(
-            host,
-            &["route", "del", &format!("{marker}/32"), "dev", "lo"],
-        );
-        Ok(m.text().contains(marker))
-    })?;
-    Ok(m)
-}
-
-/// Deletions of `prefix` the monitor saw.
-fn deletions(monitor: &str, prefix: &str) -> Vec<String> {
-    let bare = prefix.trim_end_matches("/32");
-    monitor
-        .lines()
-        .filter(|l| l.starts_with("Deleted") && l.split_whitespace().nth(1) == Some(bare))
-        .map(str::to_string)
-        .collect()
-}
-
-/// `(transmitted, received)` from ping's summary line.
-fn ping_counts(out: &str) -> Result<(u64, u64)> {
-    let line = out
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .ok_or_else(|| Error::Check(format!("no ping summary in:\n{out}")))?;
-    let num = |word: &str| {
-        let words: Vec<&str> = line.split([',', ' ']).filter(|w| !w.is_empty()).collect();
-        words
-            .iter()
-            .position(|w| w.starts_with(word))
-            .and_then(|i| i.checked_sub(1))
-            .and_then(|i| words.get(i))
-            .and_then(|w| w.parse::<u64>().ok())
-            .ok_or_else(|| Error::Check(format!("ping summary: {line}")))
-    };
-    Ok((num("packets")?, num("received")?))
 }
 
 /// Whether via6 lists `prefix` from BIRD, and whether stale.
