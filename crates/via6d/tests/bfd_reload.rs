@@ -10,7 +10,6 @@
 
 #[path = "../../bfd/tests/common/mod.rs"]
 mod common;
-#[allow(dead_code)] // not every test uses every helper
 mod daemons;
 
 use std::path::Path;
