@@ -129,6 +129,7 @@ fn every_subcommand_has_help() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("via6d", &["--help"], "check"),
         ("via6d", &["check", "--help"], "Validate"),
+        ("via6d", &["man", "--help"], "manual"),
         ("via6ctl", &["--help"], "neighbors"),
         ("via6ctl", &["neighbors", "--help"], "Sessions"),
         ("via6ctl", &["status", "--help"], "warnings"),
@@ -249,6 +250,15 @@ fn completions_and_man_page() {
     assert!(out.contains(".TH via6ctl 1"), "{out}");
     assert!(
         out.contains("completions") && out.contains("VIA6_SOCKET"),
+        "{out}"
+    );
+    // via6d's page is of section 8 (system administration), where the
+    // Debian package puts it.
+    let (code, out, err) = run("via6d", &["man"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(".TH via6d 8"), "{out}");
+    assert!(
+        out.contains("check") && out.contains("\\-\\-config"),
         "{out}"
     );
 }

@@ -1,4 +1,5 @@
-//! `via6d --config FILE` runs the daemon; `via6d check FILE` validates.
+//! `via6d --config FILE` runs the daemon; `via6d check FILE` validates;
+//! `via6d man` prints the manual page.
 //! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
         /// The configuration file (YAML).
         file: PathBuf,
     },
+    /// Print the manual page (roff, section 8: a daemon run by the
+    /// administrator), the one the Debian package installs.
+    Man,
 }
 
 fn init_logging(cfg: &config::Config) {
@@ -56,11 +60,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match (cli.command, cli.config) {
         (Some(Command::Check { file }), _) => check(&file),
+        (Some(Command::Man), _) => man(),
         (None, Some(file)) => run(file),
         (None, None) => {
             // arg_required_else_help covers a bare `via6d`; this is the rest.
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The page is generated from the same definitions as `--help`, so the
+/// two cannot drift apart.
+fn man() -> ExitCode {
+    use std::io::Write as _;
+    let mut out = Vec::new();
+    let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).section("8");
+    if let Err(e) = page.render(&mut out) {
+        eprintln!("via6d: {e}");
+        return ExitCode::from(1);
+    }
+    match std::io::stdout().write_all(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("via6d: {e}");
+            ExitCode::from(1)
         }
     }
 }
