@@ -473,8 +473,18 @@ impl Rib {
     /// ones, each once.
     pub(crate) fn originated_prefixes(&self, family: Family) -> Vec<IpNet> {
         let config: Vec<IpNet> = match family {
-            Family::Ipv4Unicast => self.config.originate_v4.iter().map(|p| IpNet::V4(*p)).collect(),
-            Family::Ipv6Unicast => self.config.originate_v6.iter().map(|p| IpNet::V6(*p)).collect(),
+            Family::Ipv4Unicast => self
+                .config
+                .originate_v4
+                .iter()
+                .map(|p| IpNet::V4(*p))
+                .collect(),
+            Family::Ipv6Unicast => self
+                .config
+                .originate_v6
+                .iter()
+                .map(|p| IpNet::V6(*p))
+                .collect(),
         };
         let runtime = self
             .runtime

@@ -466,7 +466,10 @@ impl SpeakerHandle {
     /// Session and route events from now on (`via6ctl watch`); `None`
     /// once the speaker is shut down.
     pub fn watch(&self) -> Option<tokio::sync::broadcast::Receiver<crate::WatchEvent>> {
-        self.lock().rib.as_ref().map(|r| r.watch_sender().subscribe())
+        self.lock()
+            .rib
+            .as_ref()
+            .map(|r| r.watch_sender().subscribe())
     }
 
     /// Cease/4 (administrative reset) and start again.

@@ -66,8 +66,8 @@ use store::{Id, Store};
 
 pub(crate) use decision::{best_key, set_of, Ctx, FibDelta, FibView};
 pub use nexthop::resolve_next_hop;
-pub use runtime::{Announced, RuntimeError};
 pub(crate) use peers::Drain;
+pub use runtime::{Announced, RuntimeError};
 pub use status::{community_string, PeerCounts, RouteFilter, RouteStatus};
 pub(crate) use table::{Entry, Path, PathList, PrefixSet, NO_ATTRS};
 pub use table::{PathState, Prefix, Table, Tables};

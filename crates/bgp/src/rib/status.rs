@@ -198,7 +198,12 @@ impl Rib {
                     },
                     runtime: false,
                     communities: post
-                        .map(|x| x.communities().iter().map(|c| community_string(*c)).collect())
+                        .map(|x| {
+                            x.communities()
+                                .iter()
+                                .map(|c| community_string(*c))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 });
             }

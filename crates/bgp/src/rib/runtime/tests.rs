@@ -71,12 +71,17 @@ fn a_runtime_route_goes_out_like_an_originated_one_with_its_communities() {
     // AS path of ours only, the communities once.
     assert_eq!(
         u.attributes.mp_reach.as_ref().map(|m| m.next_hop),
-        Some(MpNextHop::V6Pair(std::net::Ipv6Addr::UNSPECIFIED, ll("fe80::ff")))
+        Some(MpNextHop::V6Pair(
+            std::net::Ipv6Addr::UNSPECIFIED,
+            ll("fe80::ff")
+        ))
     );
     assert_eq!(u.attributes.communities, vec![c]);
     assert_eq!(
         u.attributes.as_path.as_ref().map(|p| p.segments.clone()),
-        Some(vec![wire::AsSegment::Sequence(vec![crate::rib::tests::OUR_AS])])
+        Some(vec![wire::AsSegment::Sequence(vec![
+            crate::rib::tests::OUR_AS
+        ])])
     );
     // Even to the peer the learned path came from (it is ours now).
     let to0 = sent(&mut rib, 0, &ctx);
@@ -112,9 +117,12 @@ fn a_runtime_route_goes_out_like_an_originated_one_with_its_communities() {
     );
     // ... and the peer it came from is told to forget ours.
     let to0 = sent(&mut rib, 0, &ctx);
-    assert!(to0.iter().any(|u| u.attributes.mp_unreach.as_ref().is_some_and(
-        |m| m.withdrawn.contains(&net("10.99.0.0/24"))
-    ) || u.withdrawn.contains(&"10.99.0.0/24".parse().unwrap())));
+    assert!(to0.iter().any(|u| u
+        .attributes
+        .mp_unreach
+        .as_ref()
+        .is_some_and(|m| m.withdrawn.contains(&net("10.99.0.0/24")))
+        || u.withdrawn.contains(&"10.99.0.0/24".parse().unwrap())));
 }
 
 #[test]
@@ -157,7 +165,9 @@ fn runtime_routes_survive_a_reconfiguration() {
     // The learned 10.99.0.0/24 does not come back into the kernel.
     let fib = rib.take_fib_changes();
     assert!(
-        !fib.iter().any(|c| matches!(c, RouteChange::Install { prefix, .. } if *prefix == net("10.99.0.0/24"))),
+        !fib.iter().any(
+            |c| matches!(c, RouteChange::Install { prefix, .. } if *prefix == net("10.99.0.0/24"))
+        ),
         "{fib:?}"
     );
     // Still announced (the reconfiguration resends what changed; the
@@ -260,10 +270,30 @@ fn watchers_see_runtime_and_learned_route_events() {
     assert_eq!(
         got,
         vec![
-            route("10.99.0.0/24", RouteEventKind::Added, RouteOrigin::Runtime, 0),
-            route("10.99.0.0/24", RouteEventKind::Removed, RouteOrigin::Runtime, 0),
-            route("10.99.0.0/24", RouteEventKind::Added, RouteOrigin::Learned, 1),
-            route("10.7.0.0/24", RouteEventKind::Added, RouteOrigin::Learned, 1),
+            route(
+                "10.99.0.0/24",
+                RouteEventKind::Added,
+                RouteOrigin::Runtime,
+                0
+            ),
+            route(
+                "10.99.0.0/24",
+                RouteEventKind::Removed,
+                RouteOrigin::Runtime,
+                0
+            ),
+            route(
+                "10.99.0.0/24",
+                RouteEventKind::Added,
+                RouteOrigin::Learned,
+                1
+            ),
+            route(
+                "10.7.0.0/24",
+                RouteEventKind::Added,
+                RouteOrigin::Learned,
+                1
+            ),
         ]
     );
 }
