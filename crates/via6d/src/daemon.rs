@@ -14,8 +14,7 @@ use tracing::{error, info, warn};
 use crate::bfd_sessions;
 use crate::config::{self, Config};
 use crate::control::protocol::{
-    BfdRow, ErrorReply, NeighborRow, ReplyBody, Request, Response, StatusReport, WatchEventRow,
-    WatchLine, PROTOCOL_VERSION,
+    BfdRow, ErrorReply, NeighborRow, ReplyBody, Request, Response, StatusReport,
 };
 use crate::control::{self, convert};
 use crate::metrics;
@@ -341,43 +340,17 @@ async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
 /// RIB and the sessions never wait for it.
 async fn watch(
     parts: &Parts,
-    mut read: tokio::net::unix::OwnedReadHalf,
+    read: tokio::net::unix::OwnedReadHalf,
     mut write: tokio::net::unix::OwnedWriteHalf,
 ) {
-    use tokio::sync::broadcast::error::RecvError;
-    let Some(mut rx) = parts.speaker.watch() else {
+    let Some(rx) = parts.speaker.watch() else {
         let body = ReplyBody::Error(ErrorReply::Failed {
             message: "the speaker is shut down".into(),
         });
         let _ = control::write_line(&mut write, &control::reply_line(body)).await;
         return;
     };
-    let ok = control::reply_line(ReplyBody::Ok(Response::Watching));
-    if control::write_line(&mut write, &ok).await.is_err() {
-        return;
-    }
-    let mut buf = [0u8; 64];
-    loop {
-        let event = tokio::select! {
-            // The client hung up (or wrote something: ignored).
-            n = tokio::io::AsyncReadExt::read(&mut read, &mut buf) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(_) => continue,
-            },
-            e = rx.recv() => match e {
-                Ok(e) => WatchEventRow::from(e),
-                Err(RecvError::Lagged(missed)) => WatchEventRow::Lagged { missed },
-                Err(RecvError::Closed) => return,
-            },
-        };
-        let line = WatchLine {
-            version: PROTOCOL_VERSION,
-            event,
-        };
-        if control::write_line(&mut write, &line).await.is_err() {
-            return;
-        }
-    }
+    control::stream_events(rx, read, write).await;
 }
 
 async fn answer(parts: &Parts, request: Request) -> ReplyBody {

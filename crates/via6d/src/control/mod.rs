@@ -238,6 +238,45 @@ impl Watch {
     }
 }
 
+/// Server side of `watch`: the `watching` reply, then one line per event
+/// until the client hangs up or the events end. The channel is a bounded
+/// broadcast: a client that reads too slowly loses the oldest events and
+/// gets a `lagged` line saying how many, while the RIB and the sessions
+/// never wait for it.
+pub async fn stream_events(
+    mut rx: tokio::sync::broadcast::Receiver<bgp::WatchEvent>,
+    mut read: OwnedReadHalf,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let ok = reply_line(ReplyBody::Ok(Response::Watching));
+    if write_line(&mut write, &ok).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 64];
+    loop {
+        let event = tokio::select! {
+            // The client hung up (or wrote something: ignored).
+            n = read.read(&mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            },
+            e = rx.recv() => match e {
+                Ok(e) => protocol::WatchEventRow::from(e),
+                Err(RecvError::Lagged(missed)) => protocol::WatchEventRow::Lagged { missed },
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let line = WatchLine {
+            version: PROTOCOL_VERSION,
+            event,
+        };
+        if write_line(&mut write, &line).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Client side: asks for the event stream.
 pub async fn watch(path: &Path) -> Result<Watch, ControlError> {
     let mut reader = send(path, &Request::Watch).await?;

@@ -126,3 +126,49 @@ fn a_reply_of_another_version_is_refused_by_name() {
         Response::Shutdown
     );
 }
+
+#[tokio::test]
+async fn a_slow_watcher_is_told_how_many_events_it_missed() {
+    let events = bgp::WatchSender::default();
+    let rx = events.subscribe();
+    let route = |i: u32| bgp::WatchEvent::Route {
+        prefix: ipnet::IpNet::V4(
+            ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i << 8), 24).unwrap(),
+        ),
+        change: bgp::RouteEventKind::Added,
+        origin: bgp::RouteOrigin::Learned,
+        next_hops: Vec::new(),
+    };
+    // Nobody reads yet: sending never waits, the oldest events go.
+    let extra = 100;
+    let total = bgp::WATCH_CAPACITY as u32 + extra;
+    for i in 0..total {
+        events.send(route(i));
+    }
+    let (server, client) = UnixStream::pair().unwrap();
+    let (r, w) = server.into_split();
+    let task = tokio::spawn(stream_events(rx, r, w));
+    let mut lines = BufReader::new(client).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert_eq!(parse_reply(&first).unwrap(), Response::Watching);
+    let lagged: WatchLine =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        lagged.event,
+        protocol::WatchEventRow::Lagged {
+            missed: u64::from(extra)
+        }
+    );
+    // Then the events still held, oldest first.
+    let next: WatchLine = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    let protocol::WatchEventRow::Route { prefix, .. } = next.event else {
+        panic!("not a route event: {next:?}");
+    };
+    assert_eq!(prefix, "0.0.100.0/24".parse::<ipnet::IpNet>().unwrap());
+    // The client hangs up: the stream ends.
+    drop(lines);
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the stream ends when the client goes")
+        .unwrap();
+}
