@@ -2,8 +2,9 @@
 //! only IPv6 link-local addresses: `via6ctl announce` on A puts the prefix
 //! in B's kernel (`via inet6 fe80::1 dev eth0`) and a ping from B crosses
 //! it, SIGHUP on A keeps it, `via6ctl watch` on A prints its route event,
-//! `via6ctl withdraw` takes it out of B's kernel, and a second withdraw is
-//! refused. Runs as root in network namespaces.
+//! `via6ctl withdraw` takes it out of B's kernel, a second withdraw is
+//! refused, and a session reset shows as a session event. Runs as root in
+//! network namespaces.
 
 use std::io::BufRead as _;
 use std::net::Ipv4Addr;
@@ -225,6 +226,15 @@ fn announce_reaches_the_peer_survives_a_reload_and_withdraw_removes_it() {
         check(
             stderr.contains("10.99.0.0/24 was not announced at run time"),
             format!("second withdraw said: {stderr}"),
+        )?;
+        // A session event: the session reset leaves Established.
+        a.ctl(&["neighbor", "fe80::2%eth0", "reset"])?;
+        let e = watch.until(T, "session event", |v| {
+            v["event"] == "session" && v["old"] == "Established"
+        })?;
+        check(
+            e["neighbor"] == "fe80::2" && e["interface"] == "eth0",
+            format!("session event: {e}"),
         )
     });
 }

@@ -17,7 +17,8 @@
 //! down, draining a peer's paths), `stale` (graceful restart),
 //! `decision` (best path, ECMP, FIB view), `nexthop` (which gateway a next
 //! hop gives), `store` and `attrs` (interned attribute sets), `reconfig`
-//! (soft reconfiguration), `status` (what `via6ctl` shows), `task` (the
+//! (soft reconfiguration), `runtime` (prefixes announced at run time and
+//! the watch events), `status` (what `via6ctl` shows), `task` (the
 //! owning task and its channels). Advertising is in `crate::outbound`,
 //! policy evaluation in `crate::policy`.
 
@@ -160,6 +161,9 @@ pub struct Rib {
     pub(crate) runtime: BTreeMap<IpNet, Vec<u32>>,
     /// Route changes for watchers (`via6ctl watch`).
     pub(crate) events: crate::events::WatchSender,
+    /// Someone watched at the last [`Rib::refresh_watching`]: asked once
+    /// per batch, not per route change (a full table is a million).
+    pub(crate) watching: bool,
 }
 
 /// The stale slots of `family` out of those of both families.
@@ -206,7 +210,14 @@ impl Rib {
             config: Arc::new(config),
             runtime: BTreeMap::new(),
             events: crate::events::WatchSender::default(),
+            watching: false,
         }
+    }
+
+    /// Looks again whether anyone watches; until the next look, route
+    /// changes are sent to watchers only if someone did.
+    pub fn refresh_watching(&mut self) {
+        self.watching = self.events.watched();
     }
 
     /// Sends route changes to `events` from now on (the speaker shares

@@ -120,7 +120,7 @@ impl Rib {
 
     /// A watch event for a learned route whose kernel view became `view`.
     pub(crate) fn learned_event(&self, prefix: IpNet, change: RouteEventKind, view: &FibView) {
-        if !self.events.watched() {
+        if !self.watching {
             return;
         }
         let next_hops = match view {

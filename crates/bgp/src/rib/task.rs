@@ -232,6 +232,7 @@ async fn run(
     let mut retry = tokio::time::interval(OUTPUT_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        rib.refresh_watching();
         // Checked first so that a speaker without neighbours reports at
         // once.
         if !initial_sent && rib.take_initial_tables_in(timed_out) {

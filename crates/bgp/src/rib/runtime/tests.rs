@@ -244,6 +244,7 @@ fn no_export_on_a_runtime_route_keeps_it_from_ebgp_peers() {
 fn watchers_see_runtime_and_learned_route_events() {
     let (mut rib, _) = two_peers(peers());
     let mut rx = rib.watch_sender().subscribe();
+    rib.refresh_watching();
     rib.announce_runtime(net("10.99.0.0/24"), &[]);
     rib.withdraw_runtime(net("10.99.0.0/24")).unwrap();
     rib.update(
