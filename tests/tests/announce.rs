@@ -3,7 +3,8 @@
 //! in B's kernel (`via inet6 fe80::1 dev eth0`) and a ping from B crosses
 //! it, SIGHUP on A keeps it, `via6ctl watch` on A prints its route event,
 //! `via6ctl withdraw` takes it out of B's kernel, a second withdraw is
-//! refused, and a session reset shows as a session event. Runs as root in
+//! refused, a request of another protocol version is refused by name, and
+//! a session reset shows as a session event. Runs as root in
 //! network namespaces.
 
 use std::io::BufRead as _;
@@ -121,6 +122,21 @@ fn subscribed(a: &Via6d, watch: &Watcher) -> Result<()> {
     Err(Error::Check("via6ctl watch never showed an event".into()))
 }
 
+/// One raw line to the control socket and the reply, parsed.
+fn raw_request(v: &Via6d, line: &str) -> Result<serde_json::Value> {
+    use std::io::Write as _;
+    let mut s = std::os::unix::net::UnixStream::connect(&v.daemon.socket)
+        .map_err(|e| Error::io("connect to the control socket", e))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| Error::io("control socket timeout", e))?;
+    writeln!(s, "{line}").map_err(|e| Error::io("write a request", e))?;
+    let mut reply = String::new();
+    std::io::BufReader::new(s)
+        .read_line(&mut reply)
+        .map_err(|e| Error::io("read the reply", e))?;
+    serde_json::from_str(&reply).map_err(|e| Error::Check(format!("reply {reply:?}: {e}")))
+}
+
 fn config(router_id: u8, asn: u32, peer: &str, peer_as: u32) -> Via6Config {
     let mut c = Via6Config::new(Ipv4Addr::new(192, 0, 2, router_id), asn);
     c.neighbors.push(Via6Neighbor::open(peer, peer_as));
@@ -226,6 +242,14 @@ fn announce_reaches_the_peer_survives_a_reload_and_withdraw_removes_it() {
         check(
             stderr.contains("10.99.0.0/24 was not announced at run time"),
             format!("second withdraw said: {stderr}"),
+        )?;
+        // A client of another protocol version is refused by name.
+        let reply = raw_request(&a, r#"{"version":2,"command":"neighbors"}"#)?;
+        check(
+            reply["version"] == 1
+                && reply["error"]["kind"] == "version-mismatch"
+                && reply["error"]["client"] == 2,
+            format!("version 2 request answered {reply}"),
         )?;
         // A session event: the session reset leaves Established.
         a.ctl(&["neighbor", "fe80::2%eth0", "reset"])?;

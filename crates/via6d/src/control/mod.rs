@@ -54,7 +54,7 @@ pub enum ControlError {
     Io(#[from] std::io::Error),
     #[error("control socket: malformed reply: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("control socket: via6d speaks control protocol {daemon:?}, this via6ctl {client} (use the via6ctl of the same version)")]
+    #[error("control socket: via6d speaks control protocol {}, this via6ctl {client} (use the via6ctl of the same version)", protocol::version_name(*daemon))]
     VersionMismatch { client: u32, daemon: Option<u32> },
     #[error("control socket: via6d closed the connection without a reply")]
     NoReply,

@@ -89,6 +89,15 @@ pub enum ReplyBody {
     Error(ErrorReply),
 }
 
+/// A protocol version as messages name it; a line without one comes from
+/// a program older than versions.
+pub fn version_name(v: Option<u32>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "none (older than versioned control)".into(),
+    }
+}
+
 /// Only the version of a line, read before anything else so that a line
 /// of another version is refused by name rather than failing to parse.
 #[derive(Debug, Deserialize)]
@@ -100,7 +109,7 @@ pub struct VersionProbe {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ErrorReply {
-    #[error("via6d speaks control protocol {daemon}, the client {client:?} (use the via6ctl of the same version)")]
+    #[error("via6d speaks control protocol {daemon}, the client {} (use the via6ctl of the same version)", version_name(*client))]
     VersionMismatch { daemon: u32, client: Option<u32> },
     #[error("bad request: {message}")]
     BadRequest { message: String },
