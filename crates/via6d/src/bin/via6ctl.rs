@@ -276,7 +276,7 @@ async fn watch(socket: &std::path::Path) -> ExitCode {
                 }
             }
             Ok(None) => {
-                eprintln!("via6ctl: {}", ControlError::NoReply);
+                eprintln!("via6ctl: {}", ControlError::WatchEnded);
                 return ExitCode::from(1);
             }
             Err(e) => {

@@ -58,6 +58,8 @@ pub enum ControlError {
     VersionMismatch { client: u32, daemon: Option<u32> },
     #[error("control socket: via6d closed the connection without a reply")]
     NoReply,
+    #[error("control socket: via6d ended the watch (it stopped)")]
+    WatchEnded,
     #[error("control socket: via6d answered something else than {0}")]
     Unexpected(&'static str),
     #[error("via6d: {0}")]
