@@ -244,6 +244,9 @@ fn completions_and_man_page() {
             out.contains("neighbors") && out.contains("socket"),
             "{shell}"
         );
+        for cmd in ["announce", "withdraw", "watch", "community"] {
+            assert!(out.contains(cmd), "{shell}: no {cmd}");
+        }
     }
     let (code, out, _) = run("via6ctl", &["man"]);
     assert_eq!(code, Some(0));

@@ -163,6 +163,80 @@ pub enum FibEvent {
     InitialTablesIn,
 }
 
+/// How many events a watcher may fall behind by before it loses some
+/// (`via6ctl watch`): the RIB never waits for a watcher.
+pub const WATCH_CAPACITY: usize = 4096;
+
+/// What changed in a prefix's route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteEventKind {
+    Added,
+    Changed,
+    Removed,
+}
+
+/// Where a route in a [`WatchEvent::Route`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteOrigin {
+    /// The Loc-RIB best path learned from peers (the kernel route).
+    Learned,
+    /// `originate:` in the configuration.
+    Config,
+    /// `via6ctl announce`.
+    Runtime,
+}
+
+/// Session and route changes for watchers (`via6ctl watch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A session changed state.
+    Session {
+        neighbor: IpAddr,
+        interface: Option<String>,
+        old: crate::fsm::State,
+        new: crate::fsm::State,
+    },
+    /// A prefix's route changed: for learned routes the next hops the
+    /// kernel gets, for our own ones none (each peer gets next-hop-self).
+    Route {
+        prefix: IpNet,
+        change: RouteEventKind,
+        origin: RouteOrigin,
+        next_hops: Vec<RouteNextHop>,
+    },
+}
+
+/// The sending side of the watch channel: a bounded broadcast, so a slow
+/// watcher loses the oldest events (and is told how many) instead of
+/// holding up the RIB or a session.
+#[derive(Debug, Clone)]
+pub struct WatchSender(tokio::sync::broadcast::Sender<WatchEvent>);
+
+impl Default for WatchSender {
+    fn default() -> Self {
+        WatchSender(tokio::sync::broadcast::channel(WATCH_CAPACITY).0)
+    }
+}
+
+impl WatchSender {
+    /// Whether anyone listens: the RIB builds no event when nobody does.
+    pub fn watched(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    /// Sends without waiting; an event nobody listens to is dropped.
+    pub fn send(&self, event: WatchEvent) {
+        let _ = self.0.send(event);
+    }
+
+    /// A new watcher, seeing events from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<WatchEvent> {
+        self.0.subscribe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

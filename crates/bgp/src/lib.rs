@@ -27,5 +27,8 @@ mod sys;
 pub use config::*;
 pub use events::*;
 pub use graceful::{DownKind, GracefulRestartConfig, PeerRestart};
-pub use rib::{spawn_rib, PeerCounts, RibHandle, RouteFilter, RouteStatus};
+pub use rib::{
+    community_string, spawn_rib, Announced, PeerCounts, RibHandle, RouteFilter, RouteStatus,
+    RuntimeError,
+};
 pub use speaker::{BgpError, NeighborStatus, Speaker, SpeakerHandle};

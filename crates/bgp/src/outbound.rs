@@ -85,6 +85,9 @@ pub(crate) struct OutKey {
     term: Option<usize>,
     /// Goes out with LLGR_STALE (RFC 9494 §4.3).
     long_lived_stale: bool,
+    /// A run-time route with communities (`via6ctl announce`): its own
+    /// group, as its communities are its own.
+    runtime: Option<IpNet>,
 }
 
 /// The next hop we send to `peer` for `family` (next-hop-self). IPv4 goes
@@ -178,7 +181,16 @@ impl Rib {
         }
         let originated = self.is_originated(prefix);
         let mut long_lived_stale = false;
+        let mut runtime = None;
         let (src, attrs) = if originated {
+            if let Some(c) = self.runtime_communities(prefix).filter(|c| !c.is_empty()) {
+                // The well-known communities mean the same on our own
+                // routes (RFC 1997).
+                if c.contains(&NO_ADVERTISE) || (to.session.ebgp && c.contains(&NO_EXPORT)) {
+                    return Err(NotSent::Community);
+                }
+                runtime = Some(prefix);
+            }
             (None, None)
         } else {
             let (from, post) = best.ok_or(NotSent::NoRoute)?;
@@ -237,6 +249,7 @@ impl Rib {
             src,
             term,
             long_lived_stale,
+            runtime,
         })
     }
 
@@ -274,6 +287,11 @@ impl Rib {
             None => PathAttributes {
                 origin: Some(Origin::Igp),
                 as_path: Some(AsPath::default()),
+                communities: key
+                    .runtime
+                    .and_then(|p| self.runtime_communities(p))
+                    .map(<[u32]>::to_vec)
+                    .unwrap_or_default(),
                 ..PathAttributes::default()
             },
             Some(id) => {
@@ -451,31 +469,60 @@ impl Rib {
         }
     }
 
+    /// Our own prefixes of `family`: the configuration's and the run-time
+    /// ones, each once.
+    pub(crate) fn originated_prefixes(&self, family: Family) -> Vec<IpNet> {
+        let config: Vec<IpNet> = match family {
+            Family::Ipv4Unicast => self
+                .config
+                .originate_v4
+                .iter()
+                .map(|p| IpNet::V4(*p))
+                .collect(),
+            Family::Ipv6Unicast => self
+                .config
+                .originate_v6
+                .iter()
+                .map(|p| IpNet::V6(*p))
+                .collect(),
+        };
+        let runtime = self
+            .runtime
+            .keys()
+            .filter(|p| family_of(**p) == family && !config.contains(p))
+            .copied()
+            .collect::<Vec<_>>();
+        let mut out = config;
+        out.extend(runtime);
+        out
+    }
+
     /// Every prefix that may go out for `family`: ours, and the Loc-RIB
-    /// when learned routes can pass.
+    /// when learned routes can pass (a prefix of ours is left out there).
     pub(crate) fn all_prefixes(&self, family: Family, learned: bool, out: &mut Vec<IpNet>) {
+        out.extend(self.originated_prefixes(family));
         match family {
             Family::Ipv4Unicast => {
-                out.extend(self.config.originate_v4.iter().map(|p| IpNet::V4(*p)));
                 if learned {
                     let t: &crate::rib::Table<Ipv4Net> = Prefix::table_ref(&self.tables);
                     out.extend(
                         t.map
                             .iter()
                             .filter(|e| e.nbest > 0)
-                            .map(|e| IpNet::from(e.prefix)),
+                            .map(|e| IpNet::from(e.prefix))
+                            .filter(|p| !self.is_originated(*p)),
                     );
                 }
             }
             Family::Ipv6Unicast => {
-                out.extend(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)));
                 if learned {
                     let t: &crate::rib::Table<Ipv6Net> = Prefix::table_ref(&self.tables);
                     out.extend(
                         t.map
                             .iter()
                             .filter(|e| e.nbest > 0)
-                            .map(|e| IpNet::from(e.prefix)),
+                            .map(|e| IpNet::from(e.prefix))
+                            .filter(|p| !self.is_originated(*p)),
                     );
                 }
             }
@@ -562,4 +609,4 @@ fn prepend(path: &mut AsPath, asn: u32) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -40,6 +40,8 @@ pub enum BgpError {
     RefreshNotPossible(IpAddr),
     #[error("the speaker is shut down")]
     Stopped,
+    #[error(transparent)]
+    Runtime(#[from] crate::RuntimeError),
 }
 
 /// One neighbour as `via6ctl neighbors` shows it.
@@ -170,7 +172,8 @@ fn start_session(st: &mut Shared, n: NeighborConfig) {
     };
     let peer = PeerId(st.next_peer);
     st.next_peer += 1;
-    let cfg = SessionConfig::new(peer, n, st.config.asn, st.config.router_id);
+    let mut cfg = SessionConfig::new(peer, n, st.config.asn, st.config.router_id);
+    cfg.events = st.rib.as_ref().map(|r| r.watch_sender().clone());
     st.sessions.push(spawn_session(cfg, rib_tx));
 }
 
@@ -439,6 +442,34 @@ impl SpeakerHandle {
             Some(r) => r.routes_filtered(filter).await,
             None => Vec::new(),
         }
+    }
+
+    /// Originates `prefix` at run time (`via6ctl announce`).
+    pub async fn announce(
+        &self,
+        prefix: ipnet::IpNet,
+        communities: Vec<u32>,
+    ) -> Result<crate::Announced, BgpError> {
+        let rib = self.lock().rib.clone().ok_or(BgpError::Stopped)?;
+        rib.announce(prefix, communities)
+            .await
+            .ok_or(BgpError::Stopped)
+    }
+
+    /// Ends a run-time announcement (`via6ctl withdraw`).
+    pub async fn withdraw(&self, prefix: ipnet::IpNet) -> Result<(), BgpError> {
+        let rib = self.lock().rib.clone().ok_or(BgpError::Stopped)?;
+        rib.withdraw(prefix).await.ok_or(BgpError::Stopped)??;
+        Ok(())
+    }
+
+    /// Session and route events from now on (`via6ctl watch`); `None`
+    /// once the speaker is shut down.
+    pub fn watch(&self) -> Option<tokio::sync::broadcast::Receiver<crate::WatchEvent>> {
+        self.lock()
+            .rib
+            .as_ref()
+            .map(|r| r.watch_sender().subscribe())
     }
 
     /// Cease/4 (administrative reset) and start again.

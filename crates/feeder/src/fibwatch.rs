@@ -294,7 +294,8 @@ const USAGE: &str = "usage: via6-fibwatch --add N [--then-empty] [--timeout SECS
 /// control socket (no process started per look, unlike `via6ctl` or
 /// `birdc` in a shell loop).
 enum RibSource {
-    /// via6d: the largest `accepted` count of `neighbors`.
+    /// via6d: the largest `accepted` count of `neighbors` (control
+    /// protocol version 1).
     Via6d(std::path::PathBuf),
     /// BIRD: `Routes: N imported` of `show protocols all feed`, on one
     /// connection kept open.
@@ -307,7 +308,7 @@ impl RibSource {
             RibSource::Via6d(path) => {
                 let mut s = UnixStream::connect(&*path)?;
                 s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                s.write_all(b"{\"command\":\"neighbors\"}\n")?;
+                s.write_all(b"{\"version\":1,\"command\":\"neighbors\"}\n")?;
                 let mut reply = String::new();
                 BufReader::new(s).read_line(&mut reply)?;
                 Ok(max_after(&reply, "accepted\":"))

@@ -309,31 +309,6 @@ fn ifindex(name: &str) -> Option<u32> {
     (i != 0).then_some(i)
 }
 
-/// A session as `via6ctl bfd` and the metrics show it.
-pub fn to_json(s: &bfd::SessionInfo) -> serde_json::Value {
-    let ms = |d: Duration| d.as_millis() as u64;
-    serde_json::json!({
-        "peer": s.peer,
-        "interface": s.interface,
-        "state": s.state.to_string(),
-        "remote_state": s.remote_state.to_string(),
-        "diagnostic": s.local_diag.to_string(),
-        "remote_diagnostic": s.remote_diag.to_string(),
-        "min_tx_ms": s.config.desired_min_tx / 1000,
-        "min_rx_ms": s.config.required_min_rx / 1000,
-        "multiplier": s.config.detect_mult,
-        "tx_interval_ms": ms(s.tx_interval),
-        "detection_time_ms": ms(s.detection_time),
-        "uptime": s.uptime.map(|d| d.as_secs()),
-        "local_discriminator": s.local_discr,
-        "remote_discriminator": s.remote_discr,
-        "packets_sent": s.tx_packets,
-        "packets_received": s.rx_packets,
-        "source_address": s.local,
-        "source_port": s.source_port,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

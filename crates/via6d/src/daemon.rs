@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -12,7 +13,10 @@ use tracing::{error, info, warn};
 
 use crate::bfd_sessions;
 use crate::config::{self, Config};
-use crate::control::{self, Reply, Request};
+use crate::control::protocol::{
+    BfdRow, ErrorReply, NeighborRow, ReplyBody, Request, Response, StatusReport,
+};
+use crate::control::{self, convert};
 use crate::metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,15 +60,15 @@ impl Parts {
 
     /// `via6ctl status`: who we are, where we listen, and what deserves a
     /// look now (forwarding is read afresh each time).
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> StatusReport {
         let c = self.config();
-        serde_json::json!({
-            "router_id": c.speaker.router_id,
-            "asn": c.speaker.asn,
-            "listen": c.speaker.listen,
-            "neighbors": c.speaker.neighbors.len(),
-            "warnings": warnings(&c),
-        })
+        StatusReport {
+            router_id: c.speaker.router_id,
+            asn: c.speaker.asn,
+            listen: c.speaker.listen,
+            neighbors: c.speaker.neighbors.len(),
+            warnings: warnings(&c),
+        }
     }
 }
 
@@ -309,28 +313,68 @@ fn remove_socket(path: &Path) {
 
 async fn serve_control(listener: UnixListener, parts: Arc<Parts>) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let parts = parts.clone();
         tokio::spawn(async move {
-            let reply = match control::read_request(&mut stream).await {
+            let (mut read, mut write) = stream.into_split();
+            let body = match control::read_request(&mut read).await {
+                Ok(Ok(Request::Watch)) => {
+                    watch(&parts, read, write).await;
+                    return;
+                }
                 Ok(Ok(req)) => answer(&parts, req).await,
-                Ok(Err(msg)) => Reply::Error(msg),
+                Ok(Err(e)) => ReplyBody::Error(e),
                 Err(_) => return,
             };
-            let _ = control::write_reply(&mut stream, &reply).await;
+            let _ = control::write_line(&mut write, &control::reply_line(body)).await;
+            let _ = write.shutdown().await;
         });
     }
 }
 
-async fn answer(parts: &Parts, request: Request) -> Reply {
-    let value = match request {
-        Request::Neighbors => serde_json::to_value(parts.speaker.neighbors().await).map(|mut v| {
-            control::unmap_addresses(&mut v);
-            v
-        }),
-        Request::Routes { prefix, limit } => serde_json::to_value(
+/// `via6ctl watch`: events as lines until the client hangs up. The
+/// channel is a bounded broadcast: a watcher that reads too slowly loses
+/// the oldest events and gets a `lagged` line saying how many, while the
+/// RIB and the sessions never wait for it.
+async fn watch(
+    parts: &Parts,
+    read: tokio::net::unix::OwnedReadHalf,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+) {
+    let Some(rx) = parts.speaker.watch() else {
+        let body = ReplyBody::Error(ErrorReply::Failed {
+            message: "the speaker is shut down".into(),
+        });
+        let _ = control::write_line(&mut write, &control::reply_line(body)).await;
+        return;
+    };
+    control::stream_events(rx, read, write).await;
+}
+
+async fn answer(parts: &Parts, request: Request) -> ReplyBody {
+    let failed = |e: bgp::BgpError| {
+        ReplyBody::Error(match e {
+            bgp::BgpError::Runtime(bgp::RuntimeError::NotAnnounced(prefix)) => {
+                ErrorReply::NotAnnounced { prefix }
+            }
+            e => ErrorReply::Failed {
+                message: e.to_string(),
+            },
+        })
+    };
+    let response = match request {
+        Request::Neighbors => Response::Neighbors(
+            parts
+                .speaker
+                .neighbors()
+                .await
+                .into_iter()
+                .map(NeighborRow::from)
+                .collect(),
+        ),
+        Request::Routes { prefix, limit } => Response::Routes(
             parts
                 .speaker
                 .routes_filtered(bgp::RouteFilter {
@@ -338,25 +382,22 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
                     peer: None,
                     limit,
                 })
-                .await,
-        )
-        .map(|mut v| {
-            control::name_interfaces(&mut v);
-            v
-        }),
-        Request::Status => Ok(parts.status()),
+                .await
+                .into_iter()
+                .filter_map(convert::route_row)
+                .collect(),
+        ),
+        Request::Status => Response::Status(parts.status()),
         Request::Bfd => {
             let list = match parts.bfd.get() {
                 Some(b) => b.sessions().await.unwrap_or_default(),
                 None => Vec::new(),
             };
-            Ok(serde_json::Value::Array(
-                list.iter().map(bfd_sessions::to_json).collect(),
-            ))
+            Response::Bfd(list.iter().map(BfdRow::from).collect())
         }
         Request::Fib => match &parts.fib {
-            Some(fib) => serde_json::to_value(fib.status().await),
-            None => return Reply::Error("the FIB is disabled in the configuration".into()),
+            Some(fib) => Response::Fib(fib.status().await.into()),
+            None => return ReplyBody::Error(ErrorReply::FibDisabled),
         },
         Request::Reset { neighbor, hard } => {
             let done = if hard {
@@ -364,26 +405,49 @@ async fn answer(parts: &Parts, request: Request) -> Reply {
             } else {
                 parts.speaker.reset(neighbor).await
             };
-            return match done {
-                Ok(()) => Reply::Ok(serde_json::json!({"reset": neighbor, "hard": hard})),
-                Err(e) => Reply::Error(e.to_string()),
-            };
+            match done {
+                Ok(()) => Response::Reset { neighbor, hard },
+                Err(e) => return failed(e),
+            }
         }
         Request::Shutdown => {
             parts.shutdown.notify_one();
-            return Reply::Ok(serde_json::json!({"shutdown": true}));
+            Response::Shutdown
         }
-        Request::Refresh { neighbor } => {
-            return match parts.speaker.refresh(neighbor).await {
-                Ok(()) => Reply::Ok(serde_json::json!({"refresh": neighbor})),
-                Err(e) => Reply::Error(e.to_string()),
+        Request::Refresh { neighbor } => match parts.speaker.refresh(neighbor).await {
+            Ok(()) => Response::Refresh { neighbor },
+            Err(e) => return failed(e),
+        },
+        Request::Announce {
+            prefix,
+            communities,
+        } => match parts.speaker.announce(prefix, communities.clone()).await {
+            Ok(done) => {
+                info!(%prefix, "announced at run time");
+                Response::Announced {
+                    prefix: prefix.trunc(),
+                    communities: communities
+                        .iter()
+                        .map(|c| bgp::community_string(*c))
+                        .collect(),
+                    replaced: done == bgp::Announced::Replaced,
+                }
             }
-        }
+            Err(e) => return failed(e),
+        },
+        Request::Withdraw { prefix } => match parts.speaker.withdraw(prefix).await {
+            Ok(()) => {
+                info!(%prefix, "run-time announcement withdrawn");
+                Response::Withdrawn {
+                    prefix: prefix.trunc(),
+                }
+            }
+            Err(e) => return failed(e),
+        },
+        // Answered by `watch` before it gets here.
+        Request::Watch => Response::Watching,
     };
-    match value {
-        Ok(v) => Reply::Ok(v),
-        Err(e) => Reply::Error(format!("cannot encode reply: {e}")),
-    }
+    ReplyBody::Ok(response)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::rib::tests::{attrs, config, ll, ll_nh, mp_update, neighbor, net, sess
 use crate::rib::Rib;
 
 /// Every UPDATE in the peer's queued output.
-fn sent(rib: &mut Rib, peer: u32, ctx: &CodecContext) -> Vec<Update> {
+pub(crate) fn sent(rib: &mut Rib, peer: u32, ctx: &CodecContext) -> Vec<Update> {
     let mut out = Vec::new();
     for o in rib.take_peer_output(PeerId(peer)) {
         let PeerOutput::Messages(bytes) = o else {
@@ -35,7 +35,7 @@ fn sent(rib: &mut Rib, peer: u32, ctx: &CodecContext) -> Vec<Update> {
     out
 }
 
-fn announced(updates: &[Update]) -> Vec<(IpNet, Option<MpNextHop>, Option<Ipv4Addr>)> {
+pub(crate) fn announced(updates: &[Update]) -> Vec<(IpNet, Option<MpNextHop>, Option<Ipv4Addr>)> {
     let mut v = Vec::new();
     for u in updates {
         for p in &u.nlri {

@@ -196,7 +196,7 @@ impl Ctx<'_> {
         old_set: &[Path],
         paths: &[Path],
         nbest: u8,
-    ) -> Option<FibView> {
+    ) -> Option<FibDelta> {
         let new_set = paths.get(..nbest as usize).unwrap_or(&[]);
         let same = old_set.len() == new_set.len()
             && old_set
@@ -208,8 +208,18 @@ impl Ctx<'_> {
         }
         let old = self.fib_view(old_set, old_set.len() as u8);
         let new = self.fib_view(paths, nbest);
-        (old != new).then_some(new)
+        (old != new).then_some(FibDelta {
+            was_empty: old == FibView::None,
+            view: new,
+        })
     }
+}
+
+/// A prefix's FIB view changed: the new one, and whether there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FibDelta {
+    pub(crate) was_empty: bool,
+    pub(crate) view: FibView,
 }
 
 /// What changed in one prefix's best path, for the outbound side.

@@ -17,7 +17,8 @@
 //! down, draining a peer's paths), `stale` (graceful restart),
 //! `decision` (best path, ECMP, FIB view), `nexthop` (which gateway a next
 //! hop gives), `store` and `attrs` (interned attribute sets), `reconfig`
-//! (soft reconfiguration), `status` (what `via6ctl` shows), `task` (the
+//! (soft reconfiguration), `runtime` (prefixes announced at run time and
+//! the watch events), `status` (what `via6ctl` shows), `task` (the
 //! owning task and its channels). Advertising is in `crate::outbound`,
 //! policy evaluation in `crate::policy`.
 
@@ -42,13 +43,14 @@ mod fibq;
 mod nexthop;
 mod peers;
 mod reconfig;
+mod runtime;
 mod stale;
 mod status;
 pub mod store;
 mod table;
 mod task;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -58,15 +60,16 @@ use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
-use crate::events::{EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
+use crate::events::{self, EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
 use crate::policy::{self, Direction, Verdict};
 use attrs::Attrs;
 use store::{Id, Store};
 
-pub(crate) use decision::{best_key, set_of, Ctx, FibView};
+pub(crate) use decision::{best_key, set_of, Ctx, FibDelta, FibView};
 pub use nexthop::resolve_next_hop;
 pub(crate) use peers::Drain;
-pub use status::{PeerCounts, RouteFilter, RouteStatus};
+pub use runtime::{Announced, RuntimeError};
+pub use status::{community_string, PeerCounts, RouteFilter, RouteStatus};
 pub(crate) use table::{Entry, Path, PathList, PrefixSet, NO_ATTRS};
 pub use table::{PathState, Prefix, Table, Tables};
 pub use task::{spawn_rib, RibHandle};
@@ -153,6 +156,14 @@ pub struct Rib {
     /// side): nothing is advertised until the initial tables are in
     /// (RFC 4724 §4.1), then each peer gets its table and End-of-RIB.
     pub(crate) restarting: bool,
+    /// Prefixes announced at run time (`via6ctl announce`) with their
+    /// communities, sorted; kept across reconfigurations.
+    pub(crate) runtime: BTreeMap<IpNet, Vec<u32>>,
+    /// Route changes for watchers (`via6ctl watch`).
+    pub(crate) events: crate::events::WatchSender,
+    /// Someone watched at the last [`Rib::refresh_watching`]: asked once
+    /// per batch, not per route change (a full table is a million).
+    pub(crate) watching: bool,
 }
 
 /// The stale slots of `family` out of those of both families.
@@ -197,7 +208,22 @@ impl Rib {
                 .iter()
                 .any(|n| n.graceful_restart.enabled && n.graceful_restart.restarting),
             config: Arc::new(config),
+            runtime: BTreeMap::new(),
+            events: crate::events::WatchSender::default(),
+            watching: false,
         }
+    }
+
+    /// Looks again whether anyone watches; until the next look, route
+    /// changes are sent to watchers only if someone did.
+    pub fn refresh_watching(&mut self) {
+        self.watching = self.events.watched();
+    }
+
+    /// Sends route changes to `events` from now on (the speaker shares
+    /// one sender between the RIB and the sessions).
+    pub fn set_watch_sender(&mut self, events: crate::events::WatchSender) {
+        self.events = events;
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -493,7 +519,10 @@ impl Rib {
                 let new_fib = ctx.fib_view(e.paths.as_slice(), e.nbest);
                 let new_best = best_key(e.paths.as_slice(), e.nbest);
                 v.insert(e);
-                let fib = (new_fib != FibView::None).then_some(new_fib);
+                let fib = (new_fib != FibView::None).then_some(FibDelta {
+                    was_empty: true,
+                    view: new_fib,
+                });
                 (fib, None, new_best)
             }
             hashbrown::hash_table::Entry::Occupied(mut o) => {
@@ -564,7 +593,11 @@ impl Rib {
             let had = e.nbest > 0;
             o.remove();
             if had {
-                self.after_change(prefix.into(), Some(FibView::None), true);
+                let gone = FibDelta {
+                    was_empty: false,
+                    view: FibView::None,
+                };
+                self.after_change(prefix.into(), Some(gone), true);
             }
             self.release_path_refs(slot, gone);
             return;
@@ -593,9 +626,15 @@ impl Rib {
 
     /// Records the FIB change and marks the prefix for re-advertisement.
     /// `fib` is the new FIB view when it differs from the old one.
-    fn after_change(&mut self, prefix: IpNet, fib: Option<FibView>, best_changed: bool) {
-        if let Some(view) = fib {
+    fn after_change(&mut self, prefix: IpNet, fib: Option<FibDelta>, best_changed: bool) {
+        if let Some(FibDelta { was_empty, view }) = fib {
             if !self.is_originated(prefix) {
+                let kind = match (&view, was_empty) {
+                    (FibView::None, _) => events::RouteEventKind::Removed,
+                    (_, true) => events::RouteEventKind::Added,
+                    (_, false) => events::RouteEventKind::Changed,
+                };
+                self.learned_event(prefix, kind, &view);
                 let change = view.into_change(prefix, &mut self.hop_sets);
                 self.push_fib(change);
             }
@@ -630,9 +669,15 @@ impl Rib {
         self.fib.len()
     }
 
-    /// Whether we originate exactly this prefix (then a learned path for it
-    /// is not installed: our own route wins).
+    /// Whether we originate exactly this prefix, from the configuration
+    /// or at run time (then a learned path for it is not installed: our
+    /// own route wins).
     pub fn is_originated(&self, prefix: IpNet) -> bool {
+        self.config_originates(prefix) || self.runtime.contains_key(&prefix)
+    }
+
+    /// Whether the configuration's `originate:` has exactly this prefix.
+    pub fn config_originates(&self, prefix: IpNet) -> bool {
         match prefix {
             IpNet::V4(p) => self.config.originate_v4.contains(&p),
             IpNet::V6(p) => self.config.originate_v6.contains(&p),

@@ -2,6 +2,7 @@
 //! pre-policy Adj-RIB-In, without asking peers to resend.
 
 use super::*;
+use crate::events::{RouteEventKind, RouteOrigin};
 
 impl Rib {
     /// New configuration: import policies are re-applied to the kept
@@ -10,6 +11,9 @@ impl Rib {
     /// recomputed.
     pub fn reconfigure(&mut self, config: SpeakerConfig) {
         let old = std::mem::replace(&mut self.config, Arc::new(config));
+        // Prefixes that became (or stopped being) ours through the
+        // configuration; a run-time announcement keeps a prefix ours
+        // whatever the configuration says.
         let mut changed_origin: Vec<IpNet> = Vec::new();
         for p in old
             .originate_v4
@@ -29,6 +33,9 @@ impl Rib {
                 changed_origin.push(IpNet::V6(*p));
             }
         }
+        changed_origin.sort_unstable();
+        changed_origin.dedup();
+        changed_origin.retain(|p| !self.runtime.contains_key(p));
         for slot in 0..self.peers.len() {
             let Some((id, addr)) = self
                 .peers
@@ -49,20 +56,21 @@ impl Rib {
         }
         self.reapply_import::<Ipv4Net>();
         self.reapply_import::<Ipv6Net>();
-        // Prefixes that became (or stopped being) ours: our own route
-        // wins over a learned one in the FIB.
+        // Our own route wins over a learned one in the FIB.
         for prefix in changed_origin {
-            let view = match prefix {
-                IpNet::V4(p) => self.current_fib_view(p),
-                IpNet::V6(p) => self.current_fib_view(p),
-            };
+            let view = self.learned_fib_view(prefix);
             if self.is_originated(prefix) {
+                self.origin_event(prefix, RouteEventKind::Added, RouteOrigin::Config);
                 if view != FibView::None {
                     self.push_fib(RouteChange::Remove { prefix });
                 }
-            } else if view != FibView::None {
-                let change = view.into_change(prefix, &mut self.hop_sets);
-                self.push_fib(change);
+            } else {
+                self.origin_event(prefix, RouteEventKind::Removed, RouteOrigin::Config);
+                if view != FibView::None {
+                    self.learned_event(prefix, RouteEventKind::Added, &view);
+                    let change = view.into_change(prefix, &mut self.hop_sets);
+                    self.push_fib(change);
+                }
             }
         }
         for slot in 0..self.peers.len() {
@@ -79,7 +87,7 @@ impl Rib {
         }
     }
 
-    fn current_fib_view<P: Prefix>(&self, prefix: P) -> FibView {
+    pub(crate) fn current_fib_view<P: Prefix>(&self, prefix: P) -> FibView {
         let ctx = self.ctx();
         P::table_ref(&self.tables)
             .get(&prefix)

@@ -52,6 +52,19 @@ pub struct RouteStatus {
     pub not_installed: Option<String>,
     /// Per established peer, why the best path is not advertised to it.
     pub not_advertised: Vec<String>,
+    /// Announced at run time (`via6ctl announce`), not by the
+    /// configuration.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runtime: bool,
+    /// Communities (RFC 1997) as `ASN:VALUE`, post-policy for learned
+    /// paths.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<String>,
+}
+
+/// `ASN:VALUE`, the form the configuration and `via6ctl announce` take.
+pub fn community_string(c: u32) -> String {
+    format!("{}:{}", c >> 16, c & 0xFFFF)
 }
 
 impl Rib {
@@ -183,20 +196,28 @@ impl Rib {
                     } else {
                         Vec::new()
                     },
+                    runtime: false,
+                    communities: post
+                        .map(|x| {
+                            x.communities()
+                                .iter()
+                                .map(|c| community_string(*c))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 });
             }
         }
     }
 
     fn originated_routes(&self, only: Option<IpNet>, out: &mut Vec<RouteStatus>) {
-        let prefixes = self
-            .config
-            .originate_v4
-            .iter()
-            .map(|p| IpNet::V4(*p))
-            .chain(self.config.originate_v6.iter().map(|p| IpNet::V6(*p)))
-            .filter(|p| only.is_none_or(|o| o.trunc() == *p));
-        for prefix in prefixes {
+        let mut prefixes = self.originated_prefixes(Family::Ipv4Unicast);
+        prefixes.extend(self.originated_prefixes(Family::Ipv6Unicast));
+        for prefix in prefixes
+            .into_iter()
+            .filter(|p| only.is_none_or(|o| o.trunc() == *p))
+        {
+            let runtime = self.runtime_communities(prefix);
             out.push(RouteStatus {
                 prefix: prefix.to_string(),
                 peer: None,
@@ -212,8 +233,17 @@ impl Rib {
                 multipath: false,
                 stale: false,
                 long_lived_stale: false,
-                not_installed: Some("originated locally".to_string()),
+                not_installed: Some(match runtime {
+                    Some(_) => "announced at run time".to_string(),
+                    None => "originated locally".to_string(),
+                }),
                 not_advertised: self.not_advertised(prefix, None),
+                runtime: runtime.is_some(),
+                communities: runtime
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| community_string(*c))
+                    .collect(),
             });
         }
     }

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{PeerCounts, Rib, RouteFilter, RouteStatus};
+use ipnet::IpNet;
+
+use super::{Announced, PeerCounts, Rib, RouteFilter, RouteStatus, RuntimeError};
 use crate::config::SpeakerConfig;
-use crate::events::{FibEvent, PeerId, RibInput, RouteChange};
+use crate::events::{FibEvent, PeerId, RibInput, RouteChange, WatchSender};
 
 /// Capacity of the session -> RIB channel, in inputs: with batches of
 /// [`crate::UPDATE_BATCH`], at most 1,024 UPDATEs wait.
@@ -41,12 +43,15 @@ enum Query {
     Routes(RouteFilter, oneshot::Sender<Vec<RouteStatus>>),
     Counts(PeerId, oneshot::Sender<PeerCounts>),
     Reconfigure(Box<SpeakerConfig>),
+    Announce(IpNet, Vec<u32>, oneshot::Sender<Announced>),
+    Withdraw(IpNet, oneshot::Sender<Result<(), RuntimeError>>),
 }
 
 /// Queries to the RIB task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RibHandle {
     tx: mpsc::Sender<Query>,
+    events: WatchSender,
 }
 
 impl std::fmt::Debug for Query {
@@ -55,6 +60,8 @@ impl std::fmt::Debug for Query {
             Query::Routes(..) => "Routes",
             Query::Counts(..) => "Counts",
             Query::Reconfigure(_) => "Reconfigure",
+            Query::Announce(..) => "Announce",
+            Query::Withdraw(..) => "Withdraw",
         })
     }
 }
@@ -88,6 +95,29 @@ impl RibHandle {
     pub async fn reconfigure(&self, config: SpeakerConfig) {
         let _ = self.tx.send(Query::Reconfigure(Box::new(config))).await;
     }
+
+    /// Originates `prefix` with `communities` until withdrawn (see
+    /// [`Rib::announce_runtime`]); `None` when the task is gone.
+    pub async fn announce(&self, prefix: IpNet, communities: Vec<u32>) -> Option<Announced> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Query::Announce(prefix, communities, tx))
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Ends a run-time announcement; `None` when the task is gone.
+    pub async fn withdraw(&self, prefix: IpNet) -> Option<Result<(), RuntimeError>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Query::Withdraw(prefix, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The sender of session and route events, shared with the sessions.
+    pub fn watch_sender(&self) -> &WatchSender {
+        &self.events
+    }
 }
 
 /// Starts the RIB task. Returns the input channel for sessions and a
@@ -98,7 +128,9 @@ pub fn spawn_rib(
 ) -> (mpsc::Sender<RibInput>, RibHandle) {
     let (in_tx, in_rx) = mpsc::channel(INPUT_CAPACITY);
     let (q_tx, q_rx) = mpsc::channel(16);
-    let rib = Rib::new(config.clone());
+    let mut rib = Rib::new(config.clone());
+    let events = WatchSender::default();
+    rib.set_watch_sender(events.clone());
     // The RIB owns its own thread: a full table or a big `routes` dump is
     // seconds of CPU, and on the shared runtime that would starve the
     // session tasks until their hold timers fired on live peers.
@@ -116,7 +148,7 @@ pub fn spawn_rib(
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the RIB thread");
     }
-    (in_tx, RibHandle { tx: q_tx })
+    (in_tx, RibHandle { tx: q_tx, events })
 }
 
 fn handle_input(rib: &mut Rib, input: RibInput) {
@@ -141,6 +173,12 @@ fn handle_query(rib: &mut Rib, q: Query) {
             let _ = tx.send(rib.peer_counts(peer));
         }
         Query::Reconfigure(c) => rib.reconfigure(*c),
+        Query::Announce(prefix, communities, tx) => {
+            let _ = tx.send(rib.announce_runtime(prefix, &communities));
+        }
+        Query::Withdraw(prefix, tx) => {
+            let _ = tx.send(rib.withdraw_runtime(prefix));
+        }
     }
 }
 
@@ -194,6 +232,7 @@ async fn run(
     let mut retry = tokio::time::interval(OUTPUT_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        rib.refresh_watching();
         // Checked first so that a speaker without neighbours reports at
         // once.
         if !initial_sent && rib.take_initial_tables_in(timed_out) {

@@ -18,6 +18,8 @@ pub struct SessionConfig {
     /// RFC 9687 send hold time; `None` = 2 x the negotiated hold time
     /// (8 minutes before the OPEN or with hold time 0).
     pub send_hold: Option<Duration>,
+    /// Where state changes go for watchers (`via6ctl watch`).
+    pub events: Option<crate::events::WatchSender>,
 }
 
 impl SessionConfig {
@@ -30,6 +32,7 @@ impl SessionConfig {
             idle_hold_base: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(120),
             send_hold: None,
+            events: None,
         }
     }
 

@@ -248,6 +248,14 @@ impl Driver {
         if let Some((old, _, _)) = &self.published {
             if *old != key.0 {
                 info!(neighbor = %self.name(), from = %old, to = %key.0, "state change");
+                if let Some(events) = self.cfg.events.as_ref().filter(|e| e.watched()) {
+                    events.send(crate::events::WatchEvent::Session {
+                        neighbor: self.cfg.neighbor.address,
+                        interface: self.cfg.neighbor.interface.clone(),
+                        old: *old,
+                        new: key.0,
+                    });
+                }
             }
         }
         self.published = Some(key);

@@ -45,9 +45,10 @@ impl Procs {
     }
 
     /// Writes via6d's config `yaml` and starts via6d in `ns`; returns its
-    /// control socket.
+    /// control socket, in a directory of its own (the test directory may
+    /// be world-writable for FRR, and via6d refuses such a directory).
     pub fn start_via6d(&mut self, ns: &str, yaml: impl FnOnce(&Path) -> String) -> PathBuf {
-        let sock = self.dir.join("via6d.sock");
+        let sock = self.dir.join("via6d").join("via6d.sock");
         let conf = self.dir.join("via6d.yaml");
         std::fs::write(&conf, yaml(&sock)).unwrap_or_else(|e| panic!("{e}"));
         let conf = conf.to_string_lossy().into_owned();
