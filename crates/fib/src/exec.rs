@@ -315,7 +315,7 @@ impl Owner {
             let req = nl::route_dump_request(family, self.cfg.table, 0);
             let res = self.sock.dump(req, |m| {
                 if m.ty == nl::RTM_NEWROUTE {
-                    if let Some(r) = nl::parse_route(m.payload) {
+                    if let Some(r) = nl::parse_route_raw(m.payload) {
                         if wanted.contains(&r.prefix) {
                             found.entry(r.prefix).or_default().push(r);
                         }

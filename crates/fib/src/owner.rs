@@ -12,9 +12,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use netlink_packet_route::AddressFamily;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
-use netlink_packet_route::AddressFamily;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -195,16 +195,17 @@ impl Owner {
     /// Some(true) (on `lo` with our label: added by an earlier run).
     fn find_address(&mut self, a: Ipv4Addr) -> Result<Option<bool>, FibError> {
         let mut found = None;
-        self.sock.dump(nl::addr_dump_request(AddressFamily::Inet), |m| {
-            if m.ty == nl::RTM_NEWADDR {
-                if let Some(x) = nl::parse_addr4(m.payload) {
-                    if x.addr == a {
-                        let ours = x.ours && x.ifindex == LO_IFINDEX;
-                        found = Some(found.unwrap_or(false) || ours);
+        self.sock
+            .dump(nl::addr_dump_request(AddressFamily::Inet), |m| {
+                if m.ty == nl::RTM_NEWADDR {
+                    if let Some(x) = nl::parse_addr4(m.payload) {
+                        if x.addr == a {
+                            let ours = x.ours && x.ifindex == LO_IFINDEX;
+                            found = Some(found.unwrap_or(false) || ours);
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         Ok(found)
     }
 
@@ -244,7 +245,7 @@ impl Owner {
                 let req = nl::route_dump_request(family, self.cfg.table, self.cfg.protocol);
                 let ok = self.sock.dump(req, |m| {
                     if m.ty == nl::RTM_NEWROUTE {
-                        if let Some(r) = nl::parse_route(m.payload) {
+                        if let Some(r) = nl::parse_route_raw(m.payload) {
                             found.push(r);
                         }
                     }

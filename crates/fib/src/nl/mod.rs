@@ -341,6 +341,10 @@ impl MsgBuf {
         self.buf.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     pub fn count(&self) -> u32 {
         self.count
     }

@@ -5,9 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::Parseable;
-use netlink_packet_route::address::{
-    AddressAttribute, AddressMessage, AddressScope,
-};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkFlags, LinkHeader, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 

@@ -202,7 +202,9 @@ pub fn put_route_typed(
         (RouteScope::Universe, RouteType::Unicast)
     };
     let a = &mut m.attributes;
-    a.push(RouteAttribute::Destination(RouteAddress::from(prefix.network())));
+    a.push(RouteAttribute::Destination(RouteAddress::from(
+        prefix.network(),
+    )));
     a.push(RouteAttribute::Table(p.table));
     a.push(RouteAttribute::Priority(p.metric_for(prefix)));
     if !del {
@@ -231,7 +233,10 @@ pub fn put_route_typed(
     }
     let (msg, flags) = match op {
         RouteOp::Create => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL),
-        RouteOp::Replace => (RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE),
+        RouteOp::Replace => (
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        ),
         RouteOp::Delete => (RouteNetlinkMessage::DelRoute(m), 0),
     };
     b.append(msg, flags, seq);

@@ -108,4 +108,3 @@ pub fn parse_route_raw(payload: &[u8]) -> Option<KernelRoute> {
         nh_id,
     })
 }
-
