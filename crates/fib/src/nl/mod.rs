@@ -1,13 +1,14 @@
 //! rtnetlink plumbing: sockets from netlink-sys, message walking and
 //! error parsing on netlink-packet-core's checked buffers, and the typed
 //! messages of netlink-packet-route for links, addresses, route events
-//! and dumps (`objects.rs`, `route.rs`).
+//! and dump requests (`objects.rs`, `route.rs`).
 //!
-//! Two encoders stay hand-built, each for its own reason given in
+//! Three things stay hand-built, each for its reason measured or given in
 //! `crates/fib/README.md` ("Why hand-built where it is"): route requests
 //! on the hot path (a million ~90-byte messages appended to 256 KiB
-//! buffers) and nexthop objects (netlink-packet-route has no nexthop
-//! messages).
+//! buffers), the parser of route dumps (a full table at start and at
+//! every audit), and nexthop objects (netlink-packet-route has no
+//! nexthop messages).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
