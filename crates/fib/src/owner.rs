@@ -408,7 +408,7 @@ impl Owner {
         }
         let (events, overrun) = drain_events(route_mon);
         for (ty, p) in events {
-            if let Some(k) = nl::parse_route(&p) {
+            if let Some(k) = nl::parse_route_event(&p) {
                 self.plan.route_event(ty == nl::RTM_NEWROUTE, &k);
             }
         }

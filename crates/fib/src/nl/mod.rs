@@ -57,10 +57,12 @@ pub const RTNLGRP_NEXTHOP: u32 = libc::RTNLGRP_NEXTHOP;
 
 pub const NLMSG_HDRLEN: usize = 16;
 
-// Codes of the two hand-built encoders. The route ones are checked
-// against netlink-packet-route's encoding of the same messages
-// (`tests.rs`); netlink-packet-route has no nexthop messages, those
-// come from linux/nexthop.h.
+// Codes of the hand-built parts: route requests, the route dump parser
+// and nexthop objects. The route ones are checked against
+// netlink-packet-route's encoder and parser (`tests.rs`:
+// `hand_built_routes_match_the_library`,
+// `raw_parser_agrees_with_the_library`); netlink-packet-route has no
+// nexthop messages, those come from linux/nexthop.h.
 pub const RTM_NEWROUTE: u16 = 24;
 pub const RTM_DELROUTE: u16 = 25;
 pub const RTM_NEWNEXTHOP: u16 = 104;

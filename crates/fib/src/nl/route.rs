@@ -262,6 +262,14 @@ pub fn parse_route(payload: &[u8]) -> Option<KernelRoute> {
     kernel_route(&m)
 }
 
+/// A route event: netlink-packet-route's reading, or where it refuses
+/// the message (an attribute in a shape it does not know, on someone
+/// else's route) the dump parser's, so that a foreign replace of one of
+/// our routes never goes unnoticed.
+pub fn parse_route_event(payload: &[u8]) -> Option<KernelRoute> {
+    parse_route(payload).or_else(|| super::parse_route_raw(payload))
+}
+
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(x) => Some(IpAddr::V4(*x)),

@@ -284,3 +284,20 @@ fn address_requests_roundtrip() {
     assert!(!link_usable(LinkFlags::Running | LinkFlags::LowerUp, false));
     assert!(link_usable(LinkFlags::Up | LinkFlags::LowerUp, true));
 }
+
+/// A route event the library refuses (here a 2-byte RTA_MARK, which it
+/// reads as a u32) is still read, by the dump parser.
+#[test]
+fn route_events_the_library_refuses_are_still_read() {
+    const RTA_MARK: u16 = 16;
+    let prefix: IpNet = "198.51.100.0/24".parse().unwrap();
+    let hops = [hop("fe80::1", Some(7))];
+    let mut b = MsgBuf::with_capacity(256);
+    put_route(&mut b, RouteOp::Create, 1, &P, &prefix, &hops, None);
+    b.attr(RTA_MARK, &[1, 2]);
+    b.end();
+    let m = Messages::new(b.bytes()).next().unwrap();
+    assert_eq!(parse_route(m.payload), None, "the library refuses it");
+    let r = parse_route_event(m.payload).expect("read all the same");
+    assert_eq!((r.prefix, r.hops), (prefix, hops.to_vec()));
+}
