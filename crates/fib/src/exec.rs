@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use netlink_packet_route::AddressFamily;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::hopsets::UNKNOWN;
-use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteOp, RouteParams};
+use crate::nl::{self, KernelRoute, MsgBuf, RouteOp, RouteParams};
 use crate::owner::{Owner, AUDIT_AFTER_BULK, BULK, ROUTE_GROUPS};
 use crate::plan::{Failure, Kernel, Planned};
 use crate::sender::{send_and_collect, Done, Job};
@@ -48,17 +49,6 @@ fn coprime_near(n: usize, frac: f64) -> usize {
     s
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap() {
-    // SAFETY: malloc_trim only releases free heap pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() {}
-
 impl Owner {
     /// Write every dirty prefix to the kernel in packed batches.
     pub(crate) fn flush(&mut self) {
@@ -90,7 +80,7 @@ impl Owner {
             return;
         }
         for g in ROUTE_GROUPS {
-            if let Err(e) = NlSocket::set_membership(self.route_mon_fd, g, on) {
+            if let Err(e) = self.route_groups.set(g, on) {
                 warn!(error = %e, "cannot change route event membership");
             }
         }
@@ -143,7 +133,7 @@ impl Owner {
         // freed here, and a full table's worth would otherwise stay in the
         // process as free heap (about 60 MB).
         if written >= 100_000 {
-            trim_heap();
+            crate::sys::trim_heap();
         }
         self.plan.shrink();
     }
@@ -321,11 +311,11 @@ impl Owner {
             return;
         }
         let mut found: HashMap<IpNet, Vec<KernelRoute>> = HashMap::new();
-        for family in [nl::AF_INET, nl::AF_INET6] {
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let req = nl::route_dump_request(family, self.cfg.table, 0);
             let res = self.sock.dump(req, |m| {
                 if m.ty == nl::RTM_NEWROUTE {
-                    if let Some(r) = nl::parse_route(m.payload) {
+                    if let Some(r) = nl::parse_route_raw(m.payload) {
                         if wanted.contains(&r.prefix) {
                             found.entry(r.prefix).or_default().push(r);
                         }

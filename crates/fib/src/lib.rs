@@ -26,6 +26,18 @@ mod owner;
 mod plan;
 mod routes;
 mod sender;
+mod sys;
+
+/// The netlink codec, open only for the measurements of
+/// `examples/nl_codec.rs` (README.md, "Why hand-built where it is"); not
+/// an API.
+#[doc(hidden)]
+pub mod codec {
+    pub use crate::nl::{
+        parse_route, parse_route_raw, put_route, put_route_typed, KernelRoute, Messages, MsgBuf,
+        RouteOp, RouteParams,
+    };
+}
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

@@ -9,12 +9,11 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
+use netlink_packet_route::AddressFamily;
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -48,7 +47,7 @@ pub(crate) struct Owner {
     gc_nexthops: bool,
     /// The route event socket, and whether we listen on it now (not
     /// during bulk writes, whose own events would only flood it).
-    pub route_mon_fd: std::os::fd::RawFd,
+    pub route_groups: nl::Groups,
     pub route_mon_on: bool,
     /// An audit is due then (after bulk writes, or a monitor overrun).
     pub audit_at: Option<Instant>,
@@ -120,13 +119,7 @@ pub(crate) fn run(
 /// Move this thread into a network namespace (setns affects only the
 /// calling thread; sockets opened afterwards live in that namespace).
 fn enter_netns(path: &Path) -> std::io::Result<()> {
-    let f = File::open(path)?;
-    // SAFETY: setns on an open namespace file descriptor.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sys::enter_netns(&File::open(path)?)
 }
 
 impl Owner {
@@ -138,17 +131,12 @@ impl Owner {
             nl::RTNLGRP_NEXTHOP,
         ];
         let monitor = NlSocket::open(&groups, true).map_err(nl::NlError::Io)?;
-        // SAFETY: NlSocket owns its descriptor and always returns the same
-        // one; it is closed only when the AsyncFd (and so the socket) drops.
-        let monitor = unsafe { AsyncFd::register_with_interest(monitor, Interest::READABLE) }
-            .map_err(|e| nl::NlError::Io(e.into()))?;
+        let monitor = crate::sys::register(monitor).map_err(nl::NlError::Io)?;
         // Route events on their own socket: a burst of them (they come for
         // our own writes too) must not crowd out link events.
         let route_mon = NlSocket::open(&ROUTE_GROUPS, true).map_err(nl::NlError::Io)?;
-        let route_mon_fd = route_mon.as_raw_fd();
-        // SAFETY: as above.
-        let route_mon = unsafe { AsyncFd::register_with_interest(route_mon, Interest::READABLE) }
-            .map_err(|e| nl::NlError::Io(e.into()))?;
+        let route_groups = route_mon.groups_handle().map_err(nl::NlError::Io)?;
+        let route_mon = crate::sys::register(route_mon).map_err(nl::NlError::Io)?;
 
         let batch_sock = NlSocket::open(&[], false).map_err(nl::NlError::Io)?;
         // A batch must fit the socket's send buffer (the kernel refuses a
@@ -194,7 +182,7 @@ impl Owner {
             gc_nexthops: false,
             spare: Vec::new(),
             nh,
-            route_mon_fd,
+            route_groups,
             route_mon_on: true,
             audit_at: None,
         };
@@ -207,16 +195,17 @@ impl Owner {
     /// Some(true) (on `lo` with our label: added by an earlier run).
     fn find_address(&mut self, a: Ipv4Addr) -> Result<Option<bool>, FibError> {
         let mut found = None;
-        self.sock.dump(nl::addr_dump_request(nl::AF_INET), |m| {
-            if m.ty == nl::RTM_NEWADDR {
-                if let Some((ix, x, label)) = nl::parse_addr4(m.payload) {
-                    if x == a {
-                        let ours = label && ix == LO_IFINDEX;
-                        found = Some(found.unwrap_or(false) || ours);
+        self.sock
+            .dump(nl::addr_dump_request(AddressFamily::Inet), |m| {
+                if m.ty == nl::RTM_NEWADDR {
+                    if let Some(x) = nl::parse_addr4(m.payload) {
+                        if x.addr == a {
+                            let ours = x.ours && x.ifindex == LO_IFINDEX;
+                            found = Some(found.unwrap_or(false) || ours);
+                        }
                     }
                 }
-            }
-        })?;
+            })?;
         Ok(found)
     }
 
@@ -250,13 +239,13 @@ impl Owner {
     /// if the dump failed or was interrupted and `retry` is false.
     fn dump_ours(&mut self, retry: bool) -> Result<Option<Vec<KernelRoute>>, FibError> {
         let mut found = Vec::new();
-        for family in [nl::AF_INET, nl::AF_INET6] {
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             loop {
                 let at = found.len();
                 let req = nl::route_dump_request(family, self.cfg.table, self.cfg.protocol);
                 let ok = self.sock.dump(req, |m| {
                     if m.ty == nl::RTM_NEWROUTE {
-                        if let Some(r) = nl::parse_route(m.payload) {
+                        if let Some(r) = nl::parse_route_raw(m.payload) {
                             found.push(r);
                         }
                     }
@@ -419,7 +408,7 @@ impl Owner {
         }
         let (events, overrun) = drain_events(route_mon);
         for (ty, p) in events {
-            if let Some(k) = nl::parse_route(&p) {
+            if let Some(k) = nl::parse_route_event(&p) {
                 self.plan.route_event(ty == nl::RTM_NEWROUTE, &k);
             }
         }
@@ -452,10 +441,8 @@ impl Owner {
                 }
             }
             nl::RTM_DELADDR => {
-                if let (Some(a), Some((_, x, _))) =
-                    (self.cfg.source_address, nl::parse_addr4(payload))
-                {
-                    if a == x {
+                if let (Some(a), Some(x)) = (self.cfg.source_address, nl::parse_addr4(payload)) {
+                    if a == x.addr {
                         self.source_address_lost(a);
                     }
                 }

@@ -1,86 +1,103 @@
-//! Links, addresses and nexthop objects: requests and dump parsers.
+//! Links, addresses and nexthop objects: requests and parsers. Links and
+//! addresses are netlink-packet-route messages; nexthop objects are
+//! built by hand (netlink-packet-route has no nexthop messages).
 
 use std::net::{IpAddr, Ipv4Addr};
+
+use netlink_packet_core::Parseable;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::{LinkFlags, LinkHeader, LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::*;
 use crate::FibNextHop;
 
-/// Link from an RTM_NEWLINK/RTM_DELLINK payload: (ifindex, flags).
-pub fn parse_link(payload: &[u8]) -> Option<(u32, u32)> {
-    Some((u32_at(payload, 4)?, u32_at(payload, 8)?))
+/// Link from an RTM_NEWLINK/RTM_DELLINK payload: (ifindex, flags). Only
+/// the header is read: the state is all the FIB follows, and a link
+/// attribute the parser does not know must not hide a link going down.
+pub fn parse_link(payload: &[u8]) -> Option<(u32, LinkFlags)> {
+    let h = LinkHeader::parse(payload).ok()?;
+    Some((h.index, h.flags))
 }
 
 /// Whether routes over a link with these flags stay in the kernel. Plain
 /// routes are flushed when the link goes admin down; nexthop objects are
 /// also flushed on carrier loss (neither IFF_RUNNING nor IFF_LOWER_UP).
-pub fn link_usable(flags: u32, need_carrier: bool) -> bool {
-    const IFF_LOWER_UP: u32 = 0x1_0000;
-    let up = flags & libc::IFF_UP as u32 != 0;
-    let carrier = flags & (libc::IFF_RUNNING as u32 | IFF_LOWER_UP) != 0;
+pub fn link_usable(flags: LinkFlags, need_carrier: bool) -> bool {
+    let up = flags.contains(LinkFlags::Up);
+    let carrier = flags.intersects(LinkFlags::Running | LinkFlags::LowerUp);
     up && (!need_carrier || carrier)
 }
 
 pub fn link_dump_request() -> MsgBuf {
-    let mut b = MsgBuf::with_capacity(64);
-    b.begin(RTM_GETLINK, NLM_F_DUMP, 0);
-    b.put(&[0u8; 16]);
-    b.end();
-    b
+    let m = RouteNetlinkMessage::GetLink(LinkMessage::default());
+    MsgBuf::message(m, NLM_F_DUMP)
 }
 
-pub fn addr_dump_request(family: u8) -> MsgBuf {
-    let mut b = MsgBuf::with_capacity(64);
-    b.begin(RTM_GETADDR, NLM_F_DUMP, 0);
-    b.put(&[family, 0, 0, 0, 0, 0, 0, 0]);
-    b.end();
-    b
+pub fn addr_dump_request(family: AddressFamily) -> MsgBuf {
+    let mut a = AddressMessage::default();
+    a.header.family = family;
+    MsgBuf::message(RouteNetlinkMessage::GetAddress(a), NLM_F_DUMP)
 }
 
-/// IPv4 address from an RTM_NEWADDR/RTM_DELADDR payload:
-/// (ifindex, IFA_LOCAL or IFA_ADDRESS, carries our label).
-pub fn parse_addr4(payload: &[u8]) -> Option<(u32, Ipv4Addr, bool)> {
-    if *payload.first()? != AF_INET {
+/// An IPv4 address from an RTM_NEWADDR/RTM_DELADDR message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addr4 {
+    pub ifindex: u32,
+    /// IFA_LOCAL, or IFA_ADDRESS without it.
+    pub addr: Ipv4Addr,
+    /// Carries our label: added by us (or an earlier run of ours).
+    pub ours: bool,
+}
+
+/// The IPv4 address of an RTM_NEWADDR/RTM_DELADDR payload.
+pub fn parse_addr4(payload: &[u8]) -> Option<Addr4> {
+    let m = AddressMessage::parse(payload).ok()?;
+    if m.header.family != AddressFamily::Inet {
         return None;
     }
-    let index = u32_at(payload, 4)?;
     let mut local = None;
     let mut address = None;
     let mut ours = false;
-    for (ty, p) in attrs(payload.get(8..)?) {
-        let a: Option<[u8; 4]> = p.get(0..4).and_then(|s| s.try_into().ok());
-        match ty {
-            IFA_LOCAL => local = a.map(Ipv4Addr::from),
-            IFA_ADDRESS => address = a.map(Ipv4Addr::from),
-            IFA_LABEL => ours = p.split(|b| *b == 0).next() == Some(OUR_LABEL.as_bytes()),
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(IpAddr::V4(x)) => local = Some(*x),
+            AddressAttribute::Address(IpAddr::V4(x)) => address = Some(*x),
+            AddressAttribute::Label(l) => ours = l == OUR_LABEL,
             _ => {}
         }
     }
-    Some((index, local.or(address)?, ours))
+    Some(Addr4 {
+        ifindex: m.header.index,
+        addr: local.or(address)?,
+        ours,
+    })
 }
 
 /// Label on the source address we add, so that after a restart (or a
 /// graceful restart that kept it) we still know it is ours to remove.
 pub const OUR_LABEL: &str = "lo:via6";
 
-/// Add or delete an IPv4 /32 on an interface.
+/// Add (exclusively, with our label) or delete an IPv4 /32 on an
+/// interface.
 pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
-    let mut b = MsgBuf::with_capacity(64);
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.prefix_len = 32;
+    m.header.scope = AddressScope::Universe;
+    m.header.index = ifindex;
+    m.attributes.push(AddressAttribute::Local(IpAddr::V4(a)));
+    m.attributes.push(AddressAttribute::Address(IpAddr::V4(a)));
     if add {
-        b.begin(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, 0);
+        m.attributes
+            .push(AddressAttribute::Label(OUR_LABEL.to_string()));
+        MsgBuf::message(
+            RouteNetlinkMessage::NewAddress(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
     } else {
-        b.begin(RTM_DELADDR, 0, 0);
+        MsgBuf::message(RouteNetlinkMessage::DelAddress(m), 0)
     }
-    b.put(&[AF_INET, 32, 0, RT_SCOPE_UNIVERSE]);
-    b.put(&ifindex.to_ne_bytes());
-    b.attr(IFA_LOCAL, &a.octets());
-    b.attr(IFA_ADDRESS, &a.octets());
-    if add {
-        let mut label = OUR_LABEL.as_bytes().to_vec();
-        label.push(0);
-        b.attr(IFA_LABEL, &label);
-    }
-    b.end();
-    b
 }
 
 /// Create (exclusively) a single-gateway nexthop object.
@@ -122,6 +139,14 @@ pub enum NhKind {
     Group(Vec<u32>),
     /// Blackhole, FDB, resilient group, ...: never ours to use.
     Other,
+}
+
+fn addr_from(family: u8, b: &[u8]) -> Option<IpAddr> {
+    match family {
+        AF_INET => Some(IpAddr::V4(<[u8; 4]>::try_from(b.get(0..4)?).ok()?.into())),
+        AF_INET6 => Some(IpAddr::V6(<[u8; 16]>::try_from(b.get(0..16)?).ok()?.into())),
+        _ => None,
+    }
 }
 
 /// A nexthop object from a dump: (id, protocol, kind).
