@@ -7,10 +7,13 @@
 //! actions out); [`Bfd`] is the thin socket edge that runs every session
 //! on a thread of its own.
 
+#![deny(unsafe_code)]
+
 mod driver;
 pub mod fsm;
 pub mod packet;
 pub mod sockets;
+#[allow(unsafe_code)] // registering a socket with tokio, nothing else
 mod sys;
 
 use std::net::IpAddr;

@@ -39,11 +39,9 @@ fn send_from(ns: &str, to: SocketAddr, ttl: u32, bytes: [u8; 24]) {
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns(2) on a valid namespace descriptor affects only
-        // this thread.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        // setns(2) affects only this thread.
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns: {e}"));
         let domain = if to.is_ipv6() {
             Domain::IPV6
         } else {

@@ -303,10 +303,7 @@ async fn reconcile(bfd: &bfd::Bfd, raw: &RawConfig, speaker: &bgp::SpeakerHandle
 }
 
 fn ifindex(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string for the call.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i != 0).then_some(i)
+    nix::net::if_::if_nametoindex(name).ok()
 }
 
 #[cfg(test)]

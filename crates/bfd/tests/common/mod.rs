@@ -78,10 +78,8 @@ pub fn vtysh(dir: &std::path::Path, daemon: &str, cmd: &str) -> Option<String> {
 }
 
 pub fn require_root() {
-    // SAFETY: geteuid(2) cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "this test needs root (network namespaces)"
     );
 }
@@ -135,11 +133,9 @@ pub fn bfd_in(ns: &str) -> (Bfd, UnboundedReceiver<StateChange>) {
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns(2) on a valid namespace descriptor affects only
-        // this thread.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        // setns(2) affects only this thread.
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         Bfd::start(bfd::sockets::CONTROL_PORT).unwrap_or_else(|e| panic!("bfd start: {e}"))
     })
     .join()
