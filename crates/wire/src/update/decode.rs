@@ -33,7 +33,8 @@ pub(super) fn be32(b: &[u8]) -> Option<u32> {
 /// What decoding an UPDATE's attributes has found so far.
 pub(super) struct State {
     pub(super) attrs: PathAttributes,
-    /// The first treat-as-withdraw error: one is enough (RFC 7606 §3 (h)).
+    /// The first treat-as-withdraw error; any one makes every prefix of
+    /// the UPDATE withdrawn (RFC 7606 §2, §3 (h)).
     withdraw: Option<AttributeError>,
     discarded: Vec<AttributeError>,
     /// One bit per type code: seen in this UPDATE.

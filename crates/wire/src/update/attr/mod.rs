@@ -11,6 +11,10 @@ use crate::error::{AttributeErrorKind as Kind, DecodeError, EncodeError, ErrorAc
 use crate::types::PathAttributes;
 use crate::CodecContext;
 
+// Release builds split modules across codegen units, so the small
+// decoders and writers below are marked `#[inline]`: splitting attributes
+// into modules costs no call per attribute on the hot paths
+// (`benches/decode.rs`, and `crates/feeder/benches/encode.rs` for packing).
 mod aggregator;
 mod as_path;
 mod communities;
