@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub mod monitor;
-pub mod rawpeer;
 
 /// The workspace root (this crate sits directly under it).
 pub fn workspace() -> PathBuf {

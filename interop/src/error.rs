@@ -47,6 +47,10 @@ pub enum Error {
     /// A prerequisite of the lab is missing (not root, no `bird`, ...).
     #[error("prerequisite missing: {0}")]
     Prerequisite(String),
+    /// The raw BGP test peer failed (connect, build, or an unexpected
+    /// answer).
+    #[error("raw peer: {0}")]
+    RawPeer(#[from] rawpeer::Error),
 }
 
 /// Result alias used across the runner.

@@ -19,7 +19,6 @@ pub mod fabric;
 pub mod frr;
 pub mod lab;
 pub mod pcap;
-pub mod rawbgp;
 pub mod topo;
 pub mod traffic;
 pub mod via6;

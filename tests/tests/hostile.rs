@@ -15,9 +15,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use e2e::rawpeer::build::{self, *};
-use e2e::rawpeer::{OpenSpec, RawPeer};
 use interop::{scenario, Error, Host, Lab, Result, Via6Config, Via6Neighbor, Via6d};
+use rawpeer::build::{self, *};
+use rawpeer::{OpenSpec, RawPeer};
 use serde_json::Value;
 use wire::{Message, Notification};
 
@@ -98,7 +98,7 @@ impl<'a> Bed<'a> {
             PEER_LL,
             &GOOD_PREFIXES,
             &[],
-        ))?;
+        )?)?;
         let bed = Bed {
             lab,
             v,
@@ -213,7 +213,7 @@ impl<'a> Bed<'a> {
     }
 
     fn connect(&self) -> Result<RawPeer> {
-        RawPeer::connect(&self.raw.ns, "eth0", VIA6_LL, 179, T)
+        Ok(RawPeer::connect(&self.raw.ns, "eth0", VIA6_LL, 179, T)?)
     }
 
     /// A fresh raw session. via6d may still be tearing the last one down,
@@ -224,7 +224,7 @@ impl<'a> Bed<'a> {
             let mut peer = self.connect()?;
             match peer.establish(spec, T) {
                 Ok(_) => return Ok(peer),
-                Err(e) if start.elapsed() > T => return Err(e),
+                Err(e) if start.elapsed() > T => return Err(e.into()),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
@@ -308,7 +308,7 @@ fn reset_case(
 ) -> Result<()> {
     let mut peer = bed.session(spec)?;
     if !setup.is_empty() {
-        peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, setup, &[]))?;
+        peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, setup, &[])?)?;
         for s in setup {
             bed.lab
                 .wait_until(T, &format!("{} installed", cidr(*s)), || {
@@ -485,13 +485,13 @@ fn header_open_and_fsm_errors() {
         // The FSM check comes before UPDATE decoding: an UPDATE that needs
         // capabilities not yet negotiated is still an FSM error.
         bed.run("UPDATE in OpenSent", |b| {
-            let bytes = build::announce_v4(&[RAW_AS], PEER_LL, &[p(1, 5, 0)], &[]);
+            let bytes = build::announce_v4(&[RAW_AS], PEER_LL, &[p(1, 5, 0)], &[])?;
             first_message_case(b, &bytes, (5, 1, None))
         });
         bed.run("UPDATE in OpenConfirm", |b| {
             let mut peer = b.connect()?;
             peer.open_exchange(&raw_open(), T)?;
-            peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, &[p(1, 6, 0)], &[]))?;
+            peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, &[p(1, 6, 0)], &[])?)?;
             let n = peer.expect_notification_and_close(T)?;
             expect_notification(&n, 5, 2, None)?;
             b.raw_down()?;
@@ -543,7 +543,7 @@ fn keep_case(
     what: &str,
 ) -> Result<()> {
     if !setup.is_empty() {
-        peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, setup, &[]))?;
+        peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, setup, &[])?)?;
         for s in setup {
             bed.lab
                 .wait_until(T, &format!("{} installed", cidr(*s)), || {
@@ -563,16 +563,16 @@ fn keep_case(
 /// A full announcement of `prefixes` with attributes `attrs` placed
 /// before MP_REACH (which RFC 7606 §5.1 lets come first; we put it last
 /// so attribute errors are met before it).
-fn with_attrs(attrs: &[u8], prefixes: &[(Ipv4Addr, u8)]) -> Vec<u8> {
+fn with_attrs(attrs: &[u8], prefixes: &[(Ipv4Addr, u8)]) -> Result<Vec<u8>> {
     let mut a = attrs.to_vec();
-    a.extend(build::mp_reach_v4_ll(PEER_LL, prefixes));
-    build::update(&a)
+    a.extend(build::mp_reach_v4_ll(PEER_LL, prefixes)?);
+    Ok(build::update(&a))
 }
 
-fn base(as_path: &[u32]) -> Vec<u8> {
-    let mut a = build::origin_igp();
-    a.extend(build::as_path4(as_path));
-    a
+fn base(as_path: &[u32]) -> Result<Vec<u8>> {
+    let mut a = build::origin_igp()?;
+    a.extend(build::as_path4(as_path)?);
+    Ok(a)
 }
 
 #[test]
@@ -585,8 +585,8 @@ fn update_errors() {
         // Length -> treat-as-withdraw (MP_REACH first, so its NLRI is
         // located).
         bed.run("attribute length overruns the attribute block", |b| {
-            let mut a = build::mp_reach_v4_ll(PEER_LL, &[p(2, 0, 0)]);
-            a.extend(base(&[RAW_AS]));
+            let mut a = build::mp_reach_v4_ll(PEER_LL, &[p(2, 0, 0)])?;
+            a.extend(base(&[RAW_AS])?);
             a.extend([OPTIONAL, MED, 4, 0, 0]); // claims 4 bytes, 2 remain
             keep_case(
                 b,
@@ -612,7 +612,7 @@ fn update_errors() {
         });
         // RFC 7606 §3 (d): a missing well-known mandatory attribute.
         bed.run("missing ORIGIN", |b| {
-            let bytes = with_attrs(&build::as_path4(&[RAW_AS]), &[p(2, 2, 0)]);
+            let bytes = with_attrs(&build::as_path4(&[RAW_AS])?, &[p(2, 2, 0)])?;
             keep_case(
                 b,
                 &mut s,
@@ -623,7 +623,7 @@ fn update_errors() {
             )
         });
         bed.run("missing AS_PATH", |b| {
-            let bytes = with_attrs(&build::origin_igp(), &[p(2, 3, 0)]);
+            let bytes = with_attrs(&build::origin_igp()?, &[p(2, 3, 0)])?;
             keep_case(
                 b,
                 &mut s,
@@ -636,7 +636,7 @@ fn update_errors() {
         bed.run("missing NEXT_HOP for classic NLRI", |b| {
             let bytes = build::update_raw(
                 &[],
-                &base(&[RAW_AS]),
+                &base(&[RAW_AS])?,
                 &build::prefix_v4(Ipv4Addr::new(10, 2, 4, 0), 24),
             );
             keep_case(
@@ -652,25 +652,25 @@ fn update_errors() {
         // attribute -> treat-as-withdraw.
         bed.run("ORIGIN flagged optional", |b| {
             let mut a = build::attribute(OPTIONAL | TRANSITIVE, ORIGIN, &[0]);
-            a.extend(build::as_path4(&[RAW_AS]));
+            a.extend(build::as_path4(&[RAW_AS])?);
             keep_case(
                 b,
                 &mut s,
                 &[p(2, 5, 0)],
-                &with_attrs(&a, &[p(2, 5, 0)]),
+                &with_attrs(&a, &[p(2, 5, 0)])?,
                 |b| b.gone("10.2.5.0/24"),
                 "10.2.5.0/24 withdrawn",
             )
         });
         bed.run("AS_PATH flagged non-transitive", |b| {
-            let mut a = build::origin_igp();
+            let mut a = build::origin_igp()?;
             let seg = [2u8, 1, 0, 0, (RAW_AS >> 8) as u8, RAW_AS as u8];
             a.extend(build::attribute(0, AS_PATH, &seg));
             keep_case(
                 b,
                 &mut s,
                 &[p(2, 6, 0)],
-                &with_attrs(&a, &[p(2, 6, 0)]),
+                &with_attrs(&a, &[p(2, 6, 0)])?,
                 |b| b.gone("10.2.6.0/24"),
                 "10.2.6.0/24 withdrawn",
             )
@@ -678,32 +678,32 @@ fn update_errors() {
         // RFC 7606 §3 (g): a repeated attribute other than MP_REACH /
         // MP_UNREACH: later copies are discarded, the route stays.
         bed.run("duplicate ORIGIN", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(TRANSITIVE, ORIGIN, &[2]));
             keep_case(
                 b,
                 &mut s,
                 &[],
-                &with_attrs(&a, &[p(2, 7, 0)]),
+                &with_attrs(&a, &[p(2, 7, 0)])?,
                 |b| b.installed("10.2.7.0/24"),
                 "10.2.7.0/24 installed",
             )
         });
         // RFC 7606 §7.8: COMMUNITIES of length 0 or not a multiple of 4.
         bed.run("zero-length COMMUNITIES", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(OPTIONAL | TRANSITIVE, COMMUNITIES, &[]));
             keep_case(
                 b,
                 &mut s,
                 &[p(2, 8, 0)],
-                &with_attrs(&a, &[p(2, 8, 0)]),
+                &with_attrs(&a, &[p(2, 8, 0)])?,
                 |b| b.gone("10.2.8.0/24"),
                 "10.2.8.0/24 withdrawn",
             )
         });
         bed.run("COMMUNITIES of 5 bytes", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(
                 OPTIONAL | TRANSITIVE,
                 COMMUNITIES,
@@ -713,20 +713,20 @@ fn update_errors() {
                 b,
                 &mut s,
                 &[p(2, 9, 0)],
-                &with_attrs(&a, &[p(2, 9, 0)]),
+                &with_attrs(&a, &[p(2, 9, 0)])?,
                 |b| b.gone("10.2.9.0/24"),
                 "10.2.9.0/24 withdrawn",
             )
         });
         // RFC 7606 §7.4: MULTI_EXIT_DISC not 4 bytes -> treat-as-withdraw.
         bed.run("MED of 3 bytes", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(OPTIONAL, MED, &[0, 0, 1]));
             keep_case(
                 b,
                 &mut s,
                 &[p(2, 10, 0)],
-                &with_attrs(&a, &[p(2, 10, 0)]),
+                &with_attrs(&a, &[p(2, 10, 0)])?,
                 |b| b.gone("10.2.10.0/24"),
                 "10.2.10.0/24 withdrawn",
             )
@@ -734,7 +734,7 @@ fn update_errors() {
         // RFC 7606 §7.7: AGGREGATOR of the wrong length -> attribute
         // discard, the route is kept.
         bed.run("AGGREGATOR of 5 bytes", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(
                 OPTIONAL | TRANSITIVE,
                 AGGREGATOR,
@@ -744,7 +744,7 @@ fn update_errors() {
                 b,
                 &mut s,
                 &[],
-                &with_attrs(&a, &[p(2, 11, 0)]),
+                &with_attrs(&a, &[p(2, 11, 0)])?,
                 |b| b.installed("10.2.11.0/24"),
                 "10.2.11.0/24 installed",
             )
@@ -761,14 +761,14 @@ fn update_errors() {
             bed.run(
                 &format!("unknown optional transitive type {code}, garbage value"),
                 |b| {
-                    let mut a = base(&[RAW_AS]);
+                    let mut a = base(&[RAW_AS])?;
                     a.extend(build::attribute(OPTIONAL | TRANSITIVE, code, &value));
                     let pfx = format!("10.2.{third}.0/24");
                     keep_case(
                         b,
                         &mut s,
                         &[],
-                        &with_attrs(&a, &[p(2, third, 0)]),
+                        &with_attrs(&a, &[p(2, third, 0)])?,
                         |b| b.installed(&pfx),
                         &format!("{pfx} installed"),
                     )?;
@@ -799,13 +799,13 @@ fn update_errors() {
         // RFC 7606 §7.2-7.5 do not cover unknown optional non-transitive
         // attributes: RFC 4271 §5 says ignore them, quietly.
         bed.run("unknown optional non-transitive type 99", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(OPTIONAL, 99, &[1, 2, 3]));
             keep_case(
                 b,
                 &mut s,
                 &[],
-                &with_attrs(&a, &[p(2, 20, 0)]),
+                &with_attrs(&a, &[p(2, 20, 0)])?,
                 |b| b.installed("10.2.20.0/24"),
                 "10.2.20.0/24 installed",
             )
@@ -836,7 +836,7 @@ fn update_errors() {
         ] {
             bed.run(name, |b| {
                 let pfx = format!("10.2.{third}.0/24");
-                let mut a = base(&[RAW_AS]);
+                let mut a = base(&[RAW_AS])?;
                 a.extend(build::mp_reach_raw(
                     1,
                     1,
@@ -851,7 +851,7 @@ fn update_errors() {
                     b,
                     &mut s,
                     &[],
-                    &build::announce_v4(&[RAW_AS], PEER_LL, &[marker], &[]),
+                    &build::announce_v4(&[RAW_AS], PEER_LL, &[marker], &[])?,
                     |b| b.installed(&pfx2),
                     "marker installed",
                 )?;
@@ -864,7 +864,7 @@ fn update_errors() {
         bed.run("AS path of 10,000 ASNs", |b| {
             let mut path = vec![RAW_AS];
             path.extend((0..9_999u32).map(|i| 4_200_000_000 + i));
-            let bytes = build::announce_v4(&path, PEER_LL, &[p(2, 40, 0)], &[]);
+            let bytes = build::announce_v4(&path, PEER_LL, &[p(2, 40, 0)], &[])?;
             if bytes.len() <= 4096 {
                 return Err(check("the long-path UPDATE should need extended messages"));
             }
@@ -882,9 +882,9 @@ fn update_errors() {
 
         // Resets. RFC 7606 §3 (g): MP_REACH twice -> 3/1.
         bed.run("duplicate MP_REACH", |b| {
-            let mut a = base(&[RAW_AS]);
-            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(3, 0, 0)]));
-            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(4, 0, 0)]));
+            let mut a = base(&[RAW_AS])?;
+            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(3, 0, 0)])?);
+            a.extend(build::mp_reach_v4_ll(PEER_LL, &[p(4, 0, 0)])?);
             reset_case(
                 b,
                 &raw_open(),
@@ -897,20 +897,20 @@ fn update_errors() {
         // = the attribute.
         bed.run("unknown well-known type 100", |b| {
             let attr = build::attribute(TRANSITIVE, 100, &[7, 7]);
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(&attr);
             reset_case(
                 b,
                 &raw_open(),
                 &[p(3, 2, 0)],
-                &with_attrs(&a, &[p(4, 2, 0)]),
+                &with_attrs(&a, &[p(4, 2, 0)])?,
                 (3, 2, Some(&attr)),
             )
         });
         // RFC 4760 §7 / RFC 7606 §7.11: an MP_REACH next-hop length the
         // family does not allow -> the NLRI cannot be located: 3/9.
         bed.run("MP_REACH next-hop length 7", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::mp_reach_raw(
                 1,
                 1,
@@ -928,7 +928,7 @@ fn update_errors() {
         // RFC 8950 §4 + RFC 7606 §7.11: 32 bytes for IPv4 NLRI without
         // capability 5 are not the expected length -> 3/9.
         bed.run("32-byte next hop without capability 5", |b| {
-            let bytes = build::announce_v4(&[RAW_AS], PEER_LL, &[p(3, 4, 0)], &[]);
+            let bytes = build::announce_v4(&[RAW_AS], PEER_LL, &[p(3, 4, 0)], &[])?;
             reset_case(
                 b,
                 &raw_open().without_extended_next_hop(),
@@ -938,7 +938,7 @@ fn update_errors() {
             )
         });
         bed.run("16-byte next hop without capability 5", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::mp_reach_raw(
                 1,
                 1,
@@ -956,7 +956,7 @@ fn update_errors() {
         // RFC 7606 §5.3 / RFC 4271 §6.3: classic NLRI that does not parse
         // -> 3/10 (Invalid Network Field).
         bed.run("truncated classic NLRI", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(TRANSITIVE, NEXT_HOP, &[192, 0, 2, 10]));
             reset_case(
                 b,
@@ -967,7 +967,7 @@ fn update_errors() {
             )
         });
         bed.run("classic prefix length 33", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             a.extend(build::attribute(TRANSITIVE, NEXT_HOP, &[192, 0, 2, 10]));
             reset_case(
                 b,
@@ -989,7 +989,7 @@ fn update_errors() {
         // RFC 4760 §7 / RFC 7606 §5.3: NLRI inside MP_REACH that does not
         // parse -> 3/9.
         bed.run("truncated prefix in MP_REACH", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             let mut nh = vec![0u8; 16];
             nh.extend(PEER_LL.octets());
             a.extend(build::mp_reach_raw(1, 1, &nh, &[24, 10, 3]));
@@ -1002,7 +1002,7 @@ fn update_errors() {
             )
         });
         bed.run("IPv4 prefix length 33 in MP_REACH", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             let mut nh = vec![0u8; 16];
             nh.extend(PEER_LL.octets());
             a.extend(build::mp_reach_raw(1, 1, &nh, &[33, 10, 3, 10, 0, 0]));
@@ -1015,7 +1015,7 @@ fn update_errors() {
             )
         });
         bed.run("IPv6 prefix length 129 in MP_REACH", |b| {
-            let mut a = base(&[RAW_AS]);
+            let mut a = base(&[RAW_AS])?;
             let mut nlri = vec![129];
             nlri.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain([0u8; 13].iter()));
             a.extend(build::mp_reach_raw(2, 1, &PEER_LL.octets(), &nlri));
@@ -1046,7 +1046,7 @@ fn update_errors() {
                 .map(|i| (Ipv4Addr::new(10, 100 + (i >> 8) as u8, i as u8, 0), 24))
                 .collect();
             for chunk in all.chunks(400) {
-                peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, chunk, &[]))?;
+                peer.send(&build::announce_v4(&[RAW_AS], PEER_LL, chunk, &[])?)?;
             }
             let n = peer.expect_notification_and_close(T)?;
             expect_notification(&n, 6, 1, None)?;
@@ -1096,7 +1096,7 @@ fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> R
             .collect();
         for chunk in table.chunks(900) {
             bed.good
-                .send(&build::announce_v4(&[GOOD_AS], PEER_LL, chunk, &[]))?;
+                .send(&build::announce_v4(&[GOOD_AS], PEER_LL, chunk, &[])?)?;
         }
         bed.lab.wait_until(
             Duration::from_secs(60),
@@ -1171,11 +1171,11 @@ fn stuck_peer(lab: &Lab, keepalives: bool, want: (u8, u8), limit: Duration) -> R
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match peer.recv(Duration::from_secs(2)) {
-                e2e::rawpeer::Incoming::Closed => break,
-                e2e::rawpeer::Incoming::Message(Message::Notification(n)) => {
+                rawpeer::Incoming::Closed => break,
+                rawpeer::Incoming::Message(Message::Notification(n)) => {
                     expect_notification(&n, want.0, want.1, None)?;
                 }
-                e2e::rawpeer::Incoming::Undecodable { frame, error } => {
+                rawpeer::Incoming::Undecodable { frame, error } => {
                     return Err(check(format!(
                         "undecodable from via6d ({error}): {:02x?}",
                         frame.get(..40)

@@ -8,8 +8,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use e2e::rawpeer::build::{self, *};
-use e2e::rawpeer::OpenSpec;
+use rawpeer::build::{self, *};
+use rawpeer::{OpenSpec, Result};
 use wire::{decode_message, CodecContext, Decoded, Message};
 
 const AS: u32 = 65010;
@@ -57,20 +57,20 @@ fn p(c: u8) -> (Ipv4Addr, u8) {
     (Ipv4Addr::new(10, 2, c, 0), 24)
 }
 
-fn base() -> Vec<u8> {
-    let mut a = build::origin_igp();
-    a.extend(build::as_path4(&[AS]));
-    a
+fn base() -> Result<Vec<u8>> {
+    let mut a = build::origin_igp()?;
+    a.extend(build::as_path4(&[AS])?);
+    Ok(a)
 }
 
-fn with_attrs(attrs: &[u8]) -> Vec<u8> {
+fn with_attrs(attrs: &[u8]) -> Result<Vec<u8>> {
     let mut a = attrs.to_vec();
-    a.extend(build::mp_reach_v4_ll(LL, &[p(1)]));
-    build::update(&a)
+    a.extend(build::mp_reach_v4_ll(LL, &[p(1)])?);
+    Ok(build::update(&a))
 }
 
 #[test]
-fn header_errors_rfc4271_6_1() {
+fn header_errors_rfc4271_6_1() -> Result<()> {
     let ones = [0xffu8; 16];
     let mut marker = ones;
     marker[3] = 0;
@@ -105,7 +105,7 @@ fn header_errors_rfc4271_6_1() {
         ..ctx
     };
     let long_path: Vec<u32> = (0..10_000).map(|i| 4_200_000_000 + i).collect();
-    let m = build::announce_v4(&long_path, LL, &[p(40)], &[]);
+    let m = build::announce_v4(&long_path, LL, &[p(40)], &[])?;
     let d = decoded(&m, &big);
     assert_eq!(d.treat_as_withdraw, None);
     let Message::Update(u) = d.message else {
@@ -125,10 +125,11 @@ fn header_errors_rfc4271_6_1() {
         })
         .unwrap_or(0);
     assert_eq!(asns, 10_000);
+    Ok(())
 }
 
 #[test]
-fn open_errors_rfc4271_6_2() {
+fn open_errors_rfc4271_6_2() -> Result<()> {
     let ctx = open_time();
     let mut v5 = OpenSpec::new(AS, ID);
     v5.version = 5;
@@ -159,23 +160,24 @@ fn open_errors_rfc4271_6_2() {
         decoded(&OpenSpec::new(AS, ID).extended_message().encode(), &ctx).message,
         Message::Open(_)
     ));
+    Ok(())
 }
 
 #[test]
-fn update_resets_rfc7606() {
+fn update_resets_rfc7606() -> Result<()> {
     let ctx = session();
     // §3 (g): MP_REACH twice.
-    let mut a = base();
-    a.extend(build::mp_reach_v4_ll(LL, &[p(2)]));
-    a.extend(build::mp_reach_v4_ll(LL, &[p(3)]));
+    let mut a = base()?;
+    a.extend(build::mp_reach_v4_ll(LL, &[p(2)])?);
+    a.extend(build::mp_reach_v4_ll(LL, &[p(3)])?);
     assert_eq!(cs(&build::update(&a), &ctx), (3, 1));
     // RFC 4271 §6.3: unrecognised well-known attribute, data = it.
     let attr = build::attribute(TRANSITIVE, 100, &[7, 7]);
-    let mut a = base();
+    let mut a = base()?;
     a.extend(&attr);
-    assert_eq!(reset(&with_attrs(&a), &ctx), (3, 2, attr));
+    assert_eq!(reset(&with_attrs(&a)?, &ctx), (3, 2, attr));
     // §7.11: next-hop length 7; 32 bytes without capability 5.
-    let mut a = base();
+    let mut a = base()?;
     a.extend(build::mp_reach_raw(
         1,
         1,
@@ -187,10 +189,10 @@ fn update_resets_rfc7606() {
         extended_next_hop_ipv4: false,
         ..ctx
     };
-    let m = build::announce_v4(&[AS], LL, &[p(4)], &[]);
+    let m = build::announce_v4(&[AS], LL, &[p(4)], &[])?;
     assert_eq!(cs(&m, &no_enh), (3, 9));
     // §5.3 / RFC 4271 §6.3: classic NLRI that does not parse.
-    let mut a = base();
+    let mut a = base()?;
     a.extend(build::attribute(TRANSITIVE, NEXT_HOP, &[192, 0, 2, 10]));
     for nlri in [vec![24u8, 10, 3], vec![33, 10, 3, 7, 0, 0]] {
         let m = build::update_raw(&[], &a, &nlri);
@@ -200,20 +202,21 @@ fn update_resets_rfc7606() {
     let mut nh = vec![0u8; 16];
     nh.extend(LL.octets());
     for nlri in [vec![24u8, 10, 3], vec![33, 10, 3, 10, 0, 0]] {
-        let mut a = base();
+        let mut a = base()?;
         a.extend(build::mp_reach_raw(1, 1, &nh, &nlri));
         let m = build::update(&a);
         assert_eq!(cs(&m, &ctx), (3, 9), "{nlri:?}");
     }
+    Ok(())
 }
 
 #[test]
-fn update_treat_as_withdraw_and_discard_rfc7606() {
+fn update_treat_as_withdraw_and_discard_rfc7606() -> Result<()> {
     let ctx = session();
     let withdraws = |m: &[u8]| decoded(m, &ctx).treat_as_withdraw.is_some();
     // §4: attribute overrunning the attribute block (MP_REACH first).
-    let mut a = build::mp_reach_v4_ll(LL, &[p(0)]);
-    a.extend(base());
+    let mut a = build::mp_reach_v4_ll(LL, &[p(0)])?;
+    a.extend(base()?);
     a.extend([OPTIONAL, MED, 4, 0, 0]);
     assert!(withdraws(&build::update(&a)));
     // §3 (d): no attributes at all; missing ORIGIN; missing AS_PATH.
@@ -222,42 +225,43 @@ fn update_treat_as_withdraw_and_discard_rfc7606() {
         &[],
         &build::prefix_v4(Ipv4Addr::new(10, 2, 1, 0), 24)
     )));
-    assert!(withdraws(&with_attrs(&build::as_path4(&[AS]))));
-    assert!(withdraws(&with_attrs(&build::origin_igp())));
+    assert!(withdraws(&with_attrs(&build::as_path4(&[AS])?)?));
+    assert!(withdraws(&with_attrs(&build::origin_igp()?)?));
     // §3 (c): well-known flags wrong.
     let mut a = build::attribute(OPTIONAL | TRANSITIVE, ORIGIN, &[0]);
-    a.extend(build::as_path4(&[AS]));
-    assert!(withdraws(&with_attrs(&a)));
+    a.extend(build::as_path4(&[AS])?);
+    assert!(withdraws(&with_attrs(&a)?));
     // §7.8 and §7.4.
     for bad in [
         build::attribute(OPTIONAL | TRANSITIVE, COMMUNITIES, &[]),
         build::attribute(OPTIONAL | TRANSITIVE, COMMUNITIES, &[0, 1, 0, 2, 9]),
         build::attribute(OPTIONAL, MED, &[0, 0, 1]),
     ] {
-        let mut a = base();
+        let mut a = base()?;
         a.extend(&bad);
-        assert!(withdraws(&with_attrs(&a)), "{bad:02x?}");
+        assert!(withdraws(&with_attrs(&a)?), "{bad:02x?}");
     }
     // §7.7 and §3 (g): discard, the route stays.
     for extra in [
         build::attribute(OPTIONAL | TRANSITIVE, AGGREGATOR, &[0, 0, 0xfe, 0x12, 1]),
         build::attribute(TRANSITIVE, ORIGIN, &[2]),
     ] {
-        let mut a = base();
+        let mut a = base()?;
         a.extend(&extra);
-        let d = decoded(&with_attrs(&a), &ctx);
+        let d = decoded(&with_attrs(&a)?, &ctx);
         assert_eq!(d.treat_as_withdraw, None, "{extra:02x?}");
         assert!(!d.discarded.is_empty(), "{extra:02x?}");
     }
     // RFC 4271 §5: unknown optional transitive (23, 35, 40) kept as is.
     for code in [23u8, 35, 40] {
-        let mut a = base();
+        let mut a = base()?;
         a.extend(build::attribute(OPTIONAL | TRANSITIVE, code, &[1, 2, 3]));
-        let d = decoded(&with_attrs(&a), &ctx);
+        let d = decoded(&with_attrs(&a)?, &ctx);
         assert_eq!(d.treat_as_withdraw, None);
         let Message::Update(u) = d.message else {
             panic!("not an UPDATE");
         };
         assert!(u.attributes.unknown.iter().any(|r| r.type_code == code));
     }
+    Ok(())
 }
