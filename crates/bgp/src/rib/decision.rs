@@ -1,8 +1,17 @@
 //! The RFC 4271 §9.1.2 decision process with ECMP, and the FIB view of a
 //! prefix's multipath set.
 
+use ipnet::IpNet;
+use smallvec::SmallVec;
+use wire::NextHop;
+
+use super::attrs::Attrs;
 use super::fibq::HopSets;
-use super::*;
+use super::nexthop::resolve_next_hop;
+use super::store::{Id, Store};
+use super::table::{Path, PathState};
+use super::{Peer, DEFAULT_LOCAL_PREF};
+use crate::events::{RouteChange, RouteNextHop};
 
 /// What the FIB has for one prefix, computed from the multipath set.
 #[derive(Debug, Clone, PartialEq, Eq)]

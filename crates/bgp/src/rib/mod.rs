@@ -26,7 +26,7 @@
 /// method so that `self.tables` stays free to be borrowed mutably beside it.
 macro_rules! decision_ctx {
     ($rib:expr, $hint:expr) => {
-        Ctx {
+        $crate::rib::Ctx {
             attrs: &$rib.attrs,
             nexthops: &$rib.nexthops,
             peers: &$rib.peers,
@@ -52,10 +52,10 @@ mod task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 

@@ -1,8 +1,18 @@
 //! Soft reconfiguration: new policies and settings applied to the kept
 //! pre-policy Adj-RIB-In, without asking peers to resend.
 
-use super::*;
-use crate::events::{RouteEventKind, RouteOrigin};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::decision::{best_key, set_of, FibView};
+use super::nexthop::resolve_next_hop;
+use super::table::{Path, PathState, Prefix, NO_ATTRS};
+use super::Rib;
+use crate::config::SpeakerConfig;
+use crate::events::{RouteChange, RouteEventKind, RouteOrigin};
+use crate::policy::{self, Direction, Verdict};
 
 impl Rib {
     /// New configuration: import policies are re-applied to the kept
