@@ -5,13 +5,13 @@ use ipnet::IpNet;
 use smallvec::SmallVec;
 use wire::NextHop;
 
-use super::attrs::Attrs;
 use super::fibq::HopSets;
 use super::nexthop::resolve_next_hop;
-use super::store::{Id, Store};
 use super::table::{Path, PathState};
 use super::{Peer, DEFAULT_LOCAL_PREF};
+use crate::attrs::Attrs;
 use crate::events::{RouteChange, RouteNextHop};
+use crate::store::{Id, Store};
 
 /// What the FIB has for one prefix, computed from the multipath set.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //!
 //! Layout: one hash table per family maps a prefix to the list of paths
 //! received for it (one per peer, pre-policy and post-policy attributes as
-//! 4-byte ids into a hash-consed [`store::Store`]). The list is kept in
+//! 4-byte ids into a hash-consed [`crate::store::Store`]). The list is kept in
 //! decision order: the best path first, then the rest of the multipath set
 //! (`Entry::nbest` paths in all), then the others. A prefix with one path
 //! costs one table slot and no heap allocation.
@@ -16,11 +16,12 @@
 //! (paths, entries, the per-family tables), `peers` (sessions up and
 //! down, draining a peer's paths), `stale` (graceful restart),
 //! `decision` (best path, ECMP, FIB view), `nexthop` (which gateway a next
-//! hop gives), `store` and `attrs` (interned attribute sets), `reconfig`
-//! (soft reconfiguration), `runtime` (prefixes announced at run time and
+//! hop gives), `reconfig` (soft reconfiguration), `runtime` (prefixes announced at run time and
 //! the watch events), `status` (what `via6ctl` shows), `task` (the
-//! owning task and its channels). Advertising is in `crate::outbound`,
-//! policy evaluation in `crate::policy`.
+//! owning task and its channels). The interned attribute sets are
+//! `crate::attrs` in a `crate::store`, outside the RIB so that
+//! `crate::policy` works on them without depending on the RIB; the RIB
+//! calls policy (import), `crate::outbound` does (export).
 
 /// The decision context over the RIB's stores. A macro rather than a
 /// method so that `self.tables` stays free to be borrowed mutably beside it.
@@ -37,7 +38,6 @@ macro_rules! decision_ctx {
     };
 }
 
-pub mod attrs;
 mod decision;
 mod fibq;
 mod nexthop;
@@ -46,7 +46,6 @@ mod reconfig;
 mod runtime;
 mod stale;
 mod status;
-pub mod store;
 mod table;
 mod task;
 
@@ -59,11 +58,11 @@ use ipnet::IpNet;
 use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 
+use crate::attrs::Attrs;
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
 use crate::events::{self, EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
 use crate::policy::{self, Direction, Verdict};
-use attrs::Attrs;
-use store::{Id, Store};
+use crate::store::{Id, Store};
 
 pub(crate) use decision::{best_key, set_of, Ctx, FibDelta, FibView};
 pub use nexthop::resolve_next_hop;

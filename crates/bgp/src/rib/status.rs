@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use wire::{Family, NextHop};
 
-use super::attrs::Attrs;
 use super::table::{Entry, PathState, Prefix};
 use super::Rib;
+use crate::attrs::Attrs;
 use crate::events::{PeerId, PeerOutput};
 
 /// Counters per peer for `via6ctl neighbors`.
