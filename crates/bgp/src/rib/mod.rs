@@ -23,21 +23,6 @@
 //! `crate::policy` works on them without depending on the RIB; the RIB
 //! calls policy (import), `crate::outbound` does (export).
 
-/// The decision context over the RIB's stores. A macro rather than a
-/// method so that `self.tables` stays free to be borrowed mutably beside it.
-macro_rules! decision_ctx {
-    ($rib:expr, $hint:expr) => {
-        $crate::rib::Ctx {
-            attrs: &$rib.attrs,
-            nexthops: &$rib.nexthops,
-            peers: &$rib.peers,
-            max_paths: $rib.config.max_paths,
-            relax: $rib.config.multipath_relax,
-            hint: $hint,
-        }
-    };
-}
-
 mod decision;
 mod fibq;
 mod nexthop;
@@ -249,7 +234,15 @@ impl Rib {
     }
 
     fn ctx(&self) -> Ctx<'_> {
-        decision_ctx!(self, None)
+        Ctx::new(&self.attrs, &self.nexthops, &self.peers, &self.config, None)
+    }
+
+    /// The decision context and the tables it decides on, borrowed apart:
+    /// an entry of `tables` changes while the stores and peers are read.
+    /// `hint`: the path being inserted and its resolved next hop, if any.
+    fn decision_parts(&mut self, hint: Option<(u16, Id, RouteNextHop)>) -> (Ctx<'_>, &mut Tables) {
+        let ctx = Ctx::new(&self.attrs, &self.nexthops, &self.peers, &self.config, hint);
+        (ctx, &mut self.tables)
     }
 
     fn slot(&self, id: PeerId) -> Option<u16> {
@@ -498,8 +491,8 @@ impl Rib {
         let mut released: [Id; 2] = [NO_ATTRS; 2];
         let mut stale_replaced = None;
         let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
-        let ctx = decision_ctx!(self, resolved.map(|r| (path.peer, path.pre, r)));
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(resolved.map(|r| (path.peer, path.pre, r)));
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let hasher = &table.hasher;
         let entry = table.map.entry(
@@ -573,8 +566,8 @@ impl Rib {
 
     /// Removes the path of `slot` for `prefix`, if any.
     fn withdraw_one<P: Prefix>(&mut self, slot: u16, prefix: P) {
-        let ctx = decision_ctx!(self, None);
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(None);
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;

@@ -181,8 +181,8 @@ impl Rib {
     /// Runs the decision for `prefix` again: a setting or a path's
     /// standing changed, not the path (also used for long-lived stale).
     pub(crate) fn redecide<P: Prefix>(&mut self, prefix: P) {
-        let ctx = decision_ctx!(self, None);
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(None);
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;
