@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod attrs;
 pub mod config;
 pub mod events;
 pub mod fsm;
@@ -21,6 +22,7 @@ pub mod rib;
 pub mod session;
 pub mod sockopt;
 pub mod speaker;
+pub mod store;
 #[allow(unsafe_code)]
 mod sys;
 

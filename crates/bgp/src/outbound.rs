@@ -14,8 +14,8 @@ use wire::{AsPath, AsSegment, Family, Ipv6NextHop, NextHop, Origin, PathAttribut
 use crate::config::{PolicyRef, PolicySet};
 use crate::events::{EstablishedSession, PeerOutput};
 use crate::policy::{self, Direction, RejectReason, Verdict};
-use crate::rib::store::Id;
 use crate::rib::{Peer, Prefix, Rib};
+use crate::store::Id;
 
 /// Well-known communities (RFC 1997).
 const NO_EXPORT: u32 = 0xFFFF_FF01;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
+use crate::attrs::Attrs;
 use crate::config::{Policy, PolicyAction, PolicyMatch, PolicyRef, PolicySet, PrefixMatch};
-use crate::rib::attrs::Attrs;
 
 /// Which way a route crosses the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,9 +167,9 @@ pub fn apply_set(set: &PolicySet, attrs: &Attrs) -> Attrs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attrs::encode_path;
     use crate::config::PolicyTerm;
-    use crate::rib::attrs::encode_path;
-    use crate::rib::store::Id;
+    use crate::store::Id;
     use wire::{AsPath, AsSegment, Origin};
 
     fn attrs(path: &[u32], communities: &[u32]) -> Attrs {

@@ -1,8 +1,18 @@
 //! The RFC 4271 §9.1.2 decision process with ECMP, and the FIB view of a
 //! prefix's multipath set.
 
+use ipnet::IpNet;
+use smallvec::SmallVec;
+use wire::NextHop;
+
 use super::fibq::HopSets;
-use super::*;
+use super::nexthop::resolve_next_hop;
+use super::table::{Path, PathState};
+use super::{Peer, DEFAULT_LOCAL_PREF};
+use crate::attrs::Attrs;
+use crate::config::SpeakerConfig;
+use crate::events::{RouteChange, RouteNextHop};
+use crate::store::{Id, Store};
 
 /// What the FIB has for one prefix, computed from the multipath set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,19 +40,39 @@ impl FibView {
     }
 }
 
-/// The borrowed parts the decision process reads.
+/// The borrowed parts the decision process reads: built by the RIB
+/// beside its mutable tables (`Rib::decision_parts`), read only here.
 pub(crate) struct Ctx<'a> {
-    pub(crate) attrs: &'a Store<Attrs>,
-    pub(crate) nexthops: &'a Store<NextHop>,
-    pub(crate) peers: &'a [Option<Peer>],
-    pub(crate) max_paths: usize,
-    pub(crate) relax: bool,
+    attrs: &'a Store<Attrs>,
+    nexthops: &'a Store<NextHop>,
+    peers: &'a [Option<Peer>],
+    max_paths: usize,
+    relax: bool,
     /// The resolved next hop of the path being inserted (peer slot,
     /// pre-policy id): saves resolving it again for the FIB view.
-    pub(crate) hint: Option<(u16, Id, RouteNextHop)>,
+    hint: Option<(u16, Id, RouteNextHop)>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context over the RIB's stores and peers, with the settings of
+    /// `config` that the decision reads.
+    pub(crate) fn new(
+        attrs: &'a Store<Attrs>,
+        nexthops: &'a Store<NextHop>,
+        peers: &'a [Option<Peer>],
+        config: &SpeakerConfig,
+        hint: Option<(u16, Id, RouteNextHop)>,
+    ) -> Ctx<'a> {
+        Ctx {
+            attrs,
+            nexthops,
+            peers,
+            max_paths: config.max_paths,
+            relax: config.multipath_relax,
+            hint,
+        }
+    }
+
     pub(crate) fn attrs(&self, id: Id) -> Option<&Attrs> {
         self.attrs.get(id)
     }

@@ -4,7 +4,7 @@
 //!
 //! Layout: one hash table per family maps a prefix to the list of paths
 //! received for it (one per peer, pre-policy and post-policy attributes as
-//! 4-byte ids into a hash-consed [`store::Store`]). The list is kept in
+//! 4-byte ids into a hash-consed [`crate::store::Store`]). The list is kept in
 //! decision order: the best path first, then the rest of the multipath set
 //! (`Entry::nbest` paths in all), then the others. A prefix with one path
 //! costs one table slot and no heap allocation.
@@ -16,28 +16,13 @@
 //! (paths, entries, the per-family tables), `peers` (sessions up and
 //! down, draining a peer's paths), `stale` (graceful restart),
 //! `decision` (best path, ECMP, FIB view), `nexthop` (which gateway a next
-//! hop gives), `store` and `attrs` (interned attribute sets), `reconfig`
-//! (soft reconfiguration), `runtime` (prefixes announced at run time and
+//! hop gives), `reconfig` (soft reconfiguration), `runtime` (prefixes announced at run time and
 //! the watch events), `status` (what `via6ctl` shows), `task` (the
-//! owning task and its channels). Advertising is in `crate::outbound`,
-//! policy evaluation in `crate::policy`.
+//! owning task and its channels). The interned attribute sets are
+//! `crate::attrs` in a `crate::store`, outside the RIB so that
+//! `crate::policy` works on them without depending on the RIB; the RIB
+//! calls policy (import), `crate::outbound` does (export).
 
-/// The decision context over the RIB's stores. A macro rather than a
-/// method so that `self.tables` stays free to be borrowed mutably beside it.
-macro_rules! decision_ctx {
-    ($rib:expr, $hint:expr) => {
-        Ctx {
-            attrs: &$rib.attrs,
-            nexthops: &$rib.nexthops,
-            peers: &$rib.peers,
-            max_paths: $rib.config.max_paths,
-            relax: $rib.config.multipath_relax,
-            hint: $hint,
-        }
-    };
-}
-
-pub mod attrs;
 mod decision;
 mod fibq;
 mod nexthop;
@@ -46,24 +31,23 @@ mod reconfig;
 mod runtime;
 mod stale;
 mod status;
-pub mod store;
 mod table;
 mod task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use smallvec::SmallVec;
 use wire::{Family, NextHop, Update};
 
+use crate::attrs::Attrs;
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
 use crate::events::{self, EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
 use crate::policy::{self, Direction, Verdict};
-use attrs::Attrs;
-use store::{Id, Store};
+use crate::store::{Id, Store};
 
 pub(crate) use decision::{best_key, set_of, Ctx, FibDelta, FibView};
 pub use nexthop::resolve_next_hop;
@@ -250,7 +234,15 @@ impl Rib {
     }
 
     fn ctx(&self) -> Ctx<'_> {
-        decision_ctx!(self, None)
+        Ctx::new(&self.attrs, &self.nexthops, &self.peers, &self.config, None)
+    }
+
+    /// The decision context and the tables it decides on, borrowed apart:
+    /// an entry of `tables` changes while the stores and peers are read.
+    /// `hint`: the path being inserted and its resolved next hop, if any.
+    fn decision_parts(&mut self, hint: Option<(u16, Id, RouteNextHop)>) -> (Ctx<'_>, &mut Tables) {
+        let ctx = Ctx::new(&self.attrs, &self.nexthops, &self.peers, &self.config, hint);
+        (ctx, &mut self.tables)
     }
 
     fn slot(&self, id: PeerId) -> Option<u16> {
@@ -499,8 +491,8 @@ impl Rib {
         let mut released: [Id; 2] = [NO_ATTRS; 2];
         let mut stale_replaced = None;
         let (mut d_received, mut d_accepted) = (1i64, i64::from(path.state == PathState::Usable));
-        let ctx = decision_ctx!(self, resolved.map(|r| (path.peer, path.pre, r)));
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(resolved.map(|r| (path.peer, path.pre, r)));
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let hasher = &table.hasher;
         let entry = table.map.entry(
@@ -574,8 +566,8 @@ impl Rib {
 
     /// Removes the path of `slot` for `prefix`, if any.
     fn withdraw_one<P: Prefix>(&mut self, slot: u16, prefix: P) {
-        let ctx = decision_ctx!(self, None);
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(None);
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;

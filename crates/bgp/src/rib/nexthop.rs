@@ -1,7 +1,12 @@
 //! Next-hop usability: which gateway and interface a received next hop
 //! gives the FIB, or why it cannot be installed.
 
-use super::*;
+use std::net::IpAddr;
+
+use wire::NextHop;
+
+use super::table::PathState;
+use crate::events::{EstablishedSession, RouteNextHop};
 
 /// The interface a global next hop must be reached over: on a single-hop
 /// eBGP session, the session's own (the kernel then refuses a gateway that

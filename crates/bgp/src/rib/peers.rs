@@ -2,10 +2,15 @@
 //! slot; one that ended has its paths removed a budget at a time
 //! (`drain`), so a full table leaving does not stall the RIB task.
 
+use std::sync::Arc;
+
 use ipnet::{Ipv4Net, Ipv6Net};
 use wire::Family;
 
-use super::*;
+use super::table::PrefixSet;
+use super::{slot_prefixes, Peer, Rib};
+use crate::config::PolicyRef;
+use crate::events::{EstablishedSession, PeerId, PeerOutput};
 
 /// The paths of a peer that went away, still to be removed.
 pub(crate) struct Drain {

@@ -1,8 +1,18 @@
 //! Soft reconfiguration: new policies and settings applied to the kept
 //! pre-policy Adj-RIB-In, without asking peers to resend.
 
-use super::*;
-use crate::events::{RouteEventKind, RouteOrigin};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::decision::{best_key, set_of, FibView};
+use super::nexthop::resolve_next_hop;
+use super::table::{Path, PathState, Prefix, NO_ATTRS};
+use super::Rib;
+use crate::config::SpeakerConfig;
+use crate::events::{RouteChange, RouteEventKind, RouteOrigin};
+use crate::policy::{self, Direction, Verdict};
 
 impl Rib {
     /// New configuration: import policies are re-applied to the kept
@@ -171,8 +181,8 @@ impl Rib {
     /// Runs the decision for `prefix` again: a setting or a path's
     /// standing changed, not the path (also used for long-lived stale).
     pub(crate) fn redecide<P: Prefix>(&mut self, prefix: P) {
-        let ctx = decision_ctx!(self, None);
-        let table = P::table(&mut self.tables);
+        let (ctx, tables) = self.decision_parts(None);
+        let table = P::table(tables);
         let h = table.hasher.hash_one(prefix.hkey());
         let Ok(mut o) = table.map.find_entry(h, |e| e.prefix == prefix) else {
             return;

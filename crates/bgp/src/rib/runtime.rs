@@ -9,8 +9,11 @@
 //! origination in force (sent again without those communities); removing
 //! it from the configuration leaves the run-time one.
 
-use super::*;
-use crate::events::{RouteEventKind, RouteOrigin, WatchEvent};
+use ipnet::IpNet;
+
+use super::decision::FibView;
+use super::Rib;
+use crate::events::{RouteChange, RouteEventKind, RouteOrigin, WatchEvent};
 
 /// Why a run-time announcement or withdrawal was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,13 @@
 
 use std::time::Instant;
 
-use super::*;
+use ipnet::{Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
+use wire::Family;
+
+use super::table::{Path, Prefix, PrefixSet};
+use super::Rib;
+use crate::events::PeerId;
 use crate::graceful::{flushed_on_return, DownKind, STALE_PATH_TIME};
 
 /// A slot whose paths are kept for a restarting peer.
@@ -262,9 +268,14 @@ impl Rib {
 mod tests {
     use std::time::Duration;
 
+    use wire::Update;
+
     use super::super::tests::{attrs, config, ll_nh, mp_update, neighbor, net, session};
     use super::*;
+    use crate::config::SpeakerConfig;
+    use crate::events::{EstablishedSession, RouteChange};
     use crate::graceful::PeerRestart;
+    use crate::rib::RouteFilter;
 
     const T0: Duration = Duration::from_secs(0);
 

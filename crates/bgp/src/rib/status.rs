@@ -1,6 +1,14 @@
 //! What `via6ctl` shows: per-path status, route queries, peer counters.
 
-use super::*;
+use std::net::{IpAddr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use wire::{Family, NextHop};
+
+use super::table::{Entry, PathState, Prefix};
+use super::Rib;
+use crate::attrs::Attrs;
+use crate::events::{PeerId, PeerOutput};
 
 /// Counters per peer for `via6ctl neighbors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

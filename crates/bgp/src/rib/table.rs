@@ -10,8 +10,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 use wire::Family;
 
-use super::store::Id;
 use crate::policy::RejectReason;
+use crate::store::Id;
 
 /// Why a received path is not a candidate for the Loc-RIB, or `Usable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,9 +5,11 @@
 use wire::{CodecContext, MpNextHop, Update};
 
 use super::*;
+use crate::config::SpeakerConfig;
 use crate::events::{PeerId, RouteEventKind, RouteOrigin, WatchEvent};
 use crate::outbound::tests::{announced, sent};
 use crate::rib::tests::{attrs, config, ll, ll_nh, mp_update, neighbor, net, session};
+use crate::rib::RouteFilter;
 
 /// Peer 0 (fe80::1) sends 10.99.0.0/24 and 10.0.0.0/24; peer 1 (fe80::2)
 /// receives. Output so far is taken.

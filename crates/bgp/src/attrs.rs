@@ -1,5 +1,8 @@
 //! Compact, hashable path attributes as the RIB keeps them.
 //!
+//! Its own module, not part of the RIB: policy reads and rewrites these
+//! sets and depends on nothing in the RIB; the RIB calls policy.
+//!
 //! `wire::PathAttributes` is the codec's full view (about 350 bytes before
 //! its heap parts); the RIB keeps only what the decision process and
 //! re-advertisement need, with the rarely used attributes boxed away.
@@ -8,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use wire::{Aggregator, AsPath, AsSegment, LargeCommunity, Origin, PathAttributes, RawAttribute};
 
-use super::store::Id;
+use crate::store::Id;
 
 /// Segment type tags in the flat AS path encoding (RFC 4271 §4.3 and
 /// RFC 5065 values).
