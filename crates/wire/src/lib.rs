@@ -15,7 +15,7 @@
 //! disabling it instead). `Ok(Decoded)` may still carry
 //! `treat_as_withdraw` (handle every prefix of the UPDATE as withdrawn) and
 //! `discarded` attributes. The rule for each attribute sits next to its
-//! decoder in `update.rs`. Two choices worth knowing:
+//! decoder in `update/attr/` (one module per attribute). Two choices worth knowing:
 //! - a 16/32-byte MP_REACH next hop for IPv4 without RFC 8950 negotiated
 //!   is a "next hop length inconsistent with that expected": session reset
 //!   or AFI/SAFI disable (RFC 7606 §7.11);
