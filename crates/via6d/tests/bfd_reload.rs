@@ -95,6 +95,13 @@ fn new_bfd_timers_on_reload_are_negotiated_without_a_flap() {
             ours && bird
         },
     );
+    // A BFD session may start before its BGP session knows its local
+    // address; the once-a-second reconcile then gives it that source.
+    wait_until(
+        "BFD source = the BGP session's local address",
+        Duration::from_secs(5),
+        || via6ctl(&sock, &["bfd"]).is_some_and(|v| !v[0]["source_address"].is_null()),
+    );
     let ours = via6ctl(&sock, &["bfd"]).unwrap_or_default();
     assert_eq!(ours[0]["source_address"], A_LL.to_string(), "{ours}");
     let before = bird_row(&bird_sock).unwrap_or_default();
