@@ -15,7 +15,7 @@ use feeder::error::FeederError;
 use feeder::events::{self, emit, Val};
 use feeder::session::{self, Session};
 use feeder::signals;
-use feeder::table::{self, NextHopSpec, Select, Shape};
+use feeder::table::{self, Encoded, Flap, NextHopSpec, Select, Shape};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -63,7 +63,26 @@ fn next_hop(args: &Args) -> Result<NextHopSpec, FeederError> {
     })
 }
 
+/// The benchmark's steps, in order; each one emits its JSON line.
 fn run(args: &Args) -> Result<(), FeederError> {
+    let (enc, flap) = encode_table(args)?;
+    if args.dry_run {
+        return Ok(());
+    }
+    let s = open_session(args)?;
+    send_table(&s, args, &enc)?;
+    if let Some(f) = &flap {
+        flap_rounds(&s, args, f)?;
+    }
+    if let Some(trigger) = args.withdraw {
+        withdraw_all(&s, &enc, trigger)?;
+    }
+    finish(&s, args)
+}
+
+/// Loads the table and encodes it, and the flapped share, before the
+/// session opens: the send is then timed without any encoding in it.
+fn encode_table(args: &Args) -> Result<(Encoded, Option<Flap>), FeederError> {
     let t0 = Instant::now();
     let select = Select {
         ipv6: args.ipv6,
@@ -104,11 +123,11 @@ fn run(args: &Args) -> Result<(), FeederError> {
             ("ms", Val::F(ms_since(t0))),
         ],
     );
-    drop(groups);
-    if args.dry_run {
-        return Ok(());
-    }
+    Ok((enc, flap))
+}
 
+/// Connects or accepts, then brings the session to Established.
+fn open_session(args: &Args) -> Result<Session, FeederError> {
     let scope = match &args.interface {
         Some(i) => session::if_index(i)?,
         None => 0,
@@ -135,7 +154,11 @@ fn run(args: &Args) -> Result<(), FeederError> {
             ("hold_time", Val::N(u64::from(s.hold_time))),
         ],
     );
+    Ok(s)
+}
 
+/// The whole table and End-of-RIB, as fast as the receiver reads.
+fn send_table(s: &Session, args: &Args, enc: &Encoded) -> Result<(), FeederError> {
     let t_send = Instant::now();
     s.send(&enc.announce)?;
     let mut eor = Vec::new();
@@ -156,50 +179,51 @@ fn run(args: &Args) -> Result<(), FeederError> {
     if s.wait_acked(Duration::from_secs(600)) {
         emit("acked", &[("ms", Val::F(ms_since(t_send)))]);
     }
+    Ok(())
+}
 
-    if let Some(f) = &flap {
-        for round in 1..=args.flap_rounds {
-            pause(&s, args.flap_interval)?;
-            s.send(&f.withdraw)?;
-            emit(
-                "flap_withdrawn",
-                &[
-                    ("round", Val::N(u64::from(round))),
-                    ("prefixes", Val::N(f.prefixes as u64)),
-                ],
-            );
-            pause(&s, args.flap_interval)?;
-            s.send(&f.announce)?;
-            emit(
-                "flap_announced",
-                &[
-                    ("round", Val::N(u64::from(round))),
-                    ("prefixes", Val::N(f.prefixes as u64)),
-                ],
-            );
-        }
+/// Withdraws and re-announces the flapped share, `--flap-rounds` times.
+fn flap_rounds(s: &Session, args: &Args, f: &Flap) -> Result<(), FeederError> {
+    for round in 1..=args.flap_rounds {
+        let fields = [
+            ("round", Val::N(u64::from(round))),
+            ("prefixes", Val::N(f.prefixes as u64)),
+        ];
+        pause(s, args.flap_interval)?;
+        s.send(&f.withdraw)?;
+        emit("flap_withdrawn", &fields);
+        pause(s, args.flap_interval)?;
+        s.send(&f.announce)?;
+        emit("flap_announced", &fields);
     }
+    Ok(())
+}
 
-    if let Some(trigger) = args.withdraw {
-        match trigger {
-            Trigger::After(d) => pause(&s, d)?,
-            Trigger::Signal => wait_signal(&s)?,
-        }
-        let t = Instant::now();
-        emit("withdraw_start", &[]);
-        s.send(&enc.withdraw)?;
-        emit(
-            "withdraw_sent",
-            &[
-                ("updates", Val::N(enc.withdraw_updates as u64)),
-                ("ms", Val::F(ms_since(t))),
-            ],
-        );
-        if s.wait_acked(Duration::from_secs(600)) {
-            emit("withdraw_acked", &[("ms", Val::F(ms_since(t)))]);
-        }
+/// Withdraws the whole table once `trigger` fires.
+fn withdraw_all(s: &Session, enc: &Encoded, trigger: Trigger) -> Result<(), FeederError> {
+    match trigger {
+        Trigger::After(d) => pause(s, d)?,
+        Trigger::Signal => wait_signal(s)?,
     }
+    let t = Instant::now();
+    emit("withdraw_start", &[]);
+    s.send(&enc.withdraw)?;
+    emit(
+        "withdraw_sent",
+        &[
+            ("updates", Val::N(enc.withdraw_updates as u64)),
+            ("ms", Val::F(ms_since(t))),
+        ],
+    );
+    if s.wait_acked(Duration::from_secs(600)) {
+        emit("withdraw_acked", &[("ms", Val::F(ms_since(t)))]);
+    }
+    Ok(())
+}
 
+/// Holds the session until told to stop (unless `--exit`), then closes
+/// it; a peer that closed first is an error.
+fn finish(s: &Session, args: &Args) -> Result<(), FeederError> {
     if !args.exit {
         while !signals::stop_requested() && !s.closed.load(Ordering::SeqCst) {
             thread::sleep(Duration::from_millis(50));

@@ -166,43 +166,70 @@ fn ip_batch_phase(ns: &str, lines: impl Iterator<Item = String>) -> Result<Durat
     Ok(d)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().collect();
-    let limit = args
-        .iter()
-        .position(|a| a == "--limit")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(usize::MAX);
-    let ip_batch = !args.iter().any(|a| a == "--no-ip-batch");
-    let nexthop_objects = !args.iter().any(|a| a == "--plain");
-    let batch_bytes = args
-        .iter()
-        .position(|a| a == "--batch-bytes")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(FibConfig::default().batch_bytes);
+/// The command line; see the crate doc above.
+struct Opts {
+    limit: usize,
+    ip_batch: bool,
+    nexthop_objects: bool,
+    batch_bytes: usize,
+    source_address: Option<std::net::Ipv4Addr>,
+    shuffle: bool,
+    ecmp: bool,
+}
 
-    let source_address = args
-        .iter()
-        .position(|a| a == "--source")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok());
-    let mut prefixes = load(limit)?;
-    if args.iter().any(|a| a == "--shuffle") {
-        // Fisher-Yates with a fixed xorshift seed: reproducible.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for i in (1..prefixes.len()).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            prefixes.swap(i, (x % (i as u64 + 1)) as usize);
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        let value = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+        };
+        Opts {
+            limit: value("--limit")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(usize::MAX),
+            ip_batch: !flag("--no-ip-batch"),
+            nexthop_objects: !flag("--plain"),
+            batch_bytes: value("--batch-bytes")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(FibConfig::default().batch_bytes),
+            source_address: value("--source").and_then(|s| s.parse().ok()),
+            shuffle: flag("--shuffle"),
+            ecmp: flag("--ecmp"),
         }
     }
-    let n = prefixes.len();
-    println!("{n} IPv4 prefixes; batch {batch_bytes} bytes; nexthop objects {nexthop_objects}");
+}
 
+/// Fisher-Yates with a fixed xorshift seed: reproducible.
+fn shuffle(prefixes: &mut [IpNet]) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..prefixes.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        prefixes.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
+
+fn link_index(ns: &str, dev: &str) -> Result<u32, String> {
+    ip(ns, &format!("-o link show dev {dev}"))?
+        .split(':')
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| "no ifindex".to_owned())
+}
+
+/// A veth pair, both ends up, in `ns`; returns the first end's index.
+fn add_link(ns: &str, a: &str, b: &str) -> Result<u32, String> {
+    ip(ns, &format!("link add {a} type veth peer name {b}"))?;
+    ip(ns, &format!("link set {a} up"))?;
+    ip(ns, &format!("link set {b} up"))?;
+    link_index(ns, a)
+}
+
+/// A fresh namespace with loopback up and the link the routes point to.
+fn make_ns() -> Result<(Ns, u32), String> {
     let name = format!("fibbench-{}", std::process::id());
     Command::new("ip")
         .args(["netns", "add", &name])
@@ -210,38 +237,118 @@ async fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let ns = Ns(name);
     ip(&ns.0, "link set lo up")?;
-    ip(&ns.0, "link add veth0 type veth peer name veth1")?;
-    ip(&ns.0, "link set veth0 up")?;
-    ip(&ns.0, "link set veth1 up")?;
-    let ix: u32 = ip(&ns.0, "-o link show dev veth0")?
-        .split(':')
-        .next()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or("no ifindex")?;
+    let ix = add_link(&ns.0, "veth0", "veth1")?;
+    Ok((ns, ix))
+}
 
+/// Install, replace (to fe80::2) and delete through the FIB, each
+/// checked against what the kernel then has.
+async fn fib_phases<F: Fn(IpNet) -> FibChange>(
+    fib: &Fib,
+    ns: &str,
+    prefixes: &[IpNet],
+    install: impl Fn(&'static str) -> F,
+) -> Result<(), String> {
+    let n = prefixes.len();
+    let d = fib_phase(fib, prefixes, install("fe80::1")).await?;
+    let c = count_bgp(ns)?;
+    println!("fib    install: {}  (kernel has {c})", rate(n, d));
+    let st = fib.status().await;
+    println!(
+        "       installed {} failed {} conflicts {}; process RSS {}",
+        st.installed,
+        st.failed_count,
+        st.conflict_count,
+        rss()
+    );
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    println!("       process RSS after malloc_trim: {}", rss());
+    let d = fib_phase(fib, prefixes, install("fe80::2")).await?;
+    let c2 = ip(ns, "-4 route show proto bgp")?
+        .lines()
+        .filter(|l| l.contains("fe80::2"))
+        .count();
+    println!(
+        "fib    replace: {}  (kernel has {c2} via fe80::2)",
+        rate(n, d)
+    );
+    let d = fib_phase(fib, prefixes, |prefix| FibChange::Remove { prefix }).await?;
+    let c = count_bgp(ns)?;
+    println!("fib    delete:  {}  (kernel has {c})", rate(n, d));
+    let st = fib.status().await;
+    if st.failed_count > 0 || st.conflict_count > 0 {
+        println!("failed {} conflicts {}", st.failed_count, st.conflict_count);
+    }
+    Ok(())
+}
+
+/// The same three phases with `ip -batch`, for comparison.
+fn ip_batch_phases(ns: &str, prefixes: &[IpNet]) -> Result<(), String> {
+    let n = prefixes.len();
+    let d = ip_batch_phase(
+        ns,
+        prefixes
+            .iter()
+            .map(|p| format!("route add {p} via inet6 fe80::1 dev veth0 proto bgp metric 20")),
+    )?;
+    println!(
+        "ip -batch install: {}  (kernel has {})",
+        rate(n, d),
+        count_bgp(ns)?
+    );
+    let d = ip_batch_phase(
+        ns,
+        prefixes
+            .iter()
+            .map(|p| format!("route replace {p} via inet6 fe80::2 dev veth0 proto bgp metric 20")),
+    )?;
+    println!("ip -batch replace: {}", rate(n, d));
+    let d = ip_batch_phase(
+        ns,
+        prefixes
+            .iter()
+            .map(|p| format!("route del {p} proto bgp metric 20")),
+    )?;
+    println!(
+        "ip -batch delete:  {}  (kernel has {})",
+        rate(n, d),
+        count_bgp(ns)?
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let o = Opts::parse(&args);
+    let mut prefixes = load(o.limit)?;
+    if o.shuffle {
+        shuffle(&mut prefixes);
+    }
+    println!(
+        "{} IPv4 prefixes; batch {} bytes; nexthop objects {}",
+        prefixes.len(),
+        o.batch_bytes,
+        o.nexthop_objects
+    );
+    let (ns, ix) = make_ns()?;
     let fib = Fib::start(FibConfig {
         netns: Some(format!("/run/netns/{}", ns.0).into()),
-        batch_bytes,
-        nexthop_objects,
-        source_address,
+        batch_bytes: o.batch_bytes,
+        nexthop_objects: o.nexthop_objects,
+        source_address: o.source_address,
         ..FibConfig::default()
     })
     .await
     .map_err(|e| e.to_string())?;
     // --ecmp: every route has a second hop, `fe80::3 dev veth2`.
-    let ecmp = args.iter().any(|a| a == "--ecmp");
-    let ix2: u32 = if ecmp {
-        ip(&ns.0, "link add veth2 type veth peer name veth3")?;
-        ip(&ns.0, "link set veth2 up")?;
-        ip(&ns.0, "link set veth3 up")?;
-        ip(&ns.0, "-o link show dev veth2")?
-            .split(':')
-            .next()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or("no ifindex")?
+    let ix2 = if o.ecmp {
+        add_link(&ns.0, "veth2", "veth3")?
     } else {
         0
     };
+    let ecmp = o.ecmp;
     let hop = |g: &str, ix: u32| FibNextHop {
         gateway: g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
         ifindex: Some(ix),
@@ -257,69 +364,10 @@ async fn main() -> Result<(), String> {
         }
     };
     println!("       process RSS before: {}", rss());
-
-    let d = fib_phase(&fib, &prefixes, install("fe80::1")).await?;
-    let c = count_bgp(&ns.0)?;
-    println!("fib    install: {}  (kernel has {c})", rate(n, d));
-    let st = fib.status().await;
-    println!(
-        "       installed {} failed {} conflicts {}; process RSS {}",
-        st.installed,
-        st.failed_count,
-        st.conflict_count,
-        rss()
-    );
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe { libc::malloc_trim(0) };
-    println!("       process RSS after malloc_trim: {}", rss());
-    let d = fib_phase(&fib, &prefixes, install("fe80::2")).await?;
-    let c2 = ip(&ns.0, "-4 route show proto bgp")?
-        .lines()
-        .filter(|l| l.contains("fe80::2"))
-        .count();
-    println!(
-        "fib    replace: {}  (kernel has {c2} via fe80::2)",
-        rate(n, d)
-    );
-    let d = fib_phase(&fib, &prefixes, |prefix| FibChange::Remove { prefix }).await?;
-    let c = count_bgp(&ns.0)?;
-    println!("fib    delete:  {}  (kernel has {c})", rate(n, d));
-    let st = fib.status().await;
-    if st.failed_count > 0 || st.conflict_count > 0 {
-        println!("failed {} conflicts {}", st.failed_count, st.conflict_count);
-    }
+    fib_phases(&fib, &ns.0, &prefixes, install).await?;
     fib.shutdown().await.map_err(|e| e.to_string())?;
-
-    if ip_batch {
-        let d = ip_batch_phase(
-            &ns.0,
-            prefixes
-                .iter()
-                .map(|p| format!("route add {p} via inet6 fe80::1 dev veth0 proto bgp metric 20")),
-        )?;
-        println!(
-            "ip -batch install: {}  (kernel has {})",
-            rate(n, d),
-            count_bgp(&ns.0)?
-        );
-        let d = ip_batch_phase(
-            &ns.0,
-            prefixes.iter().map(|p| {
-                format!("route replace {p} via inet6 fe80::2 dev veth0 proto bgp metric 20")
-            }),
-        )?;
-        println!("ip -batch replace: {}", rate(n, d));
-        let d = ip_batch_phase(
-            &ns.0,
-            prefixes
-                .iter()
-                .map(|p| format!("route del {p} proto bgp metric 20")),
-        )?;
-        println!(
-            "ip -batch delete:  {}  (kernel has {})",
-            rate(n, d),
-            count_bgp(&ns.0)?
-        );
+    if o.ip_batch {
+        ip_batch_phases(&ns.0, &prefixes)?;
     }
     Ok(())
 }

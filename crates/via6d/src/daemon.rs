@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::bfd_sessions;
@@ -150,30 +151,71 @@ async fn sync_fib(mut fib_rx: mpsc::Receiver<bgp::FibEvent>, fib: Option<fib::Fi
 }
 
 /// Runs until SIGTERM or SIGINT. SIGHUP reloads `config_path`.
-pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError> {
-    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
-
+pub async fn run(config_path: PathBuf, mut config: Config) -> Result<(), DaemonError> {
+    let mut signals = Signals::register()?;
     let socket_path = config.raw.control_socket.clone();
     let listener = control::bind(&socket_path).await?;
+    let (fib, restarting) = start_fib(&mut config).await?;
+    let (fib_tx, fib_rx) = mpsc::channel::<bgp::FibEvent>(FIB_EVENTS);
+    let speaker = start_speaker(&config, fib_tx).await?;
+    let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
+    let services = Services::start(&config, &speaker, &fib, listener).await?;
+    let mut reload = Reload {
+        path: &config_path,
+        fib: fib.is_some(),
+        restarting,
+        current: config,
+    };
+    let for_good = wait_for_stop(&mut signals, &speaker, &services, &mut reload).await;
+    services.abort();
+    stop(&speaker, fib, fib_sync, for_good).await;
+    remove_socket(&socket_path);
+    info!("via6d stopped");
+    Ok(())
+}
 
+/// The signals the daemon answers, registered before anything starts so
+/// that none is missed.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Self, DaemonError> {
+        let on = |kind| signal(kind).map_err(DaemonError::Signal);
+        Ok(Signals {
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+            hup: on(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Starts the FIB, if configured, and tells whether our routes from a
+/// previous run are still in the kernel: then we are restarting (graceful
+/// restart, RFC 4724 §4.1), and the neighbours' settings say so.
+async fn start_fib(config: &mut Config) -> Result<(Option<fib::Fib>, bool), DaemonError> {
     let fib = match &config.fib {
         Some(fc) => Some(fib::Fib::start(fc.clone()).await?),
         None => None,
     };
-    // Our routes still in the kernel from a previous run: we are
-    // restarting (graceful restart, RFC 4724 §4.1).
     let restarting = match &fib {
         Some(f) => f.status().await.stale > 0,
         None => false,
     };
-    let mut config = config;
     graceful_restart_facts(&mut config.speaker, fib.is_some(), restarting);
     if restarting {
         info!("our routes are still in the kernel: restarting gracefully");
     }
-    let (fib_tx, fib_rx) = mpsc::channel::<bgp::FibEvent>(FIB_EVENTS);
+    Ok((fib, restarting))
+}
+
+async fn start_speaker(
+    config: &Config,
+    fib_tx: mpsc::Sender<bgp::FibEvent>,
+) -> Result<bgp::SpeakerHandle, DaemonError> {
     let speaker = bgp::Speaker::start(config.speaker.clone(), fib_tx).await?;
     info!(
         asn = config.speaker.asn,
@@ -181,82 +223,153 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         neighbors = config.speaker.neighbors.len(),
         "via6d started"
     );
+    Ok(speaker)
+}
 
-    let fib_sync = tokio::spawn(sync_fib(fib_rx, fib.clone()));
-    let bfd_cell = bfd_sessions::BfdCell::default();
-    let (raw_tx, raw_rx) = tokio::sync::watch::channel(config.raw.clone());
-    let bfd_task = tokio::spawn(bfd_sessions::run(bfd_cell.clone(), speaker.clone(), raw_rx));
+/// The tasks beside the speaker and the FIB sync, and what they share;
+/// aborted at shutdown, before the speaker stops.
+struct Services {
+    parts: Arc<Parts>,
+    /// The configuration the BFD task follows, replaced on reload.
+    raw_tx: tokio::sync::watch::Sender<config::RawConfig>,
+    control: JoinHandle<()>,
+    bfd: JoinHandle<()>,
+    metrics: Option<JoinHandle<()>>,
+}
 
-    for w in config::forwarding_warnings(&config.speaker, config::Forwarding::read()) {
-        warn!("{w}");
-    }
-    let parts = Arc::new(Parts {
-        speaker: speaker.clone(),
-        fib: fib.clone(),
-        config: std::sync::Mutex::new(Arc::new(config.clone())),
-        shutdown: tokio::sync::Notify::new(),
-        bfd: bfd_cell,
-    });
-    let control_task = tokio::spawn(serve_control(listener, parts.clone()));
-    let metrics_task = match &config.raw.metrics {
-        Some(m) => {
-            let listener = tokio::net::TcpListener::bind(m.listen)
-                .await
-                .map_err(|source| DaemonError::Metrics {
-                    addr: m.listen,
-                    source,
-                })?;
-            info!(listen = %m.listen, "metrics listening");
-            Some(tokio::spawn(metrics::serve(listener, parts.clone())))
+impl Services {
+    /// BFD, the control socket and, if configured, the metrics listener.
+    async fn start(
+        config: &Config,
+        speaker: &bgp::SpeakerHandle,
+        fib: &Option<fib::Fib>,
+        listener: UnixListener,
+    ) -> Result<Self, DaemonError> {
+        let bfd_cell = bfd_sessions::BfdCell::default();
+        let (raw_tx, raw_rx) = tokio::sync::watch::channel(config.raw.clone());
+        let bfd = tokio::spawn(bfd_sessions::run(bfd_cell.clone(), speaker.clone(), raw_rx));
+        for w in config::forwarding_warnings(&config.speaker, config::Forwarding::read()) {
+            warn!("{w}");
         }
-        None => None,
-    };
+        let parts = Arc::new(Parts {
+            speaker: speaker.clone(),
+            fib: fib.clone(),
+            config: std::sync::Mutex::new(Arc::new(config.clone())),
+            shutdown: tokio::sync::Notify::new(),
+            bfd: bfd_cell,
+        });
+        let control = tokio::spawn(serve_control(listener, parts.clone()));
+        let metrics = match &config.raw.metrics {
+            Some(m) => {
+                let listener = tokio::net::TcpListener::bind(m.listen)
+                    .await
+                    .map_err(|source| DaemonError::Metrics {
+                        addr: m.listen,
+                        source,
+                    })?;
+                info!(listen = %m.listen, "metrics listening");
+                Some(tokio::spawn(metrics::serve(listener, parts.clone())))
+            }
+            None => None,
+        };
+        Ok(Services {
+            parts,
+            raw_tx,
+            control,
+            bfd,
+            metrics,
+        })
+    }
 
-    let mut current = config;
-    // SIGTERM and SIGINT stop for a restart where a peer helps (graceful
-    // restart); `via6ctl shutdown` stops for good.
-    let mut for_good = false;
+    fn abort(&self) {
+        self.control.abort();
+        self.bfd.abort();
+        if let Some(t) = &self.metrics {
+            t.abort();
+        }
+    }
+}
+
+/// What SIGHUP needs: the file, the graceful-restart facts found at start
+/// (a reload changes no neighbour through them), and the configuration in
+/// force.
+struct Reload<'a> {
+    path: &'a Path,
+    fib: bool,
+    restarting: bool,
+    current: Config,
+}
+
+impl Reload<'_> {
+    /// Reads the file again and applies what can change while running; a
+    /// file that does not load leaves everything as it is.
+    async fn apply(&mut self, speaker: &bgp::SpeakerHandle, services: &Services) {
+        let mut new = match config::load(self.path) {
+            Ok(new) => new,
+            Err(e) => {
+                error!(error = %e, "reload refused; the running configuration stays");
+                return;
+            }
+        };
+        graceful_restart_facts(&mut new.speaker, self.fib, self.restarting);
+        if new.raw.control_socket != self.current.raw.control_socket {
+            warn!("control-socket changes take effect at restart only");
+        }
+        let fixed = |c: &Config| {
+            c.fib
+                .as_ref()
+                .map(|f| (f.table, f.protocol, f.metric, f.source_address))
+        };
+        if fixed(&new) != fixed(&self.current) {
+            warn!("fib settings change at restart only; the rest of the new config is applied");
+        }
+        speaker.reconfigure(new.speaker.clone()).await;
+        services.raw_tx.send_replace(new.raw.clone());
+        info!(file = %self.path.display(), "configuration reloaded");
+        for w in warnings(&new) {
+            warn!("{w}");
+        }
+        *services
+            .parts
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(new.clone());
+        self.current = new;
+    }
+}
+
+/// Waits for a stop, reloading on SIGHUP meanwhile. SIGTERM and SIGINT
+/// stop for a restart where a peer helps (graceful restart); `via6ctl
+/// shutdown` stops for good, and then this returns true.
+async fn wait_for_stop(
+    signals: &mut Signals,
+    speaker: &bgp::SpeakerHandle,
+    services: &Services,
+    reload: &mut Reload<'_>,
+) -> bool {
     loop {
         tokio::select! {
-            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
-            _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
-            _ = parts.shutdown.notified() => {
+            _ = signals.term.recv() => { info!("SIGTERM: shutting down"); return false; }
+            _ = signals.int.recv() => { info!("SIGINT: shutting down"); return false; }
+            _ = services.parts.shutdown.notified() => {
                 info!("shutdown requested: stopping for good");
-                for_good = true;
-                break;
+                return true;
             }
-            _ = sighup.recv() => {
-                match config::load(&config_path) {
-                    Ok(mut new) => {
-                        graceful_restart_facts(&mut new.speaker, fib.is_some(), restarting);
-                        if new.raw.control_socket != current.raw.control_socket {
-                            warn!("control-socket changes take effect at restart only");
-                        }
-                        if new.fib.as_ref().map(|f| (f.table, f.protocol, f.metric, f.source_address))
-                            != current.fib.as_ref().map(|f| (f.table, f.protocol, f.metric, f.source_address)) {
-                            warn!("fib settings change at restart only; the rest of the new config is applied");
-                        }
-                        speaker.reconfigure(new.speaker.clone()).await;
-                        raw_tx.send_replace(new.raw.clone());
-                        info!(file = %config_path.display(), "configuration reloaded");
-                        for w in warnings(&new) {
-                            warn!("{w}");
-                        }
-                        *parts.config.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.clone());
-                        current = new;
-                    }
-                    Err(e) => error!(error = %e, "reload refused; the running configuration stays"),
-                }
-            }
+            _ = signals.hup.recv() => reload.apply(speaker, services).await,
         }
     }
+}
 
-    control_task.abort();
-    bfd_task.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
-    }
-    let for_restart = !for_good && fib.is_some() && some_peer_helps(&speaker).await;
+/// Stops the speaker and the FIB. For a restart that some peer helps
+/// with, the kernel routes stay as a crash would leave them; otherwise
+/// the last changes drain and the FIB removes our routes.
+async fn stop(
+    speaker: &bgp::SpeakerHandle,
+    fib: Option<fib::Fib>,
+    fib_sync: JoinHandle<()>,
+    for_good: bool,
+) {
+    let for_restart = !for_good && fib.is_some() && some_peer_helps(speaker).await;
     if for_restart {
         info!("stopping for a restart: kernel routes kept, peers keep ours (graceful restart)");
         // The kernel keeps what it has: what the RIB makes of the
@@ -279,9 +392,6 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
         }
         None => {}
     }
-    remove_socket(&socket_path);
-    info!("via6d stopped");
-    Ok(())
 }
 
 /// What graceful restart needs to know of this process: our kernel routes

@@ -8,7 +8,6 @@
 //! a later chunk. The FIB sync applies chunks, and changes within a chunk,
 //! in order, so the last one wins.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,20 +18,13 @@ use super::{Announced, PeerCounts, Rib, RouteFilter, RouteStatus, RuntimeError};
 use crate::config::SpeakerConfig;
 use crate::events::{FibEvent, PeerId, RibInput, RouteChange, WatchSender};
 
+mod schedule;
+
+use schedule::{Load, Scheduler, FIB_CHUNK};
+
 /// Capacity of the session -> RIB channel, in inputs: with batches of
 /// [`crate::UPDATE_BATCH`], at most 1,024 UPDATEs wait.
 pub const INPUT_CAPACITY: usize = 16;
-/// Most FIB changes per `FibEvent::Changes`.
-pub const FIB_CHUNK: usize = 4096;
-/// The first chunk after a quiet spell is this small, and each next one
-/// twice the size up to [`FIB_CHUNK`]: the kernel starts writing routes
-/// while the RIB still works through the first UPDATEs of a table.
-pub const FIB_FIRST_CHUNK: usize = 256;
-/// Above this many waiting FIB changes the RIB stops reading input until
-/// the FIB sync catches up (backpressure instead of unbounded memory).
-const FIB_HIGH_WATER: usize = 8 * FIB_CHUNK;
-/// UPDATEs handled between two looks at the other duties.
-const INPUT_BURST: usize = 256;
 /// `InitialTablesIn` goes out at the latest this long after start, even if
 /// some neighbour never sent End-of-RIB.
 pub const INITIAL_TABLES_TIMEOUT: Duration = Duration::from_secs(120);
@@ -190,29 +182,120 @@ async fn sleep_until(at: Option<std::time::Instant>) {
     }
 }
 
+/// The loop's scheduler, over chunks of FIB changes.
+type Schedule = Scheduler<Vec<RouteChange>>;
+/// The FIB sync is gone; the task ends.
+type FibGone = mpsc::error::SendError<FibEvent>;
+
+/// What the scheduler needs to see of the RIB and the input channel.
+fn load(rib: &Rib, in_rx: &mpsc::Receiver<RibInput>) -> Load {
+    Load {
+        pending_fib: rib.pending_fib(),
+        input_empty: in_rx.is_empty(),
+        draining: rib.draining(),
+    }
+}
+
 /// Moves pending FIB changes into chunks of at most `size`, ready to send.
-fn chunk_fib(rib: &mut Rib, ready: &mut VecDeque<Vec<RouteChange>>, size: usize) {
+fn chunk_fib(rib: &mut Rib, s: &mut Schedule, size: usize) {
     if rib.pending_fib() > 0 {
-        rib.take_fib_chunks(size, ready);
+        rib.take_fib_chunks(size, s);
     }
 }
 
-/// Chunk sizes towards the FIB sync: small while it would be idle, then
-/// growing, so that writing routes overlaps the RIB's work.
-struct ChunkSize(usize);
+/// Sends every ready chunk, waiting for room.
+async fn send_ready(s: &mut Schedule, fib_tx: &mpsc::Sender<FibEvent>) -> Result<(), FibGone> {
+    while let Some(c) = s.pop_ready() {
+        fib_tx.send(FibEvent::Changes(c)).await?;
+    }
+    Ok(())
+}
 
-impl ChunkSize {
-    fn get(&self) -> usize {
-        self.0
+/// Once every neighbour sent End-of-RIB, or the timeout passed: everything
+/// learned so far goes to the FIB, then `InitialTablesIn`; then every
+/// peer's table starts.
+async fn initial_tables(
+    rib: &mut Rib,
+    s: &mut Schedule,
+    fib_tx: &mpsc::Sender<FibEvent>,
+) -> Result<(), FibGone> {
+    if !(s.initial_tables_open() && rib.take_initial_tables_in(s.timed_out())) {
+        return Ok(());
     }
-    fn sent(&mut self) {
-        self.0 = (self.0 * 2).min(FIB_CHUNK);
+    chunk_fib(rib, s, FIB_CHUNK);
+    send_ready(s, fib_tx).await?;
+    fib_tx.send(FibEvent::InitialTablesIn).await?;
+    s.initial_tables_sent();
+    // After a graceful restart nothing went out yet (RFC 4724 §4.1):
+    // start every peer's table now, not at the next input.
+    rib.flush_outbound();
+    let dumping = rib.pump_dumps();
+    s.outputs(rib.drain_outputs(), dumping);
+    Ok(())
+}
+
+/// Hands the next chunk over through a reserved place in the FIB channel,
+/// taking chunks from the RIB first if none is ready.
+fn hand_over(rib: &mut Rib, s: &mut Schedule, permit: mpsc::Permit<'_, FibEvent>) {
+    if let Some(size) = s.refill_size() {
+        chunk_fib(rib, s, size);
     }
-    fn quiet(&mut self) {
-        self.0 = FIB_FIRST_CHUNK;
+    if let Some(c) = s.hand_over() {
+        permit.send(FibEvent::Changes(c));
     }
 }
 
+/// Handles `first` and takes what is already queued without yielding, so
+/// FIB changes and UPDATEs go out in larger batches; stops early to hand
+/// a full chunk over if the FIB sync has room for it.
+fn take_inputs(
+    rib: &mut Rib,
+    in_rx: &mut mpsc::Receiver<RibInput>,
+    s: &Schedule,
+    fib_tx: &mpsc::Sender<FibEvent>,
+    first: RibInput,
+) {
+    let mut taken = first.update_count().max(1);
+    handle_input(rib, first);
+    while s.may_take_more(taken, rib.pending_fib(), fib_tx.capacity() > 0) {
+        match in_rx.try_recv() {
+            Ok(input) => {
+                taken += input.update_count().max(1);
+                handle_input(rib, input);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+/// The duties after each select turn: session output, the chunk size,
+/// and backpressure (a slow FIB sync slows the RIB, not its memory).
+async fn after_turn(
+    rib: &mut Rib,
+    in_rx: &mpsc::Receiver<RibInput>,
+    s: &mut Schedule,
+    fib_tx: &mpsc::Sender<FibEvent>,
+) -> Result<(), FibGone> {
+    if s.should_flush_outbound(load(rib, in_rx)) {
+        rib.flush_outbound();
+    }
+    let mut waiting = rib.drain_outputs();
+    let dumping = rib.pump_dumps();
+    if dumping {
+        waiting = rib.drain_outputs();
+    }
+    s.outputs(waiting, dumping);
+    s.reset_chunk_if_quiet(load(rib, in_rx));
+    if s.backpressure(rib.pending_fib()) {
+        chunk_fib(rib, s, FIB_CHUNK);
+        while let Some(c) = s.pop_overflow() {
+            fib_tx.send(FibEvent::Changes(c)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The task's loop: I/O only; every choice is the [`Scheduler`]'s.
 async fn run(
     mut rib: Rib,
     mut in_rx: mpsc::Receiver<RibInput>,
@@ -221,138 +304,57 @@ async fn run(
 ) {
     let deadline = tokio::time::sleep(INITIAL_TABLES_TIMEOUT);
     tokio::pin!(deadline);
-    let mut timed_out = false;
-    let mut initial_sent = false;
-    let mut ready: VecDeque<Vec<RouteChange>> = VecDeque::new();
-    let mut chunk = ChunkSize(FIB_FIRST_CHUNK);
-    let mut output_waiting = false;
-    let mut dumping = false;
-    let mut inputs_open = true;
-    let mut queries_open = true;
+    let mut s = Schedule::default();
     let mut retry = tokio::time::interval(OUTPUT_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         rib.refresh_watching();
         // Checked first so that a speaker without neighbours reports at
         // once.
-        if !initial_sent && rib.take_initial_tables_in(timed_out) {
-            // Everything learned so far must reach the FIB first.
-            chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
-            while let Some(c) = ready.pop_front() {
-                if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
-                    return;
-                }
-            }
-            if fib_tx.send(FibEvent::InitialTablesIn).await.is_err() {
-                return;
-            }
-            initial_sent = true;
-            // After a graceful restart nothing went out yet (RFC 4724
-            // §4.1): start every peer's table now, not at the next input.
-            rib.flush_outbound();
-            dumping = rib.pump_dumps();
-            output_waiting = rib.drain_outputs();
+        if initial_tables(&mut rib, &mut s, &fib_tx).await.is_err() {
+            return;
         }
-        // Full chunks while input keeps coming; whatever is there once the
-        // input is quiet.
         let stale_at = rib.next_stale_deadline();
-        let have_fib = !ready.is_empty()
-            || rib.pending_fib() >= chunk.get()
-            || (rib.pending_fib() > 0 && in_rx.is_empty() && !rib.draining());
+        let seen = load(&rib, &in_rx);
         tokio::select! {
             biased;
-            q = q_rx.recv(), if queries_open => match q {
+            q = q_rx.recv(), if s.queries_open() => match q {
                 Some(q) => handle_query(&mut rib, q),
-                None => queries_open = false,
+                None => s.queries_closed(),
             },
-            permit = fib_tx.reserve(), if have_fib => {
+            permit = fib_tx.reserve(), if s.fib_handover_due(seen) => {
                 let Ok(permit) = permit else { break };
-                if ready.is_empty() {
-                    chunk_fib(&mut rib, &mut ready, chunk.get());
-                }
-                if let Some(c) = ready.pop_front() {
-                    permit.send(FibEvent::Changes(c));
-                    chunk.sent();
-                }
+                hand_over(&mut rib, &mut s, permit);
             }
             // Removing the paths of a peer that went away, a chunk at a
             // time so FIB changes flow out meanwhile.
-            _ = std::future::ready(()), if rib.draining() && rib.pending_fib() < FIB_HIGH_WATER => {
+            _ = std::future::ready(()), if s.may_drain(seen) => {
                 rib.drain(FIB_CHUNK);
             }
-            input = in_rx.recv(), if inputs_open => match input {
-                Some(input) => {
-                    let mut taken = input.update_count().max(1);
-                    handle_input(&mut rib, input);
-                    // Take what is already queued without yielding, so
-                    // FIB changes and UPDATEs go out in larger batches.
-                    while taken < INPUT_BURST {
-                        // Hand a full chunk over before taking more, if the
-                        // FIB sync has room for it.
-                        if rib.pending_fib() >= FIB_HIGH_WATER
-                            || (rib.pending_fib() >= chunk.get() && fib_tx.capacity() > 0)
-                        {
-                            break;
-                        }
-                        match in_rx.try_recv() {
-                            Ok(input) => {
-                                taken += input.update_count().max(1);
-                                handle_input(&mut rib, input);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                None => {
-                    inputs_open = false;
-                }
+            input = in_rx.recv(), if s.inputs_open() => match input {
+                Some(input) => take_inputs(&mut rib, &mut in_rx, &s, &fib_tx, input),
+                None => s.inputs_closed(),
             },
-            _ = &mut deadline, if !timed_out => {
-                timed_out = true;
-            }
+            _ = &mut deadline, if !s.timed_out() => s.time_out(),
             // A restarting peer's stale paths whose timer ran out.
             _ = sleep_until(stale_at), if stale_at.is_some() => {
                 rib.expire_stale(std::time::Instant::now());
             }
-            _ = retry.tick(), if output_waiting => {}
+            _ = retry.tick(), if s.output_waiting() => {}
             // An initial dump continues as soon as its session took the
             // previous step.
-            _ = std::future::ready(()), if dumping && !output_waiting => {}
+            _ = std::future::ready(()), if s.dump_may_continue() => {}
         }
-        if in_rx.is_empty() || rib.pending_fib() >= FIB_HIGH_WATER {
-            rib.flush_outbound();
+        if after_turn(&mut rib, &in_rx, &mut s, &fib_tx).await.is_err() {
+            return;
         }
-        output_waiting = rib.drain_outputs();
-        dumping = rib.pump_dumps();
-        if dumping {
-            output_waiting = rib.drain_outputs();
-        }
-        if rib.pending_fib() == 0 && ready.is_empty() && in_rx.is_empty() {
-            chunk.quiet();
-        }
-        // Backpressure: a slow FIB sync slows the RIB, not its memory.
-        if rib.pending_fib() >= FIB_HIGH_WATER {
-            chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
-            while ready.len() > FIB_HIGH_WATER / FIB_CHUNK {
-                let Some(c) = ready.pop_front() else {
-                    break;
-                };
-                if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        if !inputs_open && !queries_open {
+        if s.finished() {
             break;
         }
     }
     // Inputs are gone: hand over what is left.
-    chunk_fib(&mut rib, &mut ready, FIB_CHUNK);
-    for c in ready {
-        if fib_tx.send(FibEvent::Changes(c)).await.is_err() {
-            return;
-        }
-    }
+    chunk_fib(&mut rib, &mut s, FIB_CHUNK);
+    let _ = send_ready(&mut s, &fib_tx).await;
 }
 
 #[cfg(test)]
