@@ -2,7 +2,6 @@
 //! the FIB sync. Every channel is bounded.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Arc;
 
 use ipnet::IpNet;
 use wire::{CodecContext, Family};
@@ -128,18 +127,10 @@ pub enum PeerOutput {
     Close(wire::Notification),
 }
 
-/// A gateway for a kernel route: address plus the interface it is reached
-/// over (required for link-local addresses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct RouteNextHop {
-    pub gateway: IpAddr,
-    pub ifindex: Option<u32>,
-}
-
-/// The next hops of one route, sorted and without duplicates. The RIB
-/// interns them: every route with the same set shares one allocation, so a
-/// full table of changes costs no heap per route.
-pub type NextHopSet = Arc<[RouteNextHop]>;
+/// The gateway of a kernel route and the shared, sorted set of one
+/// route's gateways: one type from the RIB to the kernel writer, so the
+/// RIB's interned sets reach the FIB as they are.
+pub use nexthop::{Gateway, GatewayError, NextHopSet};
 
 /// RIB -> FIB sync: Loc-RIB changes in best-path terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +195,7 @@ pub enum WatchEvent {
         prefix: IpNet,
         change: RouteEventKind,
         origin: RouteOrigin,
-        next_hops: Vec<RouteNextHop>,
+        next_hops: Vec<Gateway>,
     },
 }
 

@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fib::{Fib, FibChange, FibConfig, FibNextHop};
+use fib::{Fib, FibChange, FibConfig, Gateway};
 use ipnet::IpNet;
 
 struct Ns(String);
@@ -349,9 +349,11 @@ async fn main() -> Result<(), String> {
         0
     };
     let ecmp = o.ecmp;
-    let hop = |g: &str, ix: u32| FibNextHop {
-        gateway: g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
-        ifindex: Some(ix),
+    let hop = |g: &str, ix: u32| {
+        Gateway::on_link(
+            g.parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+            ix,
+        )
     };
     let install = |g: &'static str| {
         move |prefix| FibChange::Install {

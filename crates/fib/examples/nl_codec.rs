@@ -17,12 +17,12 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use fib::codec::{self, KernelRoute, Messages, MsgBuf, RouteOp, RouteParams};
-use fib::FibNextHop;
+use fib::Gateway;
 use ipnet::IpNet;
 
 const BATCH: usize = 256 * 1024;
 
-type Encode = fn(&mut MsgBuf, RouteOp, u32, &RouteParams, &IpNet, &[FibNextHop], Option<u32>);
+type Encode = fn(&mut MsgBuf, RouteOp, u32, &RouteParams, &IpNet, &[Gateway], Option<u32>);
 type Parse = fn(&[u8]) -> Option<KernelRoute>;
 
 /// CPU time of this thread (from /proc/thread-self/schedstat): on a
@@ -71,7 +71,7 @@ fn encode(
     f: Encode,
     prefixes: &[IpNet],
     p: &RouteParams,
-    hops: &[FibNextHop],
+    hops: &[Gateway],
     nh: Option<u32>,
 ) -> (Duration, usize) {
     let mut b = MsgBuf::with_capacity(BATCH + 4096);
@@ -143,10 +143,10 @@ fn main() -> Result<(), String> {
         metric: 20,
         prefsrc: Some(Ipv4Addr::new(10, 255, 0, 2)),
     };
-    let hops = [FibNextHop {
-        gateway: "fe80::1".parse().map_err(|_| "gateway")?,
-        ifindex: Some(2),
-    }];
+    let hops = [Gateway::on_link(
+        "fe80::1".parse().map_err(|_| "gateway")?,
+        2,
+    )];
     println!("{n} IPv4 prefixes, best of {rounds} rounds");
     let encoders: [(&str, Encode); 2] = [
         ("hand-built", codec::put_route),

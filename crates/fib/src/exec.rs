@@ -144,7 +144,8 @@ impl Owner {
         let hops = self.plan.hopsets.get(p.hops);
         // The kernel wants an interface on every gateway nexthop object; a
         // hop without one keeps the route inline (resolved by lookup).
-        if p.op != RouteOp::Delete && self.nh.enabled && hops.iter().all(|x| x.ifindex.is_some()) {
+        if p.op != RouteOp::Delete && self.nh.enabled && hops.iter().all(|x| x.ifindex().is_some())
+        {
             let proto = self.cfg.protocol;
             let made = match hops {
                 [hop] => self.nh.ensure(&mut self.sock, proto, *hop),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::routes::FastHash;
-use crate::{FibHops, FibNextHop};
+use crate::{Gateway, NextHopSet};
 
 pub(crate) type HopSetId = u32;
 /// A hop set we cannot compare (foreign shape); forces a replace.
@@ -19,7 +19,7 @@ pub(crate) const UNKNOWN: HopSetId = u32::MAX;
 const FIRST_MARKER: HopSetId = u32::MAX - 1;
 
 struct Slot {
-    hops: Vec<FibNextHop>,
+    hops: Vec<Gateway>,
     refs: u32,
 }
 
@@ -27,31 +27,31 @@ struct Slot {
 /// no live set contains any more (their nexthop objects can go).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Freed {
-    pub sets: Vec<Vec<FibNextHop>>,
-    pub hops: Vec<FibNextHop>,
+    pub sets: Vec<Vec<Gateway>>,
+    pub hops: Vec<Gateway>,
 }
 
 #[derive(Default)]
 pub(crate) struct HopSets {
     slots: Vec<Option<Slot>>,
-    ids: HashMap<Vec<FibNextHop>, HopSetId, FastHash>,
+    ids: HashMap<Vec<Gateway>, HopSetId, FastHash>,
     /// Ids of freed slots, reused first.
     free_ids: Vec<HopSetId>,
     /// Sets whose count reached zero since the last sweep. Not freed at
     /// once: a refused request may still restore a route to one.
     unused: Vec<HopSetId>,
     /// Live sets containing each hop.
-    hop_users: HashMap<FibNextHop, u32, FastHash>,
+    hop_users: HashMap<Gateway, u32, FastHash>,
     live: usize,
     /// The last set asked for, as given: full tables repeat it (mostly as
     /// the very same allocation).
-    last: Option<(FibHops, HopSetId)>,
+    last: Option<(NextHopSet, HopSetId)>,
 }
 
 impl HopSets {
     /// The id of `hops` (order and duplicates do not matter). A new set
     /// starts unheld: it is freed by the next sweep unless held.
-    pub fn intern(&mut self, hops: FibHops) -> HopSetId {
+    pub fn intern(&mut self, hops: NextHopSet) -> HopSetId {
         if let Some((l, id)) = &self.last {
             if Arc::ptr_eq(l, &hops) || **l == *hops {
                 return *id;
@@ -62,7 +62,7 @@ impl HopSets {
         id
     }
 
-    fn intern_slow(&mut self, mut hops: Vec<FibNextHop>) -> HopSetId {
+    fn intern_slow(&mut self, mut hops: Vec<Gateway>) -> HopSetId {
         hops.sort();
         hops.dedup();
         if let Some(id) = self.ids.get(&hops) {
@@ -163,7 +163,7 @@ impl HopSets {
         self.slots.len()
     }
 
-    pub fn get(&self, id: HopSetId) -> &[FibNextHop] {
+    pub fn get(&self, id: HopSetId) -> &[Gateway] {
         match self.slots.get(id as usize) {
             Some(Some(s)) => &s.hops,
             _ => &[],
@@ -171,13 +171,13 @@ impl HopSets {
     }
 
     /// The id of a set given sorted and deduplicated, if live.
-    pub fn id_of(&self, hops: &[FibNextHop]) -> Option<HopSetId> {
+    pub fn id_of(&self, hops: &[Gateway]) -> Option<HopSetId> {
         self.ids.get(hops).copied()
     }
 
     /// A hop of set `id` is on link `ifindex`.
     pub fn uses_link(&self, id: HopSetId, ifindex: u32) -> bool {
-        self.get(id).iter().any(|x| x.ifindex == Some(ifindex))
+        self.get(id).iter().any(|x| x.ifindex() == Some(ifindex))
     }
 
     /// Wanted hops equal kernel hops; a wanted hop without interface
@@ -193,7 +193,7 @@ impl HopSets {
         w.len() == k.len()
             && w.iter().all(|a| {
                 k.iter().any(|b| {
-                    a.gateway == b.gateway && (a.ifindex.is_none() || a.ifindex == b.ifindex)
+                    a.ip() == b.ip() && (a.ifindex().is_none() || a.ifindex() == b.ifindex())
                 })
             })
     }
@@ -203,11 +203,8 @@ impl HopSets {
 mod tests {
     use super::*;
 
-    fn gw(g: &str, ix: Option<u32>) -> FibNextHop {
-        FibNextHop {
-            gateway: g.parse().unwrap(),
-            ifindex: ix,
-        }
+    fn gw(g: &str, ix: Option<u32>) -> Gateway {
+        Gateway::new(g.parse().unwrap(), ix).unwrap()
     }
 
     /// A wanted hop without interface matches the kernel's resolved one;

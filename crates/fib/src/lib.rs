@@ -39,7 +39,7 @@ pub mod codec {
     };
 }
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,26 +110,21 @@ impl Default for FibConfig {
     }
 }
 
-/// One next hop of a kernel route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct FibNextHop {
-    /// Gateway; an IPv6 gateway of an IPv4 route is sent as `RTA_VIA`.
-    pub gateway: IpAddr,
-    /// Output interface; required for link-local gateways.
-    pub ifindex: Option<u32>,
-}
-
-/// The next hops of one route. Shared: a full table has a handful of
-/// distinct sets, so the routes of one set point at one allocation (and
-/// the owner recognises a repeated set by its pointer).
-pub type FibHops = Arc<[FibNextHop]>;
+/// One next hop of a kernel route, and the shared set of a route's next
+/// hops: the RIB's own type, so its interned sets arrive as they are and
+/// the owner recognises a repeated set by its pointer. A link-local
+/// gateway without an interface cannot be built.
+pub use nexthop::{Gateway, GatewayError, NextHopSet};
 
 /// A change to the wanted FIB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibChange {
     /// Add or replace; more than one next hop makes an ECMP route (a
     /// nexthop group, or `RTA_MULTIPATH` without nexthop objects).
-    Install { prefix: IpNet, next_hops: FibHops },
+    Install {
+        prefix: IpNet,
+        next_hops: NextHopSet,
+    },
     /// Withdraw our route for this prefix.
     Remove { prefix: IpNet },
 }

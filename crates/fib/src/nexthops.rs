@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use crate::hopsets::Freed;
 use crate::nl::{self, NlSocket};
 use crate::routes::FastHash;
-use crate::{FibConfig, FibError, FibNextHop};
+use crate::{FibConfig, FibError, Gateway};
 
 /// Our nexthop objects, one per (gateway, interface).
 /// Why a nexthop object a route needs could not be made (the route then
@@ -36,13 +36,13 @@ pub(crate) enum NhError {
 #[derive(Default)]
 pub(crate) struct NhObjects {
     pub enabled: bool,
-    by_hop: HashMap<FibNextHop, NhObj, FastHash>,
+    by_hop: HashMap<Gateway, NhObj, FastHash>,
     /// Every id of ours ever seen or made (deleted at shutdown).
-    ours: HashMap<u32, FibNextHop>,
+    ours: HashMap<u32, Gateway>,
     /// Multipath groups of our single objects, by their (sorted) hops.
-    groups: HashMap<Vec<FibNextHop>, NhObj, FastHash>,
+    groups: HashMap<Vec<Gateway>, NhObj, FastHash>,
     /// Every group id of ours ever seen or made.
-    ours_groups: HashMap<u32, Vec<FibNextHop>>,
+    ours_groups: HashMap<u32, Vec<Gateway>>,
     /// Ids held by others.
     taken: HashSet<u32>,
     next_id: u32,
@@ -95,8 +95,7 @@ pub(crate) fn load_nexthops(sock: &mut NlSocket, cfg: &FibConfig) -> Result<NhOb
     }
     for (id, members) in groups {
         // Usable only if made of our own objects (as we make them).
-        let hops: Option<Vec<FibNextHop>> =
-            members.iter().map(|m| nh.ours.get(m).copied()).collect();
+        let hops: Option<Vec<Gateway>> = members.iter().map(|m| nh.ours.get(m).copied()).collect();
         match hops {
             Some(mut hops) => {
                 hops.sort();
@@ -116,7 +115,7 @@ impl NhObjects {
     /// The id of our object for `hop`, made now if needed.
     /// The hops of our current object or group `id` (the one in use for
     /// those hops), if it is one.
-    pub fn hops_of(&self, id: u32) -> Option<Vec<FibNextHop>> {
+    pub fn hops_of(&self, id: u32) -> Option<Vec<Gateway>> {
         if let Some(h) = self.ours.get(&id) {
             if self.by_hop.get(h).is_some_and(|o| o.id == id) {
                 return Some(vec![*h]);
@@ -132,7 +131,7 @@ impl NhObjects {
     /// Add the ids of the objects a route with `hops` goes through. A
     /// route through one of our objects always uses the current one for
     /// its hops (anything else was replaced).
-    pub fn ids_for(&self, hops: &[FibNextHop], used: &mut HashSet<u32>) {
+    pub fn ids_for(&self, hops: &[Gateway], used: &mut HashSet<u32>) {
         if let [hop] = hops {
             if let Some(o) = self.by_hop.get(hop) {
                 used.insert(o.id);
@@ -162,7 +161,7 @@ impl NhObjects {
     /// and return the hops it served (their routes went with it), and
     /// whether it was a single object (groups lost it as a member).
     /// `None` if it was not current or already known gone.
-    pub fn deleted(&mut self, id: u32) -> Option<(Vec<FibNextHop>, bool)> {
+    pub fn deleted(&mut self, id: u32) -> Option<(Vec<Gateway>, bool)> {
         let hops = self.hops_of(id)?;
         let present = match hops.as_slice() {
             [hop] if self.ours.contains_key(&id) => self.by_hop.get(hop).is_some_and(|o| o.present),
@@ -185,7 +184,7 @@ impl NhObjects {
         &mut self,
         sock: &mut NlSocket,
         protocol: u8,
-        hop: FibNextHop,
+        hop: Gateway,
     ) -> Result<u32, NhError> {
         let reuse = match self.by_hop.get(&hop) {
             Some(o) if o.present => return Ok(o.id),
@@ -204,7 +203,7 @@ impl NhObjects {
                 r => r,
             },
             |source| NhError::Object {
-                gateway: hop.gateway,
+                gateway: hop.ip(),
                 source,
             },
         )?;
@@ -245,7 +244,7 @@ impl NhObjects {
         &mut self,
         sock: &mut NlSocket,
         protocol: u8,
-        hops: &[FibNextHop],
+        hops: &[Gateway],
         links_down: &HashSet<u32>,
     ) -> Result<u32, NhError> {
         if let Some(g) = self.groups.get(hops) {
@@ -275,13 +274,13 @@ impl NhObjects {
         &mut self,
         sock: &mut NlSocket,
         protocol: u8,
-        hops: &[FibNextHop],
+        hops: &[Gateway],
         links_down: &HashSet<u32>,
     ) -> Result<Vec<u32>, NhError> {
         let mut ids = Vec::with_capacity(hops.len());
         let mut last_err = None;
         for h in hops {
-            if h.ifindex.is_some_and(|ix| links_down.contains(&ix)) {
+            if h.ifindex().is_some_and(|ix| links_down.contains(&ix)) {
                 continue;
             }
             match self.ensure(sock, protocol, *h) {
@@ -304,9 +303,9 @@ impl NhObjects {
         sock: &mut NlSocket,
         protocol: u8,
         links_down: &HashSet<u32>,
-        pick: impl Fn(&FibNextHop) -> bool,
+        pick: impl Fn(&Gateway) -> bool,
     ) {
-        let todo: Vec<(Vec<FibNextHop>, u32)> = self
+        let todo: Vec<(Vec<Gateway>, u32)> = self
             .groups
             .iter()
             .filter(|(hops, g)| g.present && hops.iter().any(&pick))
@@ -329,14 +328,14 @@ impl NhObjects {
     /// group left without members.
     pub fn link_down(&mut self, ix: u32, links_down: &HashSet<u32>) {
         for (h, o) in self.by_hop.iter_mut() {
-            if h.ifindex == Some(ix) {
+            if h.ifindex() == Some(ix) {
                 o.present = false;
             }
         }
         for (hops, g) in self.groups.iter_mut() {
             if hops
                 .iter()
-                .all(|h| h.ifindex.is_some_and(|x| links_down.contains(&x)))
+                .all(|h| h.ifindex().is_some_and(|x| links_down.contains(&x)))
             {
                 g.present = false;
             }

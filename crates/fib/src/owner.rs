@@ -472,7 +472,7 @@ impl Owner {
         };
         match hops.as_slice() {
             [hop] if single => {
-                warn!(id, gateway = %hop.gateway, "our nexthop object was deleted; reinstalling");
+                warn!(id, gateway = %hop.ip(), "our nexthop object was deleted; reinstalling");
                 // Groups lost it as a member: make it again and put it back.
                 let hop = *hop;
                 let down = &self.plan.links_down;
@@ -496,7 +496,7 @@ impl Owner {
                 let down = &self.plan.links_down;
                 let proto = self.cfg.protocol;
                 self.nh
-                    .refresh_groups(&mut self.sock, proto, down, |h| h.ifindex == Some(ix));
+                    .refresh_groups(&mut self.sock, proto, down, |h| h.ifindex() == Some(ix));
             }
             _ => {}
         }

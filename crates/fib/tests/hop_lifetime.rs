@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ll, Ns};
-use fib::{Fib, FibChange, FibHops};
+use fib::{Fib, FibChange, NextHopSet};
 
 const ROUTES: usize = 100_000;
 const HOPS: u32 = 50;
@@ -20,7 +20,7 @@ fn kernel_nexthops(ns: &Ns) -> usize {
 
 /// The sets of one cycle: 50 single hops of its own (nothing is shared
 /// with another cycle), and a few groups of two of them.
-fn cycle_sets(cycle: u32, ifindex: u32) -> (Vec<FibHops>, Vec<FibHops>) {
+fn cycle_sets(cycle: u32, ifindex: u32) -> (Vec<NextHopSet>, Vec<NextHopSet>) {
     let hop = |j: u32| ll(&format!("fe80::{:x}:{:x}", cycle + 1, j + 1), ifindex);
     let singles = (0..HOPS).map(|j| vec![hop(j)].into()).collect();
     let groups = (0..GROUPS as u32)
@@ -117,7 +117,7 @@ async fn freed_group_keeps_members_in_use() {
     let v0 = ns.ifindex("veth0");
     let (a, b) = (ll("fe80::a", v0), ll("fe80::b", v0));
     let fib = Fib::start(ns.config()).await.unwrap();
-    let install = |p: &str, hops: Vec<fib::FibNextHop>| FibChange::Install {
+    let install = |p: &str, hops: Vec<fib::Gateway>| FibChange::Install {
         prefix: common::net(p),
         next_hops: hops.into(),
     };

@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::{ll, net, wait_for, Ns, RouteMonitor};
-use fib::{Fib, FibChange, FibConfig, FibNextHop};
+use fib::{Fib, FibChange, FibConfig, Gateway};
 
-fn install(prefix: &str, hops: Vec<FibNextHop>) -> FibChange {
+fn install(prefix: &str, hops: Vec<Gateway>) -> FibChange {
     FibChange::Install {
         prefix: net(prefix),
         next_hops: hops.into(),
@@ -234,10 +234,7 @@ async fn per_route_errors_body(nh: bool) {
         install("198.51.100.0/24", vec![ll("fe80::1", v0)]),
         install(
             "192.0.2.0/24",
-            vec![FibNextHop {
-                gateway: "10.99.0.1".parse().unwrap(),
-                ifindex: None,
-            }],
+            vec![Gateway::new("10.99.0.1".parse().unwrap(), None).unwrap()],
         ),
         install("203.0.113.0/24", vec![ll("fe80::1", v0)]),
         install("2001:db8::/32", vec![ll("192.0.2.1", v0)]),
@@ -269,10 +266,7 @@ async fn restart_reconcile_body(nh: bool) {
     let v0 = ns.ifindex("veth0");
     ns.ip("-6 addr add 2001:db8:ff::1/64 dev veth0 nodad");
     // A global gateway without interface: the kernel resolves one.
-    let global = FibNextHop {
-        gateway: "2001:db8:ff::2".parse().unwrap(),
-        ifindex: None,
-    };
+    let global = Gateway::new("2001:db8:ff::2".parse().unwrap(), None).unwrap();
     let cfg = FibConfig {
         stale_timeout: Duration::from_secs(3600),
         ..ns.config()
@@ -415,7 +409,7 @@ async fn hundred_thousand_cycle_body(nh: bool) {
     let prefixes = common::real_v4_prefixes(100_000);
     assert_eq!(prefixes.len(), 100_000);
     let fib = Fib::start(ns.config()).await.unwrap();
-    let hop: fib::FibHops = vec![ll("fe80::1", v0)].into();
+    let hop: fib::NextHopSet = vec![ll("fe80::1", v0)].into();
     for chunk in prefixes.chunks(1000) {
         let ch = chunk
             .iter()

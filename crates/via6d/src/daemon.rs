@@ -1,7 +1,6 @@
 //! Wiring: the speaker, the FIB sync, the control socket, the metrics
 //! listener and the signals. Data flows one way: speaker -> FIB.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -87,46 +86,18 @@ pub fn warnings(config: &Config) -> Vec<String> {
 /// Capacity of the RIB -> FIB sync channel, in chunks of changes.
 const FIB_EVENTS: usize = 16;
 
-/// Most next-hop sets remembered by [`HopCache`] before it starts over.
-const HOP_CACHE_MAX: usize = 4096;
-
-/// RIB next-hop sets already turned into FIB ones, by the address of the
-/// RIB's shared set (held here, so the address stays unique): a full table
-/// converts its one or two sets once instead of once per route.
-#[derive(Default)]
-struct HopCache(HashMap<usize, (bgp::NextHopSet, fib::FibHops)>);
-
-impl HopCache {
-    fn get(&mut self, hops: &bgp::NextHopSet) -> fib::FibHops {
-        let key = hops.as_ptr() as usize;
-        if let Some((_, f)) = self.0.get(&key) {
-            return f.clone();
-        }
-        if self.0.len() >= HOP_CACHE_MAX {
-            self.0.clear();
-        }
-        let f: fib::FibHops = hops
-            .iter()
-            .map(|n| fib::FibNextHop {
-                gateway: n.gateway,
-                ifindex: n.ifindex,
-            })
-            .collect();
-        self.0.insert(key, (hops.clone(), f.clone()));
-        f
-    }
-}
-
-/// Turns RIB next hops into kernel gateways; the two types are kept apart
-/// so that `bgp` does not depend on `fib`.
-fn to_fib_changes(changes: Vec<bgp::RouteChange>, cache: &mut HopCache) -> Vec<fib::FibChange> {
+/// RIB changes as FIB changes: the same prefixes and the same shared
+/// next-hop sets (`bgp` and `fib` both use `nexthop::NextHopSet`), so
+/// this moves fields and copies no set; `bgp` still does not depend on
+/// `fib`. The two enums have the same layout, so the standard library
+/// collects in place: the vector's allocation is reused too.
+fn to_fib_changes(changes: Vec<bgp::RouteChange>) -> Vec<fib::FibChange> {
     changes
         .into_iter()
         .map(|c| match c {
-            bgp::RouteChange::Install { prefix, next_hops } => fib::FibChange::Install {
-                prefix,
-                next_hops: cache.get(&next_hops),
-            },
+            bgp::RouteChange::Install { prefix, next_hops } => {
+                fib::FibChange::Install { prefix, next_hops }
+            }
             bgp::RouteChange::Remove { prefix } => fib::FibChange::Remove { prefix },
         })
         .collect()
@@ -136,12 +107,11 @@ fn to_fib_changes(changes: Vec<bgp::RouteChange>, cache: &mut HopCache) -> Vec<f
 /// `fib::QUEUE_CHANGES` changes queued, and the RIB feels that through the
 /// bounded channel: back-pressure instead of a table-sized queue.
 async fn sync_fib(mut fib_rx: mpsc::Receiver<bgp::FibEvent>, fib: Option<fib::Fib>) {
-    let mut cache = HopCache::default();
     while let Some(event) = fib_rx.recv().await {
         let Some(fib) = &fib else { continue };
         match event {
             bgp::FibEvent::Changes(changes) => {
-                if let Err(e) = fib.apply(to_fib_changes(changes, &mut cache)).await {
+                if let Err(e) = fib.apply(to_fib_changes(changes)).await {
                     error!(error = %e, "FIB update failed");
                 }
             }
@@ -564,31 +534,26 @@ async fn answer(parts: &Parts, request: Request) -> ReplyBody {
 mod tests {
     use super::*;
 
+    /// The RIB's shared set reaches the FIB as it is: the same
+    /// allocation, so the FIB's pointer fast path sees a repeated set.
     #[test]
-    fn a_shared_rib_set_becomes_one_shared_fib_set() {
-        let hop = |s: &str| bgp::RouteNextHop {
-            gateway: s.parse().unwrap(),
-            ifindex: Some(3),
-        };
+    fn a_shared_rib_set_reaches_the_fib_as_it_is() {
+        let hop = |s: &str| bgp::Gateway::on_link(s.parse().unwrap(), 3);
         let a: bgp::NextHopSet = vec![hop("fe80::1")].into();
         let b: bgp::NextHopSet = vec![hop("fe80::1"), hop("fe80::2")].into();
         let change = |p: &str, h: &bgp::NextHopSet| bgp::RouteChange::Install {
             prefix: p.parse().unwrap(),
             next_hops: h.clone(),
         };
-        let mut cache = HopCache::default();
-        let out = to_fib_changes(
-            vec![
-                change("10.0.0.0/24", &a),
-                change("10.0.1.0/24", &a),
-                change("10.0.2.0/24", &b),
-                bgp::RouteChange::Remove {
-                    prefix: "10.0.3.0/24".parse().unwrap(),
-                },
-            ],
-            &mut cache,
-        );
-        let hops: Vec<&fib::FibHops> = out
+        let out = to_fib_changes(vec![
+            change("10.0.0.0/24", &a),
+            change("10.0.1.0/24", &a),
+            change("10.0.2.0/24", &b),
+            bgp::RouteChange::Remove {
+                prefix: "10.0.3.0/24".parse().unwrap(),
+            },
+        ]);
+        let hops: Vec<&fib::NextHopSet> = out
             .iter()
             .filter_map(|c| match c {
                 fib::FibChange::Install { next_hops, .. } => Some(next_hops),
@@ -596,18 +561,18 @@ mod tests {
             })
             .collect();
         assert_eq!(hops.len(), 3);
-        assert!(Arc::ptr_eq(hops[0], hops[1]));
-        assert_eq!(hops[2].len(), 2);
-        assert_eq!(
-            hops[2][1].gateway,
-            "fe80::2".parse::<std::net::IpAddr>().unwrap()
-        );
-        assert_eq!(hops[0][0].ifindex, Some(3));
+        assert!(Arc::ptr_eq(hops[0], &a));
+        assert!(Arc::ptr_eq(hops[1], &a));
+        assert!(Arc::ptr_eq(hops[2], &b));
         assert_eq!(
             out[3],
             fib::FibChange::Remove {
                 prefix: "10.0.3.0/24".parse().unwrap()
             }
+        );
+        assert_eq!(
+            std::mem::size_of::<bgp::RouteChange>(),
+            std::mem::size_of::<fib::FibChange>()
         );
     }
 }

@@ -11,15 +11,15 @@ use super::table::{Path, PathState};
 use super::{Peer, DEFAULT_LOCAL_PREF};
 use crate::attrs::Attrs;
 use crate::config::SpeakerConfig;
-use crate::events::{RouteChange, RouteNextHop};
+use crate::events::{Gateway, RouteChange};
 use crate::store::{Id, Store};
 
 /// What the FIB has for one prefix, computed from the multipath set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FibView {
     None,
-    One(RouteNextHop),
-    Many(Vec<RouteNextHop>),
+    One(Gateway),
+    Many(Vec<Gateway>),
 }
 
 impl FibView {
@@ -50,7 +50,7 @@ pub(crate) struct Ctx<'a> {
     relax: bool,
     /// The resolved next hop of the path being inserted (peer slot,
     /// pre-policy id): saves resolving it again for the FIB view.
-    hint: Option<(u16, Id, RouteNextHop)>,
+    hint: Option<(u16, Id, Gateway)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -61,7 +61,7 @@ impl<'a> Ctx<'a> {
         nexthops: &'a Store<NextHop>,
         peers: &'a [Option<Peer>],
         config: &SpeakerConfig,
-        hint: Option<(u16, Id, RouteNextHop)>,
+        hint: Option<(u16, Id, Gateway)>,
     ) -> Ctx<'a> {
         Ctx {
             attrs,
@@ -79,7 +79,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn peer(&self, slot: u16) -> Option<&Peer> {
         self.peers.get(slot as usize).and_then(Option::as_ref)
     }
-    pub(crate) fn next_hop(&self, p: &Path) -> Option<RouteNextHop> {
+    pub(crate) fn next_hop(&self, p: &Path) -> Option<Gateway> {
         if let Some((peer, pre, r)) = self.hint {
             if p.peer == peer && p.pre == pre {
                 return Some(r);
@@ -96,8 +96,7 @@ impl<'a> Ctx<'a> {
             [] => FibView::None,
             [one] => self.next_hop(one).map_or(FibView::None, FibView::One),
             many => {
-                let mut v: Vec<RouteNextHop> =
-                    many.iter().filter_map(|p| self.next_hop(p)).collect();
+                let mut v: Vec<Gateway> = many.iter().filter_map(|p| self.next_hop(p)).collect();
                 v.sort_unstable();
                 v.dedup();
                 match v.len() {

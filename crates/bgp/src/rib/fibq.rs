@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hashbrown::{HashMap, HashSet};
 use ipnet::IpNet;
 
-use crate::events::{NextHopSet, RouteChange, RouteNextHop};
+use crate::events::{Gateway, NextHopSet, RouteChange};
 
 /// Interned next-hop sets. A set stays while a change or the FIB sync
 /// still holds it; unused ones are dropped as the store grows.
@@ -28,7 +28,7 @@ const PRUNE_MIN: usize = 1024;
 
 impl HopSets {
     /// The shared set equal to `hops` (sorted, no duplicates).
-    pub(crate) fn intern(&mut self, hops: &[RouteNextHop]) -> NextHopSet {
+    pub(crate) fn intern(&mut self, hops: &[Gateway]) -> NextHopSet {
         if let Some(l) = &self.last {
             if **l == *hops {
                 return l.clone();
@@ -138,20 +138,9 @@ impl FibQueue {
 mod tests {
     use super::*;
 
-    fn hop(i: u8) -> RouteNextHop {
-        RouteNextHop {
-            gateway: std::net::IpAddr::V6(std::net::Ipv6Addr::new(
-                0xfe80,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                i.into(),
-            )),
-            ifindex: Some(7),
-        }
+    fn hop(i: u8) -> Gateway {
+        let a = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i.into());
+        Gateway::on_link(a.into(), 7)
     }
 
     fn install(p: &str, hops: NextHopSet) -> RouteChange {
@@ -173,10 +162,7 @@ mod tests {
         for i in 0..=PRUNE_MIN {
             h.intern(&[
                 hop(1),
-                RouteNextHop {
-                    gateway: std::net::IpAddr::V4(std::net::Ipv4Addr::from(i as u32)),
-                    ifindex: None,
-                },
+                Gateway::new(std::net::Ipv4Addr::from(i as u32).into(), None).unwrap(),
             ]);
         }
         // The clean-up ran once the store reached PRUNE_MIN: only the set

@@ -45,7 +45,7 @@ use wire::{Family, NextHop, Update};
 
 use crate::attrs::Attrs;
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
-use crate::events::{self, EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
+use crate::events::{self, EstablishedSession, Gateway, PeerId, PeerOutput, RouteChange};
 use crate::policy::{self, Direction, Verdict};
 use crate::store::{Id, Store};
 
@@ -240,7 +240,7 @@ impl Rib {
     /// The decision context and the tables it decides on, borrowed apart:
     /// an entry of `tables` changes while the stores and peers are read.
     /// `hint`: the path being inserted and its resolved next hop, if any.
-    fn decision_parts(&mut self, hint: Option<(u16, Id, RouteNextHop)>) -> (Ctx<'_>, &mut Tables) {
+    fn decision_parts(&mut self, hint: Option<(u16, Id, Gateway)>) -> (Ctx<'_>, &mut Tables) {
         let ctx = Ctx::new(&self.attrs, &self.nexthops, &self.peers, &self.config, hint);
         (ctx, &mut self.tables)
     }
@@ -485,7 +485,7 @@ impl Rib {
         &mut self,
         prefix: P,
         path: Path,
-        resolved: Option<RouteNextHop>,
+        resolved: Option<Gateway>,
         stale: &[u16],
     ) {
         let mut released: [Id; 2] = [NO_ATTRS; 2];

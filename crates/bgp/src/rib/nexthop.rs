@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use wire::NextHop;
 
 use super::table::PathState;
-use crate::events::{EstablishedSession, RouteNextHop};
+use crate::events::{EstablishedSession, Gateway, GatewayError};
 
 /// The interface a global next hop must be reached over: on a single-hop
 /// eBGP session, the session's own (the kernel then refuses a gateway that
@@ -24,10 +24,7 @@ fn direct_interface(session: &EstablishedSession) -> Option<u32> {
 /// on the wire"): a link-local half belongs to the session's interface and
 /// is preferred on eBGP sessions that have one; `::`, multicast and our
 /// own addresses are never installed.
-pub fn resolve_next_hop(
-    nh: &NextHop,
-    session: &EstablishedSession,
-) -> Result<RouteNextHop, PathState> {
+pub fn resolve_next_hop(nh: &NextHop, session: &EstablishedSession) -> Result<Gateway, PathState> {
     let own = |a: IpAddr| {
         a == session.local_address
             || session.local_ipv4.map(IpAddr::V4) == Some(a)
@@ -43,10 +40,8 @@ pub fn resolve_next_hop(
             } else if own(IpAddr::V4(a)) {
                 Err(PathState::NextHopSelf)
             } else {
-                Ok(RouteNextHop {
-                    gateway: IpAddr::V4(a),
-                    ifindex: direct_interface(session),
-                })
+                // Never link-local (only IPv6 is), so never refused.
+                Gateway::new(IpAddr::V4(a), direct_interface(session)).map_err(unusable)
             }
         }
         NextHop::V6(v6) => {
@@ -68,22 +63,22 @@ pub fn resolve_next_hop(
                     return Err(PathState::NextHopSelf);
                 }
             }
-            match (global, ll, session.ifindex) {
-                (Some(_), Some(l), Some(ix)) if session.ebgp => Ok(RouteNextHop {
-                    gateway: IpAddr::V6(l),
-                    ifindex: Some(ix),
-                }),
-                (Some(g), _, _) => Ok(RouteNextHop {
-                    gateway: IpAddr::V6(g),
-                    ifindex: direct_interface(session),
-                }),
-                (None, Some(l), Some(ix)) => Ok(RouteNextHop {
-                    gateway: IpAddr::V6(l),
-                    ifindex: Some(ix),
-                }),
-                (None, Some(_), None) => Err(PathState::NextHopLinkLocalNoInterface),
-                (None, None, _) => Err(PathState::NextHopUnspecified),
-            }
+            let (addr, ifindex) = match (global, ll, session.ifindex) {
+                (Some(_), Some(l), Some(ix)) if session.ebgp => (l, Some(ix)),
+                (Some(g), _, _) => (g, direct_interface(session)),
+                (None, Some(l), ix) => (l, ix),
+                (None, None, _) => return Err(PathState::NextHopUnspecified),
+            };
+            // A link-local half without the session's interface is the
+            // constructor's refusal.
+            Gateway::new(IpAddr::V6(addr), ifindex).map_err(unusable)
         }
+    }
+}
+
+/// Why a gateway the constructor refused cannot be installed.
+fn unusable(e: GatewayError) -> PathState {
+    match e {
+        GatewayError::LinkLocalWithoutInterface(_) => PathState::NextHopLinkLocalNoInterface,
     }
 }

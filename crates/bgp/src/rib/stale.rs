@@ -353,7 +353,7 @@ mod tests {
             .iter()
             .filter_map(|c| match c {
                 RouteChange::Install { prefix, next_hops } => {
-                    Some(format!("{prefix} {}", next_hops[0].gateway))
+                    Some(format!("{prefix} {}", next_hops[0].ip()))
                 }
                 RouteChange::Remove { .. } => None,
             })
@@ -504,7 +504,7 @@ mod tests {
         let installed: Vec<_> = ch
             .iter()
             .filter_map(|c| match c {
-                RouteChange::Install { prefix, next_hops } => Some((prefix, next_hops[0].gateway)),
+                RouteChange::Install { prefix, next_hops } => Some((prefix, next_hops[0].ip())),
                 RouteChange::Remove { .. } => None,
             })
             .collect();
@@ -547,7 +547,7 @@ mod tests {
         let ch = settle(&mut rib);
         assert!(
             matches!(&ch[..], [RouteChange::Install { next_hops, .. }]
-                if next_hops[0].gateway == "fe80::2".parse::<std::net::IpAddr>().unwrap()),
+                if next_hops[0].ip() == "fe80::2".parse::<std::net::IpAddr>().unwrap()),
             "{ch:?}"
         );
     }

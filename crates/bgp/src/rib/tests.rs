@@ -10,7 +10,7 @@ use wire::{
 
 use super::*;
 use crate::config::{NeighborConfig, PolicyRef, SpeakerConfig};
-use crate::events::{EstablishedSession, PeerId, PeerOutput, RouteChange, RouteNextHop};
+use crate::events::{EstablishedSession, Gateway, PeerId, PeerOutput, RouteChange};
 
 pub(crate) const OUR_AS: u32 = 65000;
 
@@ -119,7 +119,7 @@ pub(crate) fn ll_nh(s: &str) -> MpNextHop {
     MpNextHop::V6Pair(Ipv6Addr::UNSPECIFIED, ll(s))
 }
 
-fn installed(changes: &[RouteChange], prefix: &str) -> Option<Vec<RouteNextHop>> {
+fn installed(changes: &[RouteChange], prefix: &str) -> Option<Vec<Gateway>> {
     changes.iter().rev().find_map(|c| match c {
         RouteChange::Install {
             prefix: p,
@@ -129,11 +129,8 @@ fn installed(changes: &[RouteChange], prefix: &str) -> Option<Vec<RouteNextHop>>
     })
 }
 
-fn gw(s: &str, ifindex: Option<u32>) -> RouteNextHop {
-    RouteNextHop {
-        gateway: s.parse().unwrap(),
-        ifindex,
-    }
+fn gw(s: &str, ifindex: Option<u32>) -> Gateway {
+    Gateway::new(s.parse().unwrap(), ifindex).unwrap()
 }
 
 fn status<'a>(routes: &'a [RouteStatus], prefix: &str) -> Vec<&'a RouteStatus> {
@@ -950,7 +947,7 @@ fn routes_filter_by_prefix_peer_and_limit() {
 }
 
 /// Applies FIB changes to a model of the kernel table.
-fn apply(fib: &mut std::collections::BTreeMap<IpNet, Vec<RouteNextHop>>, ch: Vec<RouteChange>) {
+fn apply(fib: &mut std::collections::BTreeMap<IpNet, Vec<Gateway>>, ch: Vec<RouteChange>) {
     for c in ch {
         match c {
             RouteChange::Install { prefix, next_hops } => {

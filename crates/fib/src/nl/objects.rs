@@ -10,7 +10,7 @@ use netlink_packet_route::link::{LinkFlags, LinkHeader, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::*;
-use crate::FibNextHop;
+use crate::Gateway;
 
 /// Link from an RTM_NEWLINK/RTM_DELLINK payload: (ifindex, flags). Only
 /// the header is read: the state is all the FIB follows, and a link
@@ -101,9 +101,9 @@ pub fn addr_request(add: bool, ifindex: u32, a: Ipv4Addr) -> MsgBuf {
 }
 
 /// Create (exclusively) a single-gateway nexthop object.
-pub fn nexthop_request(id: u32, protocol: u8, hop: &FibNextHop) -> MsgBuf {
+pub fn nexthop_request(id: u32, protocol: u8, hop: &Gateway) -> MsgBuf {
     let mut b = MsgBuf::with_capacity(64);
-    let family = if hop.gateway.is_ipv4() {
+    let family = if hop.ip().is_ipv4() {
         AF_INET
     } else {
         AF_INET6
@@ -111,11 +111,11 @@ pub fn nexthop_request(id: u32, protocol: u8, hop: &FibNextHop) -> MsgBuf {
     b.begin(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, 0);
     b.put(&[family, RT_SCOPE_UNIVERSE, protocol, 0, 0, 0, 0, 0]);
     b.attr_u32(NHA_ID, id);
-    match hop.gateway {
+    match hop.ip() {
         IpAddr::V4(a) => b.attr(NHA_GATEWAY, &a.octets()),
         IpAddr::V6(a) => b.attr(NHA_GATEWAY, &a.octets()),
     }
-    if let Some(ix) = hop.ifindex {
+    if let Some(ix) = hop.ifindex() {
         b.attr_u32(NHA_OIF, ix);
     }
     b.end();
@@ -134,7 +134,7 @@ pub fn nexthop_dump_request() -> MsgBuf {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NhKind {
     /// One gateway (and interface).
-    Single(FibNextHop),
+    Single(Gateway),
     /// A multipath group of these member ids.
     Group(Vec<u32>),
     /// Blackhole, FDB, resilient group, ...: never ours to use.
@@ -178,10 +178,9 @@ pub fn parse_nexthop(payload: &[u8]) -> Option<(u32, u8, NhKind)> {
     }
     let kind = match (other, group, gw) {
         (false, Some(m), _) => NhKind::Group(m),
-        (false, None, Some(g)) => NhKind::Single(FibNextHop {
-            gateway: g,
-            ifindex: oif,
-        }),
+        // A gateway the kernel would not have (link-local without a
+        // device) is nothing we can use either.
+        (false, None, Some(g)) => super::kernel_hop(g, oif).map_or(NhKind::Other, NhKind::Single),
         _ => NhKind::Other,
     };
     Some((id?, protocol, kind))

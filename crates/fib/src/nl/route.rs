@@ -11,7 +11,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::*;
-use crate::FibNextHop;
+use crate::Gateway;
 
 /// Which kind of route request to encode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,22 +52,18 @@ pub enum HopError {
     NoNextHop,
     #[error("IPv6 prefix with IPv4 gateway {0} is not supported")]
     V4GatewayForV6(IpAddr),
-    /// The kernel would take it without one and pick no link.
-    #[error("link-local gateway {0} needs an interface")]
-    LinkLocalWithoutInterface(IpAddr),
 }
 
-/// Whether a route with these hops can be encoded at all.
-pub fn check_route(prefix: &IpNet, hops: &[FibNextHop]) -> Result<(), HopError> {
+/// Whether a route with these hops can be encoded at all. A link-local
+/// gateway always has its interface ([`Gateway::new`] refuses one
+/// without), so that needs no check here.
+pub fn check_route(prefix: &IpNet, hops: &[Gateway]) -> Result<(), HopError> {
     if hops.is_empty() {
         return Err(HopError::NoNextHop);
     }
     for h in hops {
-        if matches!(prefix, IpNet::V6(_)) && h.gateway.is_ipv4() {
-            return Err(HopError::V4GatewayForV6(h.gateway));
-        }
-        if h.ifindex.is_none() && matches!(h.gateway, IpAddr::V6(g) if g.is_unicast_link_local()) {
-            return Err(HopError::LinkLocalWithoutInterface(h.gateway));
+        if matches!(prefix, IpNet::V6(_)) && h.ip().is_ipv4() {
+            return Err(HopError::V4GatewayForV6(h.ip()));
         }
     }
     Ok(())
@@ -97,7 +93,7 @@ pub fn put_route(
     seq: u32,
     p: &RouteParams,
     prefix: &IpNet,
-    hops: &[FibNextHop],
+    hops: &[Gateway],
     nh_id: Option<u32>,
 ) {
     let (ty, flags) = match op {
@@ -146,8 +142,8 @@ pub fn put_route(
     if let Some(id) = nh_id {
         b.attr_u32(RTA_NH_ID, id);
     } else if let [h] = hops {
-        put_gateway(b, v4, &h.gateway);
-        if let Some(ix) = h.ifindex {
+        put_gateway(b, v4, &h.ip());
+        if let Some(ix) = h.ifindex() {
             b.attr_u32(RTA_OIF, ix);
         }
     } else {
@@ -159,8 +155,8 @@ pub fn put_route(
             b.buf.push(0);
             b.buf.push(0);
             b.buf
-                .extend_from_slice(&(h.ifindex.unwrap_or(0) as i32).to_ne_bytes());
-            put_gateway(b, v4, &h.gateway);
+                .extend_from_slice(&(h.ifindex().unwrap_or(0) as i32).to_ne_bytes());
+            put_gateway(b, v4, &h.ip());
             let len = (b.buf.len() - at) as u16;
             b.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
         }
@@ -178,7 +174,7 @@ pub fn put_route_typed(
     seq: u32,
     p: &RouteParams,
     prefix: &IpNet,
-    hops: &[FibNextHop],
+    hops: &[Gateway],
     nh_id: Option<u32>,
 ) {
     let v4 = matches!(prefix, IpNet::V4(_));
@@ -214,8 +210,8 @@ pub fn put_route_typed(
         if let Some(id) = nh_id {
             a.push(RouteAttribute::NhId(id));
         } else if let [h] = hops {
-            a.push(gw(&h.gateway));
-            if let Some(ix) = h.ifindex {
+            a.push(gw(&h.ip()));
+            if let Some(ix) = h.ifindex() {
                 a.push(RouteAttribute::Oif(ix));
             }
         } else {
@@ -223,8 +219,8 @@ pub fn put_route_typed(
                 .iter()
                 .map(|h| {
                     let mut nh = RouteNextHop::default();
-                    nh.interface_index = h.ifindex.unwrap_or(0);
-                    nh.attributes.push(gw(&h.gateway));
+                    nh.interface_index = h.ifindex().unwrap_or(0);
+                    nh.attributes.push(gw(&h.ip()));
                     nh
                 })
                 .collect();
@@ -251,7 +247,7 @@ pub struct KernelRoute {
     pub rtype: u8,
     pub metric: u32,
     pub prefsrc: Option<IpAddr>,
-    pub hops: Vec<FibNextHop>,
+    pub hops: Vec<Gateway>,
     pub nh_id: Option<u32>,
 }
 
@@ -299,6 +295,13 @@ fn gateway_of(attrs: &[RouteAttribute]) -> Option<IpAddr> {
     gw
 }
 
+/// A gateway the kernel reports. The kernel refuses a link-local gateway
+/// without a device, so it never reports one; were it to, the hop is
+/// left out, which makes the route differ from any we want.
+pub(super) fn kernel_hop(addr: IpAddr, ifindex: Option<u32>) -> Option<Gateway> {
+    Gateway::new(addr, ifindex).ok()
+}
+
 /// What the FIB keeps of a parsed route message.
 pub fn kernel_route(m: &RouteMessage) -> Option<KernelRoute> {
     let h = &m.header;
@@ -321,10 +324,7 @@ pub fn kernel_route(m: &RouteMessage) -> Option<KernelRoute> {
                 for nh in mp {
                     if let Some(g) = gateway_of(&nh.attributes) {
                         let ix = nh.interface_index;
-                        hops.push(FibNextHop {
-                            gateway: g,
-                            ifindex: (ix != 0).then_some(ix),
-                        });
+                        hops.extend(kernel_hop(g, (ix != 0).then_some(ix)));
                     }
                 }
             }
@@ -332,10 +332,7 @@ pub fn kernel_route(m: &RouteMessage) -> Option<KernelRoute> {
         }
     }
     if let Some(g) = gateway_of(&m.attributes) {
-        hops.push(FibNextHop {
-            gateway: g,
-            ifindex: oif,
-        });
+        hops.extend(kernel_hop(g, oif));
     }
     hops.sort();
     let len = h.destination_prefix_length;

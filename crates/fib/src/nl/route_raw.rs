@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::*;
-use crate::FibNextHop;
 
 fn addr_from(family: u8, b: &[u8]) -> Option<IpAddr> {
     match family {
@@ -72,10 +71,7 @@ pub fn parse_route_raw(payload: &[u8]) -> Option<KernelRoute> {
                         }
                     }
                     if let Some(g) = hgw {
-                        hops.push(FibNextHop {
-                            gateway: g,
-                            ifindex: (ifindex != 0).then_some(ifindex),
-                        });
+                        hops.extend(kernel_hop(g, (ifindex != 0).then_some(ifindex)));
                     }
                     rest = rest.get(align(len)..).unwrap_or(&[]);
                 }
@@ -84,10 +80,7 @@ pub fn parse_route_raw(payload: &[u8]) -> Option<KernelRoute> {
         }
     }
     if let Some(g) = gw {
-        hops.push(FibNextHop {
-            gateway: g,
-            ifindex: oif,
-        });
+        hops.extend(kernel_hop(g, oif));
     }
     hops.sort();
     let prefix = match (family, dst) {

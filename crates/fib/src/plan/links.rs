@@ -95,7 +95,7 @@ impl Planner {
 
     /// Our nexthop object (or group) for `hops` was deleted, and with it
     /// every route using it: those are written again if still wanted.
-    pub fn set_gone(&mut self, hops: &[crate::FibNextHop]) {
+    pub fn set_gone(&mut self, hops: &[crate::Gateway]) {
         let Some(set) = self.hopsets.id_of(hops) else {
             return;
         };

@@ -167,7 +167,7 @@ fn all_hops_down(hopsets: &HopSets, links_down: &HashSet<u32>, h: HopSetId) -> b
     !hops.is_empty()
         && hops
             .iter()
-            .all(|x| x.ifindex.is_some_and(|ix| links_down.contains(&ix)))
+            .all(|x| x.ifindex().is_some_and(|ix| links_down.contains(&ix)))
 }
 
 pub(crate) struct Planner {

@@ -10,16 +10,16 @@ use super::{mark_dirty, set_kernel, set_problem, Kernel, Planner, Problem, Route
 use crate::hopsets::{HopSetId, UNKNOWN};
 use crate::nl::{self, KernelRoute};
 use crate::routes::FastHash;
-use crate::FibNextHop;
+use crate::Gateway;
 
 /// The hops of one of our current nexthop objects or groups, by id
 /// (the executor knows them).
 pub(crate) trait NhLookup {
-    fn hops_of(&self, id: u32) -> Option<Vec<FibNextHop>>;
+    fn hops_of(&self, id: u32) -> Option<Vec<Gateway>>;
 }
 
-impl<F: Fn(u32) -> Option<Vec<FibNextHop>>> NhLookup for F {
-    fn hops_of(&self, id: u32) -> Option<Vec<FibNextHop>> {
+impl<F: Fn(u32) -> Option<Vec<Gateway>>> NhLookup for F {
+    fn hops_of(&self, id: u32) -> Option<Vec<Gateway>> {
         self(id)
     }
 }
@@ -34,10 +34,8 @@ pub(crate) fn describe(r: &KernelRoute) -> String {
         s.push_str(&format!(" nhid {id}"));
     }
     for h in &r.hops {
-        s.push_str(&format!(" via {}", h.gateway));
-        if let Some(ix) = h.ifindex {
-            s.push_str(&format!(" dev {ix}"));
-        }
+        // `ADDRESS dev N`, as `ip route` writes a gateway.
+        s.push_str(&format!(" via {h}"));
     }
     s
 }

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::nl::{KernelRoute, RouteOp, RouteParams, RTN_UNICAST};
-use crate::{FibChange, FibHops, FibNextHop};
+use crate::{FibChange, Gateway, NextHopSet};
 
 const PARAMS: RouteParams = RouteParams {
     table: 254,
@@ -21,15 +21,12 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn hop(gw: &str, ix: u32) -> FibNextHop {
-    FibNextHop {
-        gateway: gw.parse().unwrap(),
-        ifindex: Some(ix),
-    }
+fn hop(gw: &str, ix: u32) -> Gateway {
+    Gateway::on_link(gw.parse().unwrap(), ix)
 }
 
-fn install(p: &str, hops: &[FibNextHop]) -> FibChange {
-    let next_hops: FibHops = hops.into();
+fn install(p: &str, hops: &[Gateway]) -> FibChange {
+    let next_hops: NextHopSet = hops.into();
     FibChange::Install {
         prefix: net(p),
         next_hops,
@@ -40,7 +37,7 @@ fn remove(p: &str) -> FibChange {
     FibChange::Remove { prefix: net(p) }
 }
 
-fn kroute(p: &str, protocol: u8, hops: &[FibNextHop]) -> KernelRoute {
+fn kroute(p: &str, protocol: u8, hops: &[Gateway]) -> KernelRoute {
     KernelRoute {
         prefix: net(p),
         table: 254,
@@ -61,7 +58,7 @@ fn refusal(text: &str) -> Failure {
     })
 }
 
-fn no_objects(_: u32) -> Option<Vec<FibNextHop>> {
+fn no_objects(_: u32) -> Option<Vec<Gateway>> {
     None
 }
 
@@ -259,14 +256,10 @@ fn our_protocol_in_the_way_is_adopted() {
 #[test]
 fn refused_before_the_kernel() {
     let mut p = Planner::new(PARAMS, Some(1), HashSet::new());
-    let no_if = FibNextHop {
-        gateway: "fe80::1".parse().unwrap(),
-        ifindex: None,
-    };
     p.apply(vec![
         install("10.0.0.0/24", &[hop("fe80::1", 2)]),
         install("10.0.1.0/24", &[hop("fe80::1", 2)]),
-        install("10.0.2.0/24", &[no_if]),
+        install("2001:db8::/32", &[hop("192.0.2.1", 2)]),
     ]);
     assert_eq!(run(&mut p).len(), 1);
     let st = p.status();
@@ -274,7 +267,7 @@ fn refused_before_the_kernel() {
     assert_eq!(st.failed_count, 2);
     assert!(errors.contains(&"max-routes 1 reached"), "{errors:?}");
     assert!(
-        errors.contains(&"link-local gateway fe80::1 needs an interface"),
+        errors.contains(&"IPv6 prefix with IPv4 gateway 192.0.2.1 is not supported"),
         "{errors:?}"
     );
 }

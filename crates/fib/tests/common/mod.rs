@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use fib::{FibConfig, FibNextHop};
+use fib::{FibConfig, Gateway};
 use ipnet::IpNet;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -133,11 +133,8 @@ pub fn strip_nhid(s: &str) -> String {
     out
 }
 
-pub fn ll(gw: &str, ifindex: u32) -> FibNextHop {
-    FibNextHop {
-        gateway: gw.parse().expect("gateway"),
-        ifindex: Some(ifindex),
-    }
+pub fn ll(gw: &str, ifindex: u32) -> Gateway {
+    Gateway::on_link(gw.parse().expect("gateway"), ifindex)
 }
 
 pub fn net(s: &str) -> IpNet {

@@ -229,8 +229,8 @@ impl From<bgp::WatchEvent> for WatchEventRow {
                 next_hops: next_hops
                     .into_iter()
                     .map(|h| HopRow {
-                        gateway: h.gateway,
-                        interface: h.ifindex.and_then(interface_name),
+                        gateway: h.ip(),
+                        interface: h.ifindex().and_then(interface_name),
                     })
                     .collect(),
             },

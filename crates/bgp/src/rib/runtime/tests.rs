@@ -262,13 +262,7 @@ fn watchers_see_runtime_and_learned_route_events() {
         prefix: net(p),
         change,
         origin,
-        next_hops: vec![
-            crate::events::RouteNextHop {
-                gateway: "fe80::1".parse().unwrap(),
-                ifindex: Some(7),
-            };
-            hops
-        ],
+        next_hops: vec![crate::events::Gateway::on_link("fe80::1".parse().unwrap(), 7); hops],
     };
     assert_eq!(
         got,
