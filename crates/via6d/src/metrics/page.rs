@@ -1,8 +1,7 @@
-//! Prometheus metrics over plain HTTP (`GET /metrics`). Names follow the
-//! `bgp_peer_*` style GoBGP and bird_exporter users know, under `via6_`;
-//! the exposition is `prometheus-client`'s.
-
-use std::sync::Arc;
+//! The metrics page: names follow the `bgp_peer_*` style GoBGP and
+//! bird_exporter users know, under `via6_`; the exposition is
+//! `prometheus-client`'s, the values the typed status the control socket
+//! serves.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,68 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
 use crate::daemon::Parts;
-
-/// The Prometheus text format; its parsers skip the `# EOF` line
-/// prometheus-client ends the page with.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-pub async fn serve(listener: TcpListener, parts: Arc<Parts>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let parts = parts.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let Some(n) = read_head(&mut stream, &mut buf).await else {
-                return;
-            };
-            let head = String::from_utf8_lossy(buf.get(..n).unwrap_or_default());
-            let response = if head.starts_with("GET /metrics") || head.starts_with("GET / ") {
-                let body = render(&parts).await;
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-            // Close our side, then take what the client still sends: a
-            // socket closed with unread input is reset, and the client
-            // may then lose the answer.
-            let _ = stream.shutdown().await;
-            let mut rest = [0u8; 512];
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-                while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
-            })
-            .await;
-        });
-    }
-}
-
-/// Reads the request head (up to the blank line, at most `buf.len()`
-/// bytes, within 5 s); its length, or `None` when the client gave up.
-async fn read_head(stream: &mut tokio::net::TcpStream, buf: &mut [u8; 2048]) -> Option<usize> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut n = 0;
-    while n < buf.len() {
-        let free = buf.get_mut(n..)?;
-        match tokio::time::timeout_at(deadline, stream.read(free)).await {
-            Ok(Ok(0)) | Err(_) => break,
-            Ok(Ok(k)) => n += k,
-            Ok(Err(_)) => return None,
-        }
-        if buf.get(..n)?.windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    (n > 0).then_some(n)
-}
 
 /// The labels of a per-session metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,70 +20,73 @@ struct PeerLabels {
     remote_as: String,
 }
 
-/// Per-session gauges: name, help, and the field of a `neighbors` row.
-const PEER_GAUGES: [(&str, &str, &str); 5] = [
+type PeerGet = fn(&bgp::NeighborStatus) -> u64;
+
+/// Per-session gauges: name, help, value.
+const PEER_GAUGES: [(&str, &str, PeerGet); 5] = [
     (
         "via6_bgp_peer_up",
         "1 when the session is Established",
-        "up",
+        |p| u64::from(p.state == bgp::fsm::State::Established),
     ),
     (
         "via6_bgp_peer_uptime_seconds",
         "seconds since Established",
-        "uptime",
+        |p| p.uptime.unwrap_or(0),
     ),
     (
         "via6_bgp_peer_prefixes_received",
         "prefixes received from the peer",
-        "received",
+        |p| p.counts.received,
     ),
     (
         "via6_bgp_peer_prefixes_accepted",
         "prefixes accepted by import policy",
-        "accepted",
+        |p| p.counts.accepted,
     ),
     (
         "via6_bgp_peer_prefixes_advertised",
         "prefixes advertised to the peer",
-        "advertised",
+        |p| p.counts.advertised,
     ),
 ];
 
 /// Per-session counters, under their full names (see [`Total`]).
-const PEER_COUNTERS: [(&str, &str, &str); 2] = [
+const PEER_COUNTERS: [(&str, &str, PeerGet); 2] = [
     (
         "via6_bgp_peer_updates_received_total",
         "UPDATE messages received",
-        "updates_received",
+        |p| p.updates_received,
     ),
     (
         "via6_bgp_peer_updates_sent_total",
         "UPDATE messages sent",
-        "updates_sent",
+        |p| p.updates_sent,
     ),
 ];
 
-/// FIB gauges: name, field of the FIB status, help.
-const FIB_GAUGES: [(&str, &str, &str); 4] = [
+type FibGet = fn(&fib::FibStatus) -> usize;
+
+/// FIB gauges: name, help, value. The counts, not the status lists, which
+/// are capped at `fib::STATUS_LIST_MAX`.
+const FIB_GAUGES: [(&str, &str, FibGet); 4] = [
     (
         "via6_fib_routes_installed",
-        "installed",
         "routes installed in the kernel",
+        |f| f.installed,
     ),
     (
         "via6_fib_routes_pending",
-        "pending",
         "routes waiting for the kernel",
+        |f| f.pending,
     ),
-    (
-        "via6_fib_routes_failed",
-        "failed",
-        "routes the kernel refused",
-    ),
+    ("via6_fib_routes_failed", "routes the kernel refused", |f| {
+        f.failed_count
+    }),
     (
         "via6_fib_routes_foreign_conflicts",
-        "foreign",
         "prefixes held by a route via6 did not install",
+        |f| f.conflict_count,
     ),
 ];
 
@@ -180,14 +121,6 @@ fn label_escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A number of a status row: the field itself, or under `counts`.
-fn field(row: &serde_json::Value, name: &str) -> u64 {
-    row[name]
-        .as_u64()
-        .or_else(|| row["counts"][name].as_u64())
-        .unwrap_or(0)
-}
-
 fn gauge_value(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -195,17 +128,19 @@ fn gauge_value(n: u64) -> i64 {
 /// Renders every metric from the same status the control socket serves,
 /// in a registry made for this one scrape.
 pub async fn render(parts: &Parts) -> String {
-    let neighbors = serde_json::to_value(parts.speaker.neighbors().await).unwrap_or_default();
-    let peers = neighbors.as_array().cloned().unwrap_or_default();
+    let peers = parts.speaker.neighbors().await;
     let fib = match &parts.fib {
-        Some(fib) => Some(serde_json::to_value(fib.status().await).unwrap_or_default()),
+        Some(fib) => Some(fib.status().await),
         None => None,
     };
-    let bfd = match parts.bfd.get() {
-        Some(b) => b.sessions().await.unwrap_or_default(),
-        None => Vec::new(),
+    let (bfd, dropped) = match parts.bfd.get() {
+        Some(b) => (
+            b.sessions().await.unwrap_or_default(),
+            b.counters().await.ok(),
+        ),
+        None => (Vec::new(), None),
     };
-    encode_status(&peers, fib.as_ref(), &bfd)
+    encode_status(&peers, fib.as_ref(), &bfd, dropped.as_ref())
 }
 
 /// The labels of a per-BFD-session metric.
@@ -269,50 +204,78 @@ fn register_bfd(registry: &mut Registry, sessions: &[bfd::SessionInfo]) {
     }
 }
 
-fn encode_status(
-    peers: &[serde_json::Value],
-    fib: Option<&serde_json::Value>,
-    bfd: &[bfd::SessionInfo],
-) -> String {
-    let mut registry = Registry::default();
-    let labels = |p: &serde_json::Value| PeerLabels {
-        peer: label_escape(p["address"].as_str().unwrap_or_default()),
-        remote_as: label_escape(&p["remote_as"].to_string()),
+/// The labels of the BFD drop counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    reason: &'static str,
+}
+
+/// Packets the BFD sockets refused before they reached a session, by
+/// reason (RFC 5881 §5 hop limit, RFC 5880 §6.8.6 checks, no session, not
+/// from the session's peer on its interface).
+fn register_bfd_drops(registry: &mut Registry, c: &bfd::Counters) {
+    let family = Family::<DropLabels, Total>::default();
+    for (reason, n) in [
+        ("bad_ttl", c.rx_bad_ttl),
+        ("bad_packet", c.rx_bad_packet),
+        ("no_session", c.rx_no_session),
+        ("wrong_source", c.rx_wrong_source),
+    ] {
+        family
+            .get_or_create(&DropLabels { reason })
+            .0
+            .store(n, Ordering::Relaxed);
+    }
+    registry.register(
+        "via6_bfd_packets_dropped_total",
+        "BFD packets refused before reaching a session",
+        family,
+    );
+}
+
+fn register_peers(registry: &mut Registry, peers: &[bgp::NeighborStatus]) {
+    let labels = |p: &bgp::NeighborStatus| PeerLabels {
+        peer: label_escape(&p.address.to_string()),
+        remote_as: p.remote_as.to_string(),
     };
-    for (name, help, key) in PEER_GAUGES {
+    for (name, help, get) in PEER_GAUGES {
         let family = Family::<PeerLabels, Gauge>::default();
         for p in peers {
-            let value = match key {
-                "up" => u64::from(p["state"] == "Established"),
-                _ => field(p, key),
-            };
-            family.get_or_create(&labels(p)).set(gauge_value(value));
+            family.get_or_create(&labels(p)).set(gauge_value(get(p)));
         }
         registry.register(name, help, family);
     }
-    for (name, help, key) in PEER_COUNTERS {
+    for (name, help, get) in PEER_COUNTERS {
         let family = Family::<PeerLabels, Total>::default();
         for p in peers {
             family
                 .get_or_create(&labels(p))
                 .0
-                .store(field(p, key), Ordering::Relaxed);
+                .store(get(p), Ordering::Relaxed);
         }
         registry.register(name, help, family);
     }
+}
+
+fn encode_status(
+    peers: &[bgp::NeighborStatus],
+    fib: Option<&fib::FibStatus>,
+    bfd: &[bfd::SessionInfo],
+    bfd_dropped: Option<&bfd::Counters>,
+) -> String {
+    let mut registry = Registry::default();
+    register_peers(&mut registry, peers);
     if let Some(status) = fib {
-        for (name, key, help) in FIB_GAUGES {
-            let v = &status[key];
-            let n = v
-                .as_u64()
-                .or_else(|| v.as_array().map(|a| a.len() as u64))
-                .unwrap_or(0);
+        for (name, help, get) in FIB_GAUGES {
             let gauge = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
-            gauge.set(gauge_value(n));
+            gauge.set(i64::try_from(get(status)).unwrap_or(i64::MAX));
             registry.register(name, help, gauge);
         }
     }
     register_bfd(&mut registry, bfd);
+    if let Some(c) = bfd_dropped {
+        register_bfd_drops(&mut registry, c);
+    }
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
@@ -323,21 +286,49 @@ fn encode_status(
 mod tests {
     use super::*;
 
+    fn peer(address: &str, remote_as: u32, state: bgp::fsm::State) -> bgp::NeighborStatus {
+        bgp::NeighborStatus {
+            peer: bgp::PeerId(remote_as),
+            address: address.parse().unwrap(),
+            interface: None,
+            remote_as,
+            description: None,
+            state,
+            uptime: None,
+            local_address: None,
+            remote_address: None,
+            negotiated: None,
+            counts: bgp::PeerCounts::default(),
+            updates_received: 0,
+            updates_sent: 0,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+
     fn sample() -> String {
-        let peers = vec![
-            serde_json::json!({
-                "address": "fe80::1", "remote_as": 65001, "state": "Established",
-                "uptime": 42, "updates_received": 7, "updates_sent": 3,
-                "counts": {"received": 10, "accepted": 9, "advertised": 2},
-            }),
-            serde_json::json!({
-                "address": "2001:db8::\"x", "remote_as": 65002, "state": "Active",
-                "uptime": null, "updates_received": 0, "updates_sent": 0,
-                "counts": {"received": 0, "accepted": 0, "advertised": 0},
-            }),
-        ];
-        let fib = serde_json::json!({"installed": 9, "pending": 0, "failed": [], "foreign": ["10.0.0.0/8"]});
-        encode_status(&peers, Some(&fib), &[])
+        let mut up = peer("fe80::1", 65001, bgp::fsm::State::Established);
+        up.uptime = Some(42);
+        up.updates_received = 7;
+        up.updates_sent = 3;
+        up.counts.received = 10;
+        up.counts.accepted = 9;
+        up.counts.advertised = 2;
+        let peers = vec![up, peer("2001:db8::1", 65002, bgp::fsm::State::Active)];
+        // More failures and conflicts than the status lists carry: the
+        // page counts them all.
+        let fib = fib::FibStatus {
+            installed: 9,
+            failed_count: 300,
+            conflict_count: 1,
+            ..Default::default()
+        };
+        let dropped = bfd::Counters {
+            rx_wrong_source: 4,
+            rx_bad_ttl: 1,
+            ..Default::default()
+        };
+        encode_status(&peers, Some(&fib), &[], Some(&dropped))
     }
 
     #[test]
@@ -345,18 +336,27 @@ mod tests {
         let page = sample();
         for line in [
             "via6_bgp_peer_up{peer=\"fe80::1\",remote_as=\"65001\"} 1",
-            "via6_bgp_peer_up{peer=\"2001:db8::\\\"x\",remote_as=\"65002\"} 0",
+            "via6_bgp_peer_up{peer=\"2001:db8::1\",remote_as=\"65002\"} 0",
             "via6_bgp_peer_uptime_seconds{peer=\"fe80::1\",remote_as=\"65001\"} 42",
             "via6_bgp_peer_prefixes_accepted{peer=\"fe80::1\",remote_as=\"65001\"} 9",
             "via6_bgp_peer_updates_received_total{peer=\"fe80::1\",remote_as=\"65001\"} 7",
             "via6_bgp_peer_updates_sent_total{peer=\"fe80::1\",remote_as=\"65001\"} 3",
             "# TYPE via6_bgp_peer_updates_sent_total counter",
             "via6_fib_routes_installed 9",
+            "via6_fib_routes_failed 300",
             "via6_fib_routes_foreign_conflicts 1",
+            "via6_bfd_packets_dropped_total{reason=\"wrong_source\"} 4",
+            "via6_bfd_packets_dropped_total{reason=\"bad_ttl\"} 1",
+            "# TYPE via6_bfd_packets_dropped_total counter",
             "# EOF",
         ] {
             assert!(page.lines().any(|l| l == line), "no {line:?} in\n{page}");
         }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
     #[test]
