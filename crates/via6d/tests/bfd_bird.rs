@@ -6,7 +6,10 @@
 //! BIRD's BFD packets (only those: BGP keeps flowing, the link stays up)
 //! are dropped with nftables, and via6d must close the BGP session with
 //! Cease/10 and take the route out of the kernel within about a second
-//! instead of at the 90 s hold timer. Needs root, iproute2, nftables and
+//! instead of at the 90 s hold timer. Run twice: with via6d peering BIRD
+//! by its address (`fe80::2%va`), and by interface (`interface: va`,
+//! BIRD's address learnt by neighbour discovery from its Router
+//! Advertisements, `protocol radv`). Needs root, iproute2, nftables and
 //! BIRD 2; fails loudly without.
 
 #[path = "../../bfd/tests/common/mod.rs"]
@@ -22,10 +25,20 @@ use daemons::{route, via6ctl, wait_until, Procs};
 
 const PREFIX: &str = "198.51.100.0/24";
 
+/// How via6d names BIRD.
+#[derive(Clone, Copy)]
+enum Peering {
+    /// `address: fe80::2%va`
+    Address,
+    /// `interface: va`: the peer is whoever neighbour discovery finds.
+    Interface,
+}
+
 fn bird_conf() -> String {
     format!(
         "router id 192.0.2.2;\n\
          protocol device {{ scan time 2; }}\n\
+         protocol radv {{ interface \"vb\" {{ min ra interval 3; max ra interval 4; default lifetime 0; }}; }}\n\
          protocol static {{ ipv4; route {PREFIX} blackhole; }}\n\
          protocol bfd {{\n\
            interface \"vb\" {{ min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }};\n\
@@ -42,13 +55,17 @@ fn bird_conf() -> String {
     )
 }
 
-fn via6_conf(sock: &Path) -> String {
+fn via6_conf(sock: &Path, peering: Peering) -> String {
+    let neighbor = match peering {
+        Peering::Address => format!("address: \"{B_LL}%va\""),
+        Peering::Interface => "interface: va".to_string(),
+    };
     format!(
         "router-id: 192.0.2.1\n\
          asn: 65001\n\
          listen: {{ address: \"::\", port: 179 }}\n\
          neighbors:\n\
-         \x20 - address: \"{B_LL}%va\"\n\
+         \x20 - {neighbor}\n\
          \x20   remote-as: 65002\n\
          \x20   hold-time: 90\n\
          \x20   import: accept-all\n\
@@ -64,10 +81,19 @@ fn via6_conf(sock: &Path) -> String {
 
 #[test]
 fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
+    bfd_down_with(Peering::Address, "v6bfd");
+}
+
+#[test]
+fn on_interface_peering_too() {
+    bfd_down_with(Peering::Interface, "v6bfdi");
+}
+
+fn bfd_down_with(peering: Peering, tag: &str) {
     sh(&["nft", "--version"]);
     sh(&["bird", "--version"]);
-    let (_guard, a, b) = two_hosts("v6bfd");
-    let mut procs = Procs::new("bfd");
+    let (_guard, a, b) = two_hosts(tag);
+    let mut procs = Procs::new(tag);
     let dir = procs.dir.clone();
     let bird_conf_path = dir.join("bird.conf");
     std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
@@ -75,7 +101,7 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
     let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
     sh(&["bird", "-p", "-c", &bc]);
     procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
-    let sock = procs.start_via6d(&a, via6_conf);
+    let sock = procs.start_via6d(&a, |sock| via6_conf(sock, peering));
 
     let up = wait_until(
         "route via BIRD in the kernel",
@@ -83,8 +109,11 @@ fn bfd_down_takes_the_bgp_session_and_its_routes_down_within_a_second() {
         || route(&a, PREFIX).contains("via inet6 fe80::2 dev va"),
     );
     let bfd_up = wait_until("BFD Up in via6ctl bfd", Duration::from_secs(10), || {
-        via6ctl(&sock, &["bfd"])
-            .is_some_and(|v| v[0]["state"] == "Up" && v[0]["detection_time_ms"] == 900)
+        via6ctl(&sock, &["bfd"]).is_some_and(|v| {
+            v[0]["peer"] == B_LL.to_string()
+                && v[0]["state"] == "Up"
+                && v[0]["detection_time_ms"] == 900
+        })
     });
     eprintln!("route after {up:?}, BFD Up at 900 ms detection {bfd_up:?} later");
     let bfd = via6ctl(&sock, &["bfd"]).unwrap_or_default();

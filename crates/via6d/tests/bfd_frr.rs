@@ -1,13 +1,17 @@
-//! BFD on an interface (unnumbered) neighbour: via6d with `interface: va`
-//! and `bfd: true`, FRR (zebra, bgpd, bfdd) with `neighbor vb interface`
-//! and a BFD peer `fe80::1 interface vb` in bfdd, over a veth with
-//! link-local addresses only. via6d learns FRR's address by neighbour
-//! discovery, starts a BFD session to it, installs FRR's route
-//! `via inet6 fe80::2`; when FRR's BFD packets are dropped (nftables; BGP
-//! and the link stay up) via6d closes the BGP session with Cease/10 and
-//! the route leaves the kernel within about a second.
+//! BFD with FRR (zebra, bgpd, bfdd) over a veth with link-local
+//! addresses only, in both peering shapes:
+//! - by interface (unnumbered): via6d `interface: va`, FRR `neighbor vb
+//!   interface`; via6d learns FRR's address by neighbour discovery;
+//! - by address: via6d `address: fe80::2%va`, FRR `neighbor fe80::1
+//!   interface vb` with the extended next hop capability.
 //!
-//! FRR's bgpd is not told to follow BFD (no `neighbor vb bfd`): had it
+//! FRR's bfdd has a BFD peer `fe80::1 interface vb`. via6d starts a BFD
+//! session, installs FRR's route `via inet6 fe80::2`; when FRR's BFD
+//! packets are dropped (nftables; BGP and the link stay up) via6d closes
+//! the BGP session with Cease/10 and the route leaves the kernel within
+//! about a second.
+//!
+//! FRR's bgpd is not told to follow BFD (no `neighbor ... bfd`): had it
 //! been, FRR's bgpd would see our Down and send its own Cease/10, and the
 //! first NOTIFICATION to arrive would end the session, so the test could
 //! not tell whether via6d reacted. Here only via6d can end it.
@@ -33,7 +37,7 @@ impl Procs {
     }
 
     /// zebra, bfdd and bgpd in `ns`, one config file for all three.
-    fn start_frr(&mut self, ns: &str) {
+    fn start_frr(&mut self, ns: &str, peering: Peering) {
         for bin in ["zebra", "bfdd", "bgpd"] {
             let p = format!("{FRR_LIB}/{bin}");
             assert!(Path::new(&p).exists(), "{p} missing: install FRR");
@@ -45,7 +49,7 @@ impl Procs {
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777))
             .unwrap_or_else(|e| panic!("chmod: {e}"));
         let conf = self.dir.join("frr.conf");
-        std::fs::write(&conf, frr_conf()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&conf, frr_conf(peering)).unwrap_or_else(|e| panic!("{e}"));
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644))
             .unwrap_or_else(|e| panic!("chmod: {e}"));
         let d = self.dir.to_string_lossy().into_owned();
@@ -83,7 +87,28 @@ impl Procs {
     }
 }
 
-fn frr_conf() -> String {
+/// How the two sides name each other.
+#[derive(Clone, Copy)]
+enum Peering {
+    Interface,
+    Address,
+}
+
+fn frr_conf(peering: Peering) -> String {
+    let (neighbor, key) = match peering {
+        Peering::Interface => (
+            "\x20neighbor vb interface remote-as external\n".to_string(),
+            "vb",
+        ),
+        Peering::Address => (
+            format!(
+                "\x20neighbor {A_LL} remote-as external\n\
+                 \x20neighbor {A_LL} interface vb\n\
+                 \x20neighbor {A_LL} capability extended-nexthop\n"
+            ),
+            "fe80::1",
+        ),
+    };
     format!(
         "frr defaults datacenter\n\
          interface vb\n ipv6 nd ra-interval 1\n no ipv6 nd suppress-ra\n!\n\
@@ -92,22 +117,27 @@ fn frr_conf() -> String {
          \x20bgp router-id 192.0.2.2\n\
          \x20no bgp ebgp-requires-policy\n\
          \x20no bgp network import-check\n\
-         \x20neighbor vb interface remote-as external\n\
-         \x20neighbor vb timers connect 2\n\
+         {neighbor}\
+         \x20neighbor {key} timers connect 2\n\
          \x20address-family ipv4 unicast\n\
          \x20 network {PREFIX}\n\
+         \x20 neighbor {key} activate\n\
          \x20exit-address-family\n!\n"
     )
 }
 
-fn via6_conf(sock: &Path) -> String {
+fn via6_conf(sock: &Path, peering: Peering) -> String {
+    let (neighbor, remote_as) = match peering {
+        Peering::Interface => ("interface: va".to_string(), "external"),
+        Peering::Address => (format!("address: \"{B_LL}%va\""), "65002"),
+    };
     format!(
         "router-id: 192.0.2.1\n\
          asn: 65001\n\
          listen: {{ address: \"::\", port: 179 }}\n\
          neighbors:\n\
-         \x20 - interface: va\n\
-         \x20   remote-as: external\n\
+         \x20 - {neighbor}\n\
+         \x20   remote-as: {remote_as}\n\
          \x20   import: accept-all\n\
          \x20   bfd: true\n\
          fib:\n\
@@ -120,11 +150,20 @@ fn via6_conf(sock: &Path) -> String {
 
 #[test]
 fn interface_neighbour_gets_bfd_and_cease_10_on_failure() {
+    bfd_down_with(Peering::Interface, "v6bfdu");
+}
+
+#[test]
+fn address_neighbour_gets_bfd_and_cease_10_on_failure() {
+    bfd_down_with(Peering::Address, "v6bfdf");
+}
+
+fn bfd_down_with(peering: Peering, tag: &str) {
     sh(&["nft", "--version"]);
-    let (_guard, a, b) = two_hosts("v6bfdu");
-    let mut procs = Procs::new("bfdu");
-    procs.start_frr(&b);
-    let sock = procs.start_via6d(&a, via6_conf);
+    let (_guard, a, b) = two_hosts(tag);
+    let mut procs = Procs::new(tag);
+    procs.start_frr(&b, peering);
+    let sock = procs.start_via6d(&a, |sock| via6_conf(sock, peering));
 
     let up = wait_until("FRR's route in the kernel", Duration::from_secs(60), || {
         route(&a, PREFIX).contains("via inet6 fe80::2 dev va")
