@@ -78,7 +78,7 @@ pub(crate) struct Route {
 
 /// `Kernel` without alignment: a tag and the hop set's bytes.
 #[derive(Clone, Copy)]
-struct PackedKernel {
+pub(crate) struct PackedKernel {
     tag: u8,
     set: [u8; 4],
 }
@@ -89,7 +89,7 @@ impl PackedKernel {
         set: [0; 4],
     };
 
-    fn new(k: Kernel) -> PackedKernel {
+    pub(crate) fn new(k: Kernel) -> PackedKernel {
         match k {
             Kernel::Absent => PackedKernel::ABSENT,
             Kernel::Ours(h) => PackedKernel {
@@ -103,7 +103,7 @@ impl PackedKernel {
         }
     }
 
-    fn get(self) -> Kernel {
+    pub(crate) fn get(self) -> Kernel {
         let h = HopSetId::from_ne_bytes(self.set);
         match self.tag {
             1 => Kernel::Ours(h),
