@@ -12,8 +12,41 @@ use tracing::{debug, warn};
 use crate::hopsets::UNKNOWN;
 use crate::nl::{self, KernelRoute, MsgBuf, RouteOp, RouteParams};
 use crate::owner::{Owner, AUDIT_AFTER_BULK, BULK, ROUTE_GROUPS};
-use crate::plan::{Failure, Kernel, Planned};
+use crate::plan::{Failure, Kernel, PackedKernel, Planned};
 use crate::sender::{send_and_collect, Done, Job};
+
+/// A create or delete of one flush waiting for its turn in the spread
+/// order. Its prefix stays in the flush's dirty list, found by index: 16
+/// bytes a request instead of the 32 of a [`Planned`], which for a full
+/// table loaded or withdrawn in one flush is 15 MB instead of 30 MB.
+#[derive(Clone, Copy)]
+pub(crate) struct Reshape {
+    /// Index in the flush's dirty list.
+    at: u32,
+    hops: crate::hopsets::HopSetId,
+    prev: PackedKernel,
+    op: RouteOp,
+}
+
+impl Reshape {
+    fn new(at: usize, p: &Planned) -> Reshape {
+        Reshape {
+            at: at as u32,
+            hops: p.hops,
+            prev: PackedKernel::new(p.prev),
+            op: p.op,
+        }
+    }
+
+    fn planned(self, prefix: IpNet) -> Planned {
+        Planned {
+            prefix,
+            op: self.op,
+            hops: self.hops,
+            prev: self.prev.get(),
+        }
+    }
+}
 
 /// A request in a batch, to match the kernel's answer to.
 pub(crate) struct InFlight {
@@ -102,23 +135,26 @@ impl Owner {
             // grace periods) than long runs of adjacent prefixes: sorted
             // deletes cost the kernel over twice as much.
             let mut reshape = std::mem::take(&mut self.reshape);
-            for prefix in dirty {
+            for (at, &prefix) in dirty.iter().enumerate() {
                 let Some(p) = self.plan.plan(prefix) else {
                     continue;
                 };
                 if p.op == RouteOp::Replace {
                     self.emit(p);
                 } else {
-                    reshape.push(p);
+                    reshape.push(Reshape::new(at, &p));
                 }
             }
             let n = reshape.len();
             let order = spread_order(n);
             for i in 0..n {
-                if let Some(p) = reshape.get(order(i)) {
-                    self.emit(*p);
+                if let Some(r) = reshape.get(order(i)) {
+                    if let Some(&prefix) = dirty.get(r.at as usize) {
+                        self.emit(r.planned(prefix));
+                    }
                 }
             }
+            drop(dirty);
             reshape.clear();
             // Keep a small buffer, not a full table's worth.
             if reshape.capacity() <= 1 << 16 {
@@ -335,6 +371,12 @@ impl Owner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A create or delete waiting in a flush is small.
+    #[test]
+    fn a_waiting_request_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Reshape>(), 16);
+    }
 
     /// The write order visits every planned change exactly once.
     #[test]

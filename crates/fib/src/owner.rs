@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::exec::InFlight;
 use crate::nexthops::{self, NhObjects};
 use crate::nl::{self, KernelRoute, MsgBuf, NlSocket, RouteParams};
-use crate::plan::{LinkChange, Planned, Planner};
+use crate::plan::{LinkChange, Planner};
 use crate::sender::Pipeline;
 use crate::{Cmd, FibConfig, FibError, FibStatus};
 
@@ -52,7 +52,7 @@ pub(crate) struct Owner {
     /// An audit is due then (after bulk writes, or a monitor overrun).
     pub audit_at: Option<Instant>,
     /// Reused buffer of creates and deletes of one flush.
-    pub reshape: Vec<Planned>,
+    pub reshape: Vec<crate::exec::Reshape>,
     /// Recycled batch buffers.
     pub spare: Vec<(MsgBuf, Vec<InFlight>)>,
     pub nh: NhObjects,

@@ -1,8 +1,13 @@
 //! The owner's per-prefix map, keyed compactly: a full IPv4 table is a
-//! million entries, so an IPv4 prefix is an 8-byte key (address and
+//! million entries, so an IPv4 prefix is a 5-byte key (address and
 //! length) instead of an 18-byte `IpNet`, which also hashes in one step.
+//! The key has alignment 1, like the planner's `Route`, so that a slot of
+//! the IPv4 table is 16 bytes: 17 MB for a full table's 1M buckets
+//! (with the 8-byte aligned key and 4-byte aligned state it was 24 bytes,
+//! 26 MB).
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -10,25 +15,29 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 /// Seeded per process, so peers cannot aim prefixes at one bucket.
 pub(crate) type FastHash = foldhash::fast::RandomState;
 
-/// An IPv4 prefix as a key: 8 bytes, 4-byte aligned.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct V4Key {
-    addr: u32,
-    len: u8,
+/// An IPv4 prefix as a key: the address's bytes and the length, 5 bytes
+/// with alignment 1; hashed as one integer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct V4Key([u8; 5]);
+
+impl Hash for V4Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [a, b, c, d, len] = self.0;
+        state.write_u64(u64::from_le_bytes([a, b, c, d, len, 0, 0, 0]));
+    }
 }
 
 impl V4Key {
     fn new(p: &Ipv4Net) -> V4Key {
-        V4Key {
-            addr: u32::from(p.addr()),
-            len: p.prefix_len(),
-        }
+        let [a, b, c, d] = p.addr().octets();
+        V4Key([a, b, c, d, p.prefix_len()])
     }
 
     fn net(self) -> IpNet {
+        let [a, b, c, d, len] = self.0;
         // The key came from a valid prefix, so the length fits; the
         // fallback is never taken.
-        Ipv4Net::new(Ipv4Addr::from(self.addr), self.len)
+        Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len)
             .map_or(IpNet::V4(Ipv4Net::default()), IpNet::V4)
     }
 }
@@ -154,6 +163,7 @@ mod tests {
 
     #[test]
     fn an_ipv4_key_is_small() {
-        assert_eq!(std::mem::size_of::<V4Key>(), 8);
+        assert_eq!(std::mem::size_of::<V4Key>(), 5);
+        assert_eq!(std::mem::align_of::<V4Key>(), 1);
     }
 }

@@ -58,6 +58,24 @@ pub(crate) fn trim_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub(crate) fn trim_heap() {}
 
+/// Allocations of this size or more get pages of their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 4 << 20;
+
+/// See [`crate::map_large_allocations`].
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn map_large_allocations() {
+    // SAFETY: mallopt only changes a malloc setting; it is called before
+    // the daemon's threads start allocating in earnest, and glibc takes
+    // its own lock for it.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn map_large_allocations() {}
+
 /// A second handle on the same netlink socket (dup(2)), for changing its
 /// multicast memberships while its owner reads it elsewhere.
 pub(crate) fn dup_socket(s: &netlink_sys::Socket) -> io::Result<netlink_sys::Socket> {

@@ -116,6 +116,8 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
+    // Before any table arrives (see the function for the numbers).
+    fib::map_large_allocations();
     let cfg = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {

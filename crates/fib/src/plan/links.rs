@@ -61,7 +61,7 @@ impl Planner {
         let is_gone = |h: HopSetId| gone.get(h as usize).copied().unwrap_or(false);
         let mut drop = Vec::new();
         for (p, r) in self.routes.iter_mut() {
-            match r.kernel {
+            match r.kernel() {
                 Kernel::Ours(h) | Kernel::Stale(h) if is_gone(h) => {
                     set_kernel(&mut self.in_kernel, &mut self.hopsets, r, Kernel::Absent);
                     if r.want().is_some() {
@@ -102,7 +102,7 @@ impl Planner {
         let gone: Vec<IpNet> = self
             .routes
             .iter_mut()
-            .filter(|(_, r)| matches!(r.kernel, Kernel::Ours(h) | Kernel::Stale(h) if h == set))
+            .filter(|(_, r)| matches!(r.kernel(), Kernel::Ours(h) | Kernel::Stale(h) if h == set))
             .map(|(p, _)| p)
             .collect();
         let mut drop = Vec::new();
@@ -123,7 +123,7 @@ impl Planner {
             if !matches!(p, IpNet::V4(_)) {
                 continue;
             }
-            if r.kernel == Kernel::Absent {
+            if r.kernel() == Kernel::Absent {
                 if r.want().is_some() && r.has_problem {
                     mark_dirty(&mut self.dirty, p, r);
                 }

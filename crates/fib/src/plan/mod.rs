@@ -63,15 +63,54 @@ pub(crate) enum Problem {
     LinkDown,
 }
 
-/// Per-prefix state: 16 bytes, as a full table holds a million of them.
-/// The rare problem text lives in `Planner::problems`.
+/// Per-prefix state. Its fields are byte arrays, so it is 11 bytes with
+/// alignment 1: with the 5-byte IPv4 key of `RouteMap` a map slot is 16
+/// bytes (24 with `u32` fields: 8 MB more for a full table). The rare
+/// problem text lives in `Planner::problems`.
 #[derive(Clone, Copy)]
 pub(crate) struct Route {
-    /// The wanted hop set, or `NO_WANT`.
-    want: HopSetId,
-    pub kernel: Kernel,
+    /// The wanted hop set, or `NO_WANT` (native byte order).
+    want: [u8; 4],
+    kernel: PackedKernel,
     dirty: bool,
     has_problem: bool,
+}
+
+/// `Kernel` without alignment: a tag and the hop set's bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct PackedKernel {
+    tag: u8,
+    set: [u8; 4],
+}
+
+impl PackedKernel {
+    const ABSENT: PackedKernel = PackedKernel {
+        tag: 0,
+        set: [0; 4],
+    };
+
+    pub(crate) fn new(k: Kernel) -> PackedKernel {
+        match k {
+            Kernel::Absent => PackedKernel::ABSENT,
+            Kernel::Ours(h) => PackedKernel {
+                tag: 1,
+                set: h.to_ne_bytes(),
+            },
+            Kernel::Stale(h) => PackedKernel {
+                tag: 2,
+                set: h.to_ne_bytes(),
+            },
+        }
+    }
+
+    pub(crate) fn get(self) -> Kernel {
+        let h = HopSetId::from_ne_bytes(self.set);
+        match self.tag {
+            1 => Kernel::Ours(h),
+            2 => Kernel::Stale(h),
+            _ => Kernel::Absent,
+        }
+    }
 }
 
 /// `Route::want` when the route is not wanted.
@@ -79,14 +118,24 @@ const NO_WANT: HopSetId = u32::MAX - 1;
 
 impl Route {
     const NEW: Route = Route {
-        want: NO_WANT,
-        kernel: Kernel::Absent,
+        want: NO_WANT.to_ne_bytes(),
+        kernel: PackedKernel::ABSENT,
         dirty: false,
         has_problem: false,
     };
 
     pub fn want(&self) -> Option<HopSetId> {
-        (self.want != NO_WANT).then_some(self.want)
+        let w = self.want_raw();
+        (w != NO_WANT).then_some(w)
+    }
+
+    /// The wanted hop set, `NO_WANT` included.
+    fn want_raw(&self) -> HopSetId {
+        HopSetId::from_ne_bytes(self.want)
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        self.kernel.get()
     }
 }
 
@@ -123,8 +172,8 @@ fn set_problem(problems: &mut Problems, prefix: IpNet, r: &mut Route, p: Option<
 fn set_want(hopsets: &mut HopSets, r: &mut Route, h: Option<HopSetId>) {
     let h = h.unwrap_or(NO_WANT);
     hopsets.hold(h);
-    hopsets.release(r.want);
-    r.want = h;
+    hopsets.release(r.want_raw());
+    r.want = h.to_ne_bytes();
 }
 
 /// The hop set a kernel state holds.
@@ -141,17 +190,17 @@ fn set_kernel(in_kernel: &mut usize, hopsets: &mut HopSets, r: &mut Route, k: Ke
     if let Some(h) = kernel_set(k) {
         hopsets.hold(h);
     }
-    if let Some(h) = kernel_set(r.kernel) {
+    if let Some(h) = kernel_set(r.kernel()) {
         hopsets.release(h);
     }
-    let was = r.kernel != Kernel::Absent;
+    let was = r.kernel() != Kernel::Absent;
     let is = k != Kernel::Absent;
     if was && !is {
         *in_kernel = in_kernel.saturating_sub(1);
     } else if !was && is {
         *in_kernel += 1;
     }
-    r.kernel = k;
+    r.kernel = PackedKernel::new(k);
 }
 
 fn mark_dirty(dirty: &mut Vec<IpNet>, prefix: IpNet, r: &mut Route) {
@@ -223,7 +272,7 @@ impl Planner {
 
     /// The kernel hop sets of our routes there (Ours or Stale).
     pub fn kernel_sets(&self) -> impl Iterator<Item = HopSetId> + '_ {
-        self.routes.values().filter_map(|r| kernel_set(r.kernel))
+        self.routes.values().filter_map(|r| kernel_set(r.kernel()))
     }
 
     /// Drop a route from the map, with its holds and its problem.
@@ -231,8 +280,8 @@ impl Planner {
         let Some(r) = self.routes.remove(prefix) else {
             return;
         };
-        self.hopsets.release(r.want);
-        if let Some(h) = kernel_set(r.kernel) {
+        self.hopsets.release(r.want_raw());
+        if let Some(h) = kernel_set(r.kernel()) {
             self.hopsets.release(h);
         }
         if r.has_problem {
@@ -282,8 +331,8 @@ impl Planner {
                     if let Some(r) = self.routes.get_mut(&prefix) {
                         set_want(&mut self.hopsets, r, None);
                         // An explicit withdraw of a stale route removes it now.
-                        if let Kernel::Stale(k) = r.kernel {
-                            r.kernel = Kernel::Ours(k);
+                        if let Kernel::Stale(k) = r.kernel() {
+                            r.kernel = PackedKernel::new(Kernel::Ours(k));
                         }
                         mark_dirty(&mut self.dirty, prefix, r);
                     }
@@ -301,7 +350,7 @@ impl Planner {
         }
         self.synced = true;
         for (p, r) in self.routes.iter_mut() {
-            if matches!(r.kernel, Kernel::Stale(_)) {
+            if matches!(r.kernel(), Kernel::Stale(_)) {
                 mark_dirty(&mut self.dirty, p, r);
             }
         }
@@ -329,7 +378,7 @@ impl Planner {
         self.synced = true;
         for (p, r) in self.routes.iter_mut() {
             set_want(&mut self.hopsets, r, None);
-            if r.kernel != Kernel::Absent {
+            if r.kernel() != Kernel::Absent {
                 mark_dirty(&mut self.dirty, p, r);
             }
         }
@@ -345,7 +394,7 @@ impl Planner {
         let hopsets = &mut self.hopsets;
         let problems = &mut self.problems;
         let in_kernel = &mut self.in_kernel;
-        let prev = r.kernel;
+        let prev = r.kernel();
         let planned = |op, hops| {
             Some(Planned {
                 prefix,
@@ -354,7 +403,7 @@ impl Planner {
                 prev,
             })
         };
-        match (r.want(), r.kernel) {
+        match (r.want(), r.kernel()) {
             (Some(h), Kernel::Absent) => {
                 // Checked here only: an installed route was checked when
                 // it went in, a replace below checks its new set.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use ipnet::IpNet;
 use tracing::{debug, info, warn};
 
-use super::{mark_dirty, set_kernel, set_problem, Kernel, Planner, Problem, Route};
+use super::{mark_dirty, set_kernel, set_problem, Kernel, PackedKernel, Planner, Problem, Route};
 use crate::hopsets::{HopSetId, UNKNOWN};
 use crate::nl::{self, KernelRoute};
 use crate::routes::FastHash;
@@ -66,14 +66,14 @@ impl Planner {
             let hops = self.kernel_hopset(r, nh);
             self.hopsets.hold(hops);
             let route = Route {
-                kernel: Kernel::Stale(hops),
+                kernel: PackedKernel::new(Kernel::Stale(hops)),
                 ..Route::NEW
             };
             match self.routes.insert(prefix, route) {
                 None => self.in_kernel += 1,
                 Some(old) => {
-                    self.hopsets.release(old.want);
-                    if let Some(h) = super::kernel_set(old.kernel) {
+                    self.hopsets.release(old.want_raw());
+                    if let Some(h) = super::kernel_set(old.kernel()) {
                         self.hopsets.release(h);
                     }
                 }
@@ -124,7 +124,7 @@ impl Planner {
             if self
                 .routes
                 .get(&prefix)
-                .is_some_and(|x| x.kernel != Kernel::Absent)
+                .is_some_and(|x| x.kernel() != Kernel::Absent)
             {
                 continue;
             }
@@ -143,7 +143,7 @@ impl Planner {
         let gone: Vec<IpNet> = self
             .routes
             .iter_mut()
-            .filter(|(p, r)| r.kernel != Kernel::Absent && !seen.contains(p))
+            .filter(|(p, r)| r.kernel() != Kernel::Absent && !seen.contains(p))
             .map(|(p, _)| p)
             .collect();
         missing += gone.len();
@@ -180,7 +180,7 @@ impl Planner {
         let Some(r) = self.routes.get_mut(&prefix) else {
             return;
         };
-        if r.kernel == Kernel::Absent {
+        if r.kernel() == Kernel::Absent {
             return;
         }
         set_kernel(&mut self.in_kernel, &mut self.hopsets, r, Kernel::Absent);

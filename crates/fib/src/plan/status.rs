@@ -14,7 +14,7 @@ impl Planner {
             ..FibStatus::default()
         };
         for r in self.routes.values() {
-            match r.kernel {
+            match r.kernel() {
                 Kernel::Ours(_) if r.want().is_some() => s.installed += 1,
                 Kernel::Stale(_) => s.stale += 1,
                 _ => {}

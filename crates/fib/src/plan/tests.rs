@@ -91,6 +91,9 @@ fn ops(planned: &[Planned]) -> Vec<(IpNet, RouteOp)> {
 fn route_state_is_compact() {
     assert!(std::mem::size_of::<Route>() <= 20);
     assert!(std::mem::size_of::<(IpNet, Route)>() <= 40);
+    // With the 5-byte IPv4 key of `RouteMap`, a table slot of 16 bytes.
+    assert_eq!(std::mem::size_of::<Route>(), 11);
+    assert_eq!(std::mem::align_of::<Route>(), 1);
 }
 
 /// Start with routes of ours in the kernel: the same hops are adopted
