@@ -215,8 +215,6 @@ enum Cmd {
     Shutdown(oneshot::Sender<Result<(), FibError>>),
 }
 
-/// Handle to the FIB owner thread. Cloning is cheap; dropping every handle
-/// without [`Fib::shutdown`] leaves the kernel routes in place (like a crash).
 /// Makes glibc give every allocation of 4 MiB or more pages of its own
 /// (`M_MMAP_THRESHOLD`), handed back to the kernel when freed. By default
 /// the threshold follows the largest block freed, up to 32 MiB, so after
@@ -233,6 +231,8 @@ pub fn map_large_allocations() {
     sys::map_large_allocations();
 }
 
+/// Handle to the FIB owner thread. Cloning is cheap; dropping every handle
+/// without [`Fib::shutdown`] leaves the kernel routes in place (like a crash).
 #[derive(Clone)]
 pub struct Fib {
     tx: mpsc::Sender<Cmd>,
