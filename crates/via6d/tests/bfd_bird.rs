@@ -94,13 +94,7 @@ fn bfd_down_with(peering: Peering, tag: &str) {
     sh(&["bird", "--version"]);
     let (_guard, a, b) = two_hosts(tag);
     let mut procs = Procs::new(tag);
-    let dir = procs.dir.clone();
-    let bird_conf_path = dir.join("bird.conf");
-    std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let bc = bird_conf_path.to_string_lossy().into_owned();
-    let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &bc]);
-    procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    procs.start_bird(&b, &bird_conf());
     let sock = procs.start_via6d(&a, |sock| via6_conf(sock, peering));
 
     let up = wait_until(

@@ -143,16 +143,7 @@ fn unblock(ns: &str) {
 /// BIRD in `b` and via6d in `a`, BFD on or off; waits for BIRD's routes in
 /// the kernel. Returns via6d's control socket.
 fn start(procs: &mut Procs, a: &str, b: &str, bfd: bool) -> std::path::PathBuf {
-    let conf = procs.dir.join("bird.conf");
-    std::fs::write(&conf, bird_conf(bfd)).unwrap_or_else(|e| panic!("{e}"));
-    let conf = conf.to_string_lossy().into_owned();
-    let bird_sock = procs.dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &conf]);
-    procs.spawn(
-        b,
-        &["bird", "-f", "-c", &conf, "-s", &bird_sock],
-        "bird.log",
-    );
+    procs.start_bird(b, &bird_conf(bfd));
     let sock = procs.start_via6d(a, |s| via6_conf(s, bfd));
     wait_until(
         "BIRD's routes in the kernel",

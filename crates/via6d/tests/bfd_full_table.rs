@@ -187,13 +187,7 @@ fn start_feeder(procs: &mut Procs, f: &str) -> PathBuf {
 
 /// BIRD in `b` (BFD and BGP with via6d); returns its control socket.
 fn start_bird(procs: &mut Procs, b: &str) -> String {
-    let bc = procs.dir.join("bird.conf");
-    std::fs::write(&bc, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let bc = bc.to_string_lossy().into_owned();
-    let bird_sock = procs.dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &bc]);
-    procs.spawn(b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
-    bird_sock
+    procs.start_bird(b, &bird_conf())
 }
 
 /// via6d's view of the session with BIRD: BFD uptime and BGP uptime in

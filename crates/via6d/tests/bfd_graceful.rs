@@ -71,13 +71,7 @@ fn via6_conf(sock: &Path, bfd: &str) -> String {
 fn hang_bird_and_watch(tag: &str, bfd: &str, watch: Duration) -> (Duration, String) {
     let (_guard, a, b) = two_hosts(tag);
     let mut procs = Procs::new(tag);
-    let dir = procs.dir.clone();
-    let bird_conf_path = dir.join("bird.conf");
-    std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let bc = bird_conf_path.to_string_lossy().into_owned();
-    let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &bc]);
-    procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    let bird_sock = procs.start_bird(&b, &bird_conf());
     let sock = procs.start_via6d(&a, |s| via6_conf(s, bfd));
     wait_until(
         "BIRD's route in the kernel",
@@ -95,7 +89,7 @@ fn hang_bird_and_watch(tag: &str, bfd: &str, watch: Duration) -> (Duration, Stri
         "GR not negotiated: {n}"
     );
 
-    sh(&["pkill", "-STOP", "-f", &bc]);
+    sh(&["pkill", "-STOP", "-f", &bird_sock]);
     let stopped = Instant::now();
     wait_until("BFD Down after BIRD hung", Duration::from_secs(3), || {
         via6ctl(&sock, &["bfd"]).is_some_and(|v| v[0]["state"] == "Down")

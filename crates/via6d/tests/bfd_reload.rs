@@ -74,12 +74,7 @@ fn new_bfd_timers_on_reload_are_negotiated_without_a_flap() {
     let (_guard, a, b) = two_hosts("v6bfdr");
     let mut procs = Procs::new("bfdreload");
     let dir = procs.dir.clone();
-    let bird_conf_path = dir.join("bird.conf");
-    std::fs::write(&bird_conf_path, bird_conf()).unwrap_or_else(|e| panic!("{e}"));
-    let bc = bird_conf_path.to_string_lossy().into_owned();
-    let bird_sock = dir.join("bird.ctl").to_string_lossy().into_owned();
-    sh(&["bird", "-p", "-c", &bc]);
-    procs.spawn(&b, &["bird", "-f", "-c", &bc, "-s", &bird_sock], "bird.log");
+    let bird_sock = procs.start_bird(&b, &bird_conf());
     let sock = procs.start_via6d(&a, |s| via6_conf(s, "true"));
 
     wait_until("BGP Established", Duration::from_secs(30), || {

@@ -44,6 +44,23 @@ impl Procs {
         self.children.push(child);
     }
 
+    /// Writes BIRD's config `conf`, has BIRD check it (`bird -p`, failing
+    /// loudly with BIRD's words) and starts BIRD in `ns`; returns its
+    /// control socket.
+    pub fn start_bird(&mut self, ns: &str, conf: &str) -> String {
+        let path = self.dir.join("bird.conf");
+        std::fs::write(&path, conf).unwrap_or_else(|e| panic!("{e}"));
+        let path = path.to_string_lossy().into_owned();
+        let sock = self.dir.join("bird.ctl").to_string_lossy().into_owned();
+        match Command::new("bird").args(["-p", "-c", &path]).output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!("bird -p: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => panic!("bird: {e} (is BIRD 2 installed?)"),
+        }
+        self.spawn(ns, &["bird", "-f", "-c", &path, "-s", &sock], "bird.log");
+        sock
+    }
+
     /// Writes via6d's config `yaml` and starts via6d in `ns`; returns its
     /// control socket, in a directory of its own (the test directory may
     /// be world-writable for FRR, and via6d refuses such a directory).
