@@ -21,18 +21,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use daemons::{route, via6ctl, wait_until, Procs};
+use daemons::{route, via6ctl, wait_until, Peering, Procs};
 
 const PREFIX: &str = "198.51.100.0/24";
-
-/// How via6d names BIRD.
-#[derive(Clone, Copy)]
-enum Peering {
-    /// `address: fe80::2%va`
-    Address,
-    /// `interface: va`: the peer is whoever neighbour discovery finds.
-    Interface,
-}
 
 fn bird_conf() -> String {
     format!(
@@ -56,10 +47,7 @@ fn bird_conf() -> String {
 }
 
 fn via6_conf(sock: &Path, peering: Peering) -> String {
-    let neighbor = match peering {
-        Peering::Address => format!("address: \"{B_LL}%va\""),
-        Peering::Interface => "interface: va".to_string(),
-    };
+    let neighbor = peering.via6_neighbor();
     format!(
         "router-id: 192.0.2.1\n\
          asn: 65001\n\

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use daemons::{route, via6ctl, wait_until, Procs};
+use daemons::{route, via6ctl, wait_until, Peering, Procs};
 
 const PREFIX: &str = "198.51.100.0/24";
 const FRR_LIB: &str = "/usr/lib/frr";
@@ -87,13 +87,6 @@ impl Procs {
     }
 }
 
-/// How the two sides name each other.
-#[derive(Clone, Copy)]
-enum Peering {
-    Interface,
-    Address,
-}
-
 fn frr_conf(peering: Peering) -> String {
     let (neighbor, key) = match peering {
         Peering::Interface => (
@@ -127,9 +120,10 @@ fn frr_conf(peering: Peering) -> String {
 }
 
 fn via6_conf(sock: &Path, peering: Peering) -> String {
-    let (neighbor, remote_as) = match peering {
-        Peering::Interface => ("interface: va".to_string(), "external"),
-        Peering::Address => (format!("address: \"{B_LL}%va\""), "65002"),
+    let neighbor = peering.via6_neighbor();
+    let remote_as = match peering {
+        Peering::Interface => "external",
+        Peering::Address => "65002",
     };
     format!(
         "router-id: 192.0.2.1\n\

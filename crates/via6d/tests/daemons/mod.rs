@@ -8,6 +8,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How via6d names its peer on the veth `va`.
+#[derive(Clone, Copy)]
+pub enum Peering {
+    /// `address: fe80::2%va`
+    Address,
+    /// `interface: va`: the peer is whoever neighbour discovery finds.
+    Interface,
+}
+
+impl Peering {
+    /// The neighbour's first line in via6d's YAML (after `- `).
+    pub fn via6_neighbor(self) -> &'static str {
+        match self {
+            Peering::Address => "address: \"fe80::2%va\"",
+            Peering::Interface => "interface: va",
+        }
+    }
+}
+
 /// Daemons and their directory, cleaned up on drop, last started first.
 pub struct Procs {
     children: Vec<Child>,
